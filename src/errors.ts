@@ -1,0 +1,89 @@
+// Every error code tsraft returns, in one place. Codes are stable contracts:
+// clients and tests match on `code`, never on `message`. docs/errors.md lists
+// the same codes; test/errors.test.ts keeps the two in step.
+//
+// This module imports nothing, so every room (including the pure raft/ and
+// tsdb/ cores) may use it.
+
+export interface ErrorCodeInfo {
+  /** HTTP status used when the error reaches an HTTP client. */
+  httpStatus: number;
+  /** Whether a client may retry the same request (possibly elsewhere). */
+  retryable: boolean;
+  summary: string;
+}
+
+export const ERROR_CODES = {
+  // Consensus (src/raft)
+  TSR_ERR_NOT_LEADER: { httpStatus: 421, retryable: true, summary: 'This node is not the leader; details.leader names the leader if known.' },
+  TSR_ERR_NO_LEADER: { httpStatus: 503, retryable: true, summary: 'No leader is known (an election is in progress); retry shortly.' },
+  TSR_ERR_TRANSFER_IN_PROGRESS: { httpStatus: 503, retryable: true, summary: 'Leadership is being transferred; proposals are refused until it completes or aborts.' },
+  TSR_ERR_PROPOSAL_BACKPRESSURE: { httpStatus: 503, retryable: true, summary: 'Too many uncommitted bytes on the leader; slow down.' },
+  TSR_ERR_LEADERSHIP_LOST: { httpStatus: 503, retryable: true, summary: 'The leader lost leadership before the request committed; the outcome is unknown, retry with the same client id and sequence.' },
+  TSR_ERR_CONFIG_CHANGE_PENDING: { httpStatus: 409, retryable: true, summary: 'Another membership change is not yet committed, or the leader has not committed an entry of its term yet.' },
+  TSR_ERR_CONFIG_CHANGE_INVALID: { httpStatus: 400, retryable: false, summary: 'The membership change is not valid for the current configuration (details say why).' },
+  TSR_ERR_LEARNER_BEHIND: { httpStatus: 409, retryable: true, summary: 'The learner has not caught up with the leader yet; promote it later.' },
+  TSR_ERR_TRANSFER_INVALID: { httpStatus: 400, retryable: false, summary: 'Leadership cannot be transferred to that node (unknown, a learner, or this node).' },
+  TSR_ERR_TOO_MANY_PENDING_READS: { httpStatus: 503, retryable: true, summary: 'Too many linearizable reads are waiting for a read index.' },
+  TSR_ERR_READ_INDEX_FAILED: { httpStatus: 503, retryable: true, summary: 'The read index could not be confirmed (leadership lost or unknown).' },
+  TSR_ERR_REMOVED: { httpStatus: 410, retryable: false, summary: 'This node has been removed from the cluster.' },
+  // Generic
+  TSR_ERR_INVALID_ARGUMENT: { httpStatus: 400, retryable: false, summary: 'A request field is missing or invalid (the message names the field).' },
+  TSR_ERR_TIMEOUT: { httpStatus: 504, retryable: true, summary: 'The request did not complete in time; its outcome may be unknown.' },
+  TSR_ERR_INTERNAL: { httpStatus: 500, retryable: false, summary: 'An unexpected internal error; see the node log.' },
+} as const satisfies Record<string, ErrorCodeInfo>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface TsraftErrorOptions {
+  cause?: unknown;
+  /** Structured, JSON-serialisable context (e.g. the leader hint). */
+  details?: Record<string, unknown>;
+}
+
+export class TsraftError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, options: TsraftErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'TsraftError';
+    this.code = code;
+    this.details = options.details ?? {};
+  }
+
+  get httpStatus(): number {
+    return ERROR_CODES[this.code].httpStatus;
+  }
+
+  get retryable(): boolean {
+    return ERROR_CODES[this.code].retryable;
+  }
+
+  toJSON(): { code: string; message: string; details: Record<string, unknown> } {
+    return { code: this.code, message: this.message, details: this.details };
+  }
+}
+
+export function isTsraftError(value: unknown): value is TsraftError {
+  return value instanceof TsraftError;
+}
+
+/** A broken internal invariant: a bug. Never caught; let it crash loudly. */
+export class AssertionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AssertionError';
+  }
+}
+
+export function assert(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new AssertionError(message);
+}
+
+/** For catch blocks: re-throw what is a bug rather than an expected failure. */
+export function rethrowIfBug(error: unknown): void {
+  if (error instanceof AssertionError || error instanceof TypeError || error instanceof RangeError || error instanceof ReferenceError) {
+    throw error;
+  }
+}

@@ -27,6 +27,14 @@ export const ERROR_CODES = {
   TSR_ERR_TOO_MANY_PENDING_READS: { httpStatus: 503, retryable: true, summary: 'Too many linearizable reads are waiting for a read index.' },
   TSR_ERR_READ_INDEX_FAILED: { httpStatus: 503, retryable: true, summary: 'The read index could not be confirmed (leadership lost or unknown).' },
   TSR_ERR_REMOVED: { httpStatus: 410, retryable: false, summary: 'This node has been removed from the cluster.' },
+  // Time-series state machine (src/tsdb)
+  TSR_ERR_INVALID_POINT: { httpStatus: 400, retryable: false, summary: 'A data point is invalid; details.field names the field and details.reason the rule it breaks. Other points of the batch are stored.' },
+  TSR_ERR_BATCH_TOO_LARGE: { httpStatus: 413, retryable: false, summary: 'A write batch exceeds a configured bound (points, distinct series or bytes); details name the bound.' },
+  TSR_ERR_SERIES_LIMIT: { httpStatus: 507, retryable: false, summary: 'The point would create a new series but the configured maximum number of series is reached.' },
+  TSR_ERR_SESSION_EXPIRED: { httpStatus: 409, retryable: false, summary: 'The client session, or the cached result of this sequence, was evicted; the write was not applied now and its earlier outcome is unknown. Start a new client id.' },
+  TSR_ERR_CORRUPT_ENTRY: { httpStatus: 500, retryable: false, summary: 'A committed log entry failed its checksum or structure check; the replica cannot apply it.' },
+  TSR_ERR_UNSUPPORTED_ENTRY: { httpStatus: 500, retryable: false, summary: 'A committed log entry has a command type or version this build does not know (upgrade the node).' },
+  TSR_ERR_CORRUPT_SNAPSHOT: { httpStatus: 500, retryable: false, summary: 'State machine snapshot bytes failed their checksum or structure check.' },
   // Generic
   TSR_ERR_INVALID_ARGUMENT: { httpStatus: 400, retryable: false, summary: 'A request field is missing or invalid (the message names the field).' },
   TSR_ERR_TIMEOUT: { httpStatus: 504, retryable: true, summary: 'The request did not complete in time; its outcome may be unknown.' },

@@ -35,6 +35,17 @@ export const ERROR_CODES = {
   TSR_ERR_CORRUPT_ENTRY: { httpStatus: 500, retryable: false, summary: 'A committed log entry failed its checksum or structure check; the replica cannot apply it.' },
   TSR_ERR_UNSUPPORTED_ENTRY: { httpStatus: 500, retryable: false, summary: 'A committed log entry has a command type or version this build does not know (upgrade the node).' },
   TSR_ERR_CORRUPT_SNAPSHOT: { httpStatus: 500, retryable: false, summary: 'State machine snapshot bytes failed their checksum or structure check.' },
+  // Storage (src/storage). Corruption is fatal for the node: see docs/storage.md.
+  TSR_ERR_CORRUPT_LOG: { httpStatus: 500, retryable: false, summary: 'A stored Raft log record failed its checksum or structure check (the message names the index or key); fatal.' },
+  TSR_ERR_CORRUPT_SNAPSHOT: { httpStatus: 500, retryable: false, summary: 'A stored snapshot file failed its header or data checksum.' },
+  TSR_ERR_STORAGE_FORMAT: { httpStatus: 500, retryable: false, summary: 'The data directory holds an unknown or unsupported storage format version.' },
+  TSR_ERR_SNAPSHOT_INCOMPLETE: { httpStatus: 409, retryable: true, summary: 'An incoming snapshot is missing bytes or a chunk does not continue it; resend from details.expectedOffset.' },
+  TSR_ERR_SNAPSHOT_UNAVAILABLE: { httpStatus: 503, retryable: true, summary: 'The requested snapshot is not the local one (it was replaced or there is none).' },
+  // Peer transport (src/transport)
+  TSR_ERR_PEER_AUTH_FAILED: { httpStatus: 401, retryable: false, summary: 'A peer failed the cluster-secret challenge–response.' },
+  TSR_ERR_PEER_CLUSTER_MISMATCH: { httpStatus: 403, retryable: false, summary: 'A peer belongs to another cluster (cluster ids differ).' },
+  TSR_ERR_PEER_WRONG_NODE: { httpStatus: 421, retryable: false, summary: 'The peer address reached a different node id than the one dialed (a misconfigured peer URL).' },
+  TSR_ERR_PEER_PROTOCOL: { httpStatus: 400, retryable: false, summary: 'A peer broke the handshake or speaks an unsupported protocol version.' },
   // Generic
   TSR_ERR_INVALID_ARGUMENT: { httpStatus: 400, retryable: false, summary: 'A request field is missing or invalid (the message names the field).' },
   TSR_ERR_TIMEOUT: { httpStatus: 504, retryable: true, summary: 'The request did not complete in time; its outcome may be unknown.' },

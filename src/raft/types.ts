@@ -267,7 +267,9 @@ export interface RaftInitialState {
   snapshot: SnapshotMeta | null;
   /** Entries after the snapshot (or from index 1), contiguous. */
   entries: Entry[];
-  /** Membership to use when there is no snapshot (cluster bootstrap). */
+  /** Membership before the first log entry when there is no snapshot: empty
+   *  for a cluster created with bootstrapLog() (membership is in the log) or
+   *  for a node joining an existing cluster. */
   bootstrapConfig: ConfigState;
   /** Highest index already applied to the state machine (≥ snapshot index). */
   applied: number;

@@ -34,7 +34,6 @@ export const ERROR_CODES = {
   TSR_ERR_SESSION_EXPIRED: { httpStatus: 409, retryable: false, summary: 'The client session, or the cached result of this sequence, was evicted; the write was not applied now and its earlier outcome is unknown. Start a new client id.' },
   TSR_ERR_CORRUPT_ENTRY: { httpStatus: 500, retryable: false, summary: 'A committed log entry failed its checksum or structure check; the replica cannot apply it.' },
   TSR_ERR_UNSUPPORTED_ENTRY: { httpStatus: 500, retryable: false, summary: 'A committed log entry has a command type or version this build does not know (upgrade the node).' },
-  TSR_ERR_CORRUPT_SNAPSHOT: { httpStatus: 500, retryable: false, summary: 'State machine snapshot bytes failed their checksum or structure check.' },
   TSR_ERR_CORRUPT_SEGMENT: { httpStatus: 500, retryable: false, summary: 'An encoded series block (segment) or series snapshot failed its checksum or structure check (docs/segment-format.md); it is never served.' },
   TSR_ERR_BLOCK_FULL: { httpStatus: 507, retryable: false, summary: 'One time block of one series already holds the configured maximum number of points (maxPointsPerBlock); the point was not stored.' },
   // Storage (src/storage). Corruption is fatal for the node: see docs/storage.md.

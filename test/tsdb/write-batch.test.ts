@@ -1,0 +1,135 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { TsraftError } from '../../src/errors.js';
+import { crc32c } from '../../src/tsdb/byte-io.js';
+import { WriteBatchBuilder, decodeWriteBatch } from '../../src/tsdb/write-batch.js';
+
+interface GenPoint {
+  key: string;
+  ts: number;
+  value: number | bigint;
+}
+
+const keyArb = fc.constantFrom('cpu{host=a}', 'cpu{host=b}', 'mem{dc=x,host=a}', 'temp{city=東京}', 'm{k=v}');
+const tsArb = fc.integer({ min: 1000, max: 9_999_999_999_999 });
+const floatArb = fc.double({ noNaN: true, noDefaultInfinity: true });
+const intArb = fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n });
+const pointArb = fc.record({ key: keyArb, ts: tsArb, value: fc.oneof(floatArb, intArb, fc.integer()) });
+
+function build(points: GenPoint[]): Uint8Array {
+  const builder = new WriteBatchBuilder();
+  for (const p of points) {
+    if (typeof p.value === 'bigint') {
+      const asNumber = Number(p.value);
+      builder.addPoint(p.key, p.ts, asNumber, true, Math.abs(asNumber) > 2 ** 53 ? p.value : null);
+    } else if (Number.isSafeInteger(p.value) && !Object.is(p.value, -0)) {
+      builder.addPoint(p.key, p.ts, p.value, true, null);
+    } else {
+      builder.addPoint(p.key, p.ts, p.value, false, null);
+    }
+  }
+  return builder.encode();
+}
+
+function exactOf(value: number | bigint): number | bigint {
+  if (typeof value === 'bigint') return value;
+  return Number.isSafeInteger(value) && !Object.is(value, -0) ? BigInt(value) : value;
+}
+
+describe('write batch', () => {
+  it('round-trips keys, timestamps and values bit-exactly', () => {
+    fc.assert(
+      fc.property(fc.array(pointArb, { maxLength: 200 }), (points) => {
+        const batch = decodeWriteBatch(build(points));
+        const cols = batch.columns;
+        expect(cols.length).toBe(points.length);
+        points.forEach((p, i) => {
+          expect(batch.seriesKeys[batch.seriesKeyIndexes[i]!]).toBe(p.key);
+          expect(cols.timestampsMs[i]).toBe(p.ts);
+          const expected = exactOf(p.value);
+          if (typeof expected === 'bigint') {
+            expect(cols.isInteger[i]).toBe(1);
+            expect(cols.values[i]).toBe(Number(expected));
+            const exact = cols.bigInts !== null ? cols.bigInts[i]! : BigInt(cols.values[i]!);
+            expect(exact).toBe(expected);
+          } else {
+            expect(cols.isInteger[i]).toBe(0);
+            expect(Object.is(cols.values[i], expected)).toBe(true);
+          }
+        });
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('lists each distinct series key once', () => {
+    const batch = decodeWriteBatch(
+      build([
+        { key: 'cpu{host=a}', ts: 1000, value: 1 },
+        { key: 'cpu{host=b}', ts: 2000, value: 2 },
+        { key: 'cpu{host=a}', ts: 3000, value: 3 },
+      ]),
+    );
+    expect(batch.seriesKeys).toEqual(['cpu{host=a}', 'cpu{host=b}']);
+    expect([...batch.seriesKeyIndexes]).toEqual([0, 1, 0]);
+  });
+
+  it('keeps -0, subnormals and extreme floats', () => {
+    const values = [-0, 5e-324, -Number.MAX_VALUE, Number.MIN_VALUE, 0.1];
+    const batch = decodeWriteBatch(build(values.map((value, i) => ({ key: 'm{k=v}', ts: 1000 + i, value }))));
+    values.forEach((v, i) => expect(Object.is(batch.columns.values[i], v)).toBe(true));
+  });
+
+  it('detects any flipped byte through its checksum', () => {
+    const bytes = build([
+      { key: 'cpu{host=a}', ts: 1_356_998_400_000, value: 42 },
+      { key: 'cpu{host=b}', ts: 1_356_998_400_000, value: 4.2 },
+    ]);
+    for (let i = 0; i < bytes.length; i++) {
+      const copy = bytes.slice();
+      copy[i]! ^= 0x10;
+      expect(() => decodeWriteBatch(copy), `byte ${i}`).toThrow(TsraftError);
+    }
+  });
+
+  it('refuses an unknown version as unsupported', () => {
+    const bytes = build([{ key: 'm{k=v}', ts: 1000, value: 1 }]).slice();
+    bytes[0] = 9;
+    new DataView(bytes.buffer).setUint32(bytes.length - 4, crc32c(bytes, 0, bytes.length - 4), true);
+    expect(() => decodeWriteBatch(bytes)).toThrow(expect.objectContaining({ code: 'TSR_ERR_UNSUPPORTED_ENTRY' }));
+  });
+
+  it('refuses a truncated batch as corrupt', () => {
+    const bytes = build([{ key: 'm{k=v}', ts: 1000, value: 1 }]);
+    expect(() => decodeWriteBatch(bytes.subarray(0, 3))).toThrow(expect.objectContaining({ code: 'TSR_ERR_CORRUPT_ENTRY' }));
+  });
+
+  it('refuses more points than the decoder bound', () => {
+    const bytes = build([
+      { key: 'm{k=v}', ts: 1000, value: 1 },
+      { key: 'm{k=v}', ts: 2000, value: 2 },
+    ]);
+    expect(() => decodeWriteBatch(bytes, { maxPoints: 1 })).toThrow(expect.objectContaining({ code: 'TSR_ERR_CORRUPT_ENTRY' }));
+  });
+
+  it('refuses to grow past its bounds while building', () => {
+    const builder = new WriteBatchBuilder({ maxPoints: 1 });
+    builder.addPoint('m{k=v}', 1000, 1, true, null);
+    expect(() => builder.addPoint('m{k=v}', 2000, 1, true, null)).toThrow(expect.objectContaining({ code: 'TSR_ERR_BATCH_TOO_LARGE' }));
+    const keys = new WriteBatchBuilder({ maxSeriesKeys: 1 });
+    keys.addPoint('m{k=a}', 1000, 1, true, null);
+    expect(() => keys.addPoint('m{k=b}', 1000, 1, true, null)).toThrow(expect.objectContaining({ code: 'TSR_ERR_BATCH_TOO_LARGE' }));
+  });
+
+  it('computes the standard CRC32C check value', () => {
+    expect(crc32c(new TextEncoder().encode('123456789'))).toBe(0xe3069283);
+  });
+
+  it('encodes a second-resolution point in a few bytes', () => {
+    const builder = new WriteBatchBuilder();
+    for (let i = 0; i < 1000; i++) builder.addPoint('cpu{host=a}', 1_356_998_400_000 + i * 10_000, i % 100, true, null);
+    const bytes = builder.encode();
+    // 1 key byte + 3 timestamp bytes + 1–2 value bytes + 1/8 bitmap byte per point.
+    expect(bytes.length).toBeLessThan(1000 * 6.5);
+  });
+});

@@ -37,6 +37,7 @@ export const ERROR_CODES = {
   TSR_ERR_CORRUPT_SEGMENT: { httpStatus: 500, retryable: false, summary: 'An encoded series block (segment) or series snapshot failed its checksum or structure check (docs/segment-format.md); it is never served.' },
   TSR_ERR_BLOCK_FULL: { httpStatus: 507, retryable: false, summary: 'One time block of one series already holds the configured maximum number of points (maxPointsPerBlock); the point was not stored.' },
   TSR_ERR_INVALID_QUERY: { httpStatus: 400, retryable: false, summary: 'A time-series query (/api/query JSON, m= string, time, filter, downsample or rate option) is malformed; the message names the bad part (docs/query.md).' },
+  TSR_ERR_QUERY_TOO_LARGE: { httpStatus: 413, retryable: false, summary: 'A query would select, read or return more than a configured bound (series, points read, points returned); details.limit names the bound. Narrow the time range or filters, or downsample.' },
   // Storage (src/storage). Corruption is fatal for the node: see docs/storage.md.
   TSR_ERR_CORRUPT_LOG: { httpStatus: 500, retryable: false, summary: 'A stored Raft log record failed its checksum or structure check (the message names the index or key); fatal.' },
   TSR_ERR_CORRUPT_SNAPSHOT: { httpStatus: 500, retryable: false, summary: 'A stored snapshot file failed its header or data checksum.' },

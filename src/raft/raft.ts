@@ -335,7 +335,7 @@ export class RaftNode {
     if (this.role === 'leader') {
       // The leader's own copy counts towards commit only once it is durable.
       const self = this.progress.get(this.id);
-      if (self !== undefined && self.maybeUpdate(this.log.stable) && this.maybeCommit()) this.broadcastAppend();
+      if (self !== undefined && self.maybeUpdate(this.log.stable) && this.maybeCommit()) this.broadcastCommit();
     }
   }
 
@@ -837,7 +837,13 @@ export class RaftNode {
   }
 
   private broadcastAppend(): void {
-    for (const id of this.progress.keys()) if (id !== this.id) this.sendAppend(id, false);
+    for (const id of this.progress.keys()) if (id !== this.id) this.sendAppendsWhileUnpaused(id);
+  }
+
+  /** The commit index moved: tell every follower now (an empty append carries
+   *  it), rather than waiting for the next heartbeat. */
+  private broadcastCommit(): void {
+    for (const id of this.progress.keys()) if (id !== this.id) this.sendAppend(id, true);
   }
 
   /** Send entries (or a snapshot) to a follower, if its window allows.
@@ -921,8 +927,8 @@ export class RaftNode {
     if (pr.state === 'probe') pr.becomeReplicate();
     else if (pr.state === 'snapshot' && pr.snapshot !== null && pr.match >= pr.snapshot.meta.index) pr.becomeProbe();
     else if (pr.state === 'replicate') pr.inflights.freeTo(m.index);
-    if (this.maybeCommit()) this.broadcastAppend();
-    else this.sendAppendsWhileUnpaused(m.from);
+    if (this.maybeCommit()) this.broadcastCommit();
+    this.sendAppendsWhileUnpaused(m.from);
     if (m.from === this.transferTarget && pr.match === this.log.lastIndex()) {
       this.send(m.from, { type: 'timeout-now' });
     }
@@ -938,10 +944,9 @@ export class RaftNode {
   private handleHeartbeatResp(m: HeartbeatRespMsg, pr: Progress): void {
     pr.probeSent = false;
     if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
-    // Resume a follower whose appends were lost (probe, or an empty window
-    // while behind); with appends in flight, their answers will come.
-    const behind = pr.match < this.log.lastIndex();
-    if (behind && (pr.state === 'probe' || (pr.state === 'replicate' && pr.inflights.count() === 0))) this.sendAppend(m.from, true);
+    // A follower still behind may have lost appends: probe it (an empty
+    // append at `next` is rejected if entries before it went missing).
+    if (pr.match < this.log.lastIndex()) this.sendAppend(m.from, true);
     if (m.readRound > 0 && !pr.isLearner) {
       const prev = this.roundAcks.get(m.from) ?? 0;
       if (m.readRound > prev) this.roundAcks.set(m.from, m.readRound);
@@ -1015,7 +1020,7 @@ export class RaftNode {
       }
       if (this.transferTarget === change.nodeId) this.transferTarget = null;
       // A smaller quorum may commit more now.
-      if (this.maybeCommit()) this.broadcastAppend();
+      if (this.maybeCommit()) this.broadcastCommit();
     } else {
       const pr = this.progress.get(change.nodeId);
       if (pr === undefined) this.addProgress(change.nodeId);

@@ -54,8 +54,8 @@ export class TestCluster {
   queue: Message[] = [];
   /** Pairs (from→to) whose messages are dropped. */
   private readonly cut = new Set<string>();
-  /** Optional filter: return false to drop a message. */
-  filter: ((m: Message) => boolean) | null = null;
+  /** Optional filter: return false to drop a message, or a replacement message. */
+  filter: ((m: Message) => boolean | Message) | null = null;
   readonly delivered: Message[] = [];
   readonly prng: SeededPrng;
   private readonly options: ClusterOptions;
@@ -173,12 +173,15 @@ export class TestCluster {
     this.cut.clear();
   }
 
-  private deliverable(m: Message): boolean {
-    if (this.cut.has(`${m.from}>${m.to}`)) return false;
+  /** The message as delivered, or null when it is lost. */
+  private deliverable(m: Message): Message | null {
+    if (this.cut.has(`${m.from}>${m.to}`)) return null;
     const to = this.nodes.get(m.to);
-    if (to === undefined || to.crashed) return false;
-    if (this.filter !== null && !this.filter(m)) return false;
-    return true;
+    if (to === undefined || to.crashed) return null;
+    if (this.filter === null) return m;
+    const verdict = this.filter(m);
+    if (verdict === false) return null;
+    return verdict === true ? m : verdict;
   }
 
   // ---- driving
@@ -244,9 +247,10 @@ export class TestCluster {
   deliverOne(): boolean {
     const m = this.queue.shift();
     if (m === undefined) return false;
-    if (this.deliverable(m)) {
-      this.delivered.push(m);
-      this.node(m.to).raft.step(m);
+    const delivered = this.deliverable(m);
+    if (delivered !== null) {
+      this.delivered.push(delivered);
+      this.node(delivered.to).raft.step(delivered);
     }
     return true;
   }
@@ -260,6 +264,16 @@ export class TestCluster {
       if (!moved) return;
     }
     throw new Error('harness: did not stabilize');
+  }
+
+  /** Like stabilize() but stops after `rounds` rounds without complaint
+   *  (for worlds with planted bugs, which may never settle). */
+  runRounds(rounds: number): void {
+    for (let r = 0; r < rounds; r++) {
+      for (const id of this.nodes.keys()) this.handleReady(id);
+      const inFlight = this.queue.length;
+      for (let i = 0; i < inFlight; i++) this.deliverOne();
+    }
   }
 
   /** Tick every live node once, then stabilize. */

@@ -19,11 +19,22 @@ export interface RaftSaveBatch {
   snapshot: SnapshotMeta | null;
 }
 
-/** The Raft log and hard state. `save` is one synced write (group commit). */
+/** The Raft log and hard state. `save` is one synced write (group commit).
+ *  Calls run one at a time in call order. After a failed write (I/O error,
+ *  corruption) every later call fails with the same error: the caller treats
+ *  it as fatal (docs/storage.md, "Failures"). */
 export interface RaftLogStore {
+  /** Hard state, recorded snapshot and every entry after it, each entry's
+   *  checksum verified. Throws TSR_ERR_CORRUPT_LOG (fatal) on any mismatch. */
   load(): Promise<StoredRaftState>;
+  /** One atomic synced write. With `snapshot`: the snapshot is recorded and
+   *  entries ≤ snapshot.index dropped; later entries are kept only when the
+   *  stored entry at snapshot.index has the snapshot's term (Raft Figure 13). */
   save(batch: RaftSaveBatch): Promise<void>;
-  /** Drop entries with index ≤ upTo (after a snapshot covers them). */
+  /** Record that a local snapshot, already durable in the SnapshotStore,
+   *  covers entries ≤ meta.index. Entries stay until compact(). One synced write. */
+  recordSnapshot(meta: SnapshotMeta): Promise<void>;
+  /** Drop entries with index ≤ upTo; upTo must not exceed the recorded snapshot. */
   compact(upTo: number): Promise<void>;
   close(): Promise<void>;
 }
@@ -33,13 +44,22 @@ export interface RaftLogStore {
 export interface SnapshotStore {
   /** Atomically replace the local snapshot. */
   save(meta: SnapshotMeta, data: Uint8Array): Promise<void>;
-  /** The local snapshot, verified, or null when there is none. */
+  /** The local snapshot, verified, or null when there is none.
+   *  TSR_ERR_CORRUPT_SNAPSHOT when the header or data checksum fails. */
   load(): Promise<{ meta: SnapshotMeta; data: Uint8Array } | null>;
-  /** A chunk of the local snapshot whose metadata is `meta`. */
+  /** A chunk of the local snapshot whose metadata is `meta`; the whole file
+   *  is verified when offset is 0. TSR_ERR_SNAPSHOT_UNAVAILABLE when the local
+   *  snapshot is another one (replaced meanwhile). */
   readChunk(meta: SnapshotMeta, offset: number, length: number): Promise<Uint8Array>;
-  /** Persist one incoming chunk; offset 0 starts a new incoming snapshot. */
+  /** Bytes of the incoming snapshot `meta` already persisted (the resume
+   *  point after a restart); 0 when the incoming snapshot is another or none. */
+  incomingOffset(meta: SnapshotMeta): Promise<number>;
+  /** Persist (synced) one incoming chunk; offset 0 starts a new incoming
+   *  snapshot. A chunk past the persisted bytes, or of another snapshot,
+   *  fails with TSR_ERR_SNAPSHOT_INCOMPLETE (details.expectedOffset). */
   writeIncomingChunk(meta: SnapshotMeta, offset: number, data: Uint8Array): Promise<void>;
-  /** Make the completed incoming snapshot the local snapshot and return its bytes. */
+  /** Make the completed incoming snapshot the local snapshot and return its
+   *  bytes; TSR_ERR_SNAPSHOT_INCOMPLETE unless all meta.sizeBytes are there. */
   promoteIncoming(meta: SnapshotMeta): Promise<Uint8Array>;
   close(): Promise<void>;
 }

@@ -1,0 +1,76 @@
+// The Raft log and hard state on LevelDB (classic-level). The log lives in a
+// sublevel (`!raft!` prefix by default) of a ClassicLevel database, so one
+// database can hold both the Raft log and the state machine's data: the node
+// opens the database once, hands it here and gives another sublevel to the
+// state machine. Every save() is one `batch(..., {sync: true})`: one fsync per
+// Ready (group commit), never one per entry. Layout: docs/storage.md.
+import { ClassicLevel } from 'classic-level';
+import type { AbstractBatchOptions, AbstractSublevel } from 'abstract-level';
+import { assert } from '../errors.js';
+import { KvRaftLogStore, openLogState, type KvLogBackend, type KvOp } from './kv-log-store.js';
+
+export const DEFAULT_RAFT_SUBLEVEL = 'raft';
+
+// The root's own encodings do not matter: the sublevel encodes its keys and values as bytes.
+export type RootLevel = ClassicLevel<any, any>;
+export type RaftSublevel = AbstractSublevel<RootLevel, string | Buffer | Uint8Array, Uint8Array, Uint8Array>;
+
+export type LevelRaftLogStoreOptions =
+  /** Share a database the caller opened and will close (after this store). */
+  | { db: RootLevel; sublevel?: string }
+  /** Open (creating if missing) a database of our own at `location`; close() closes it. */
+  | { location: string; sublevel?: string };
+
+/** The byte-keyed sublevel holding the Raft log inside `db`. */
+export function raftSublevel(db: RootLevel, name: string = DEFAULT_RAFT_SUBLEVEL): RaftSublevel {
+  return db.sublevel<Uint8Array, Uint8Array>(name, { keyEncoding: 'view', valueEncoding: 'view' }) as RaftSublevel;
+}
+
+// sync: LevelDB fsyncs its write-ahead log before the batch resolves. A
+// sublevel forwards the option to classic-level, whose typings only the root carries.
+const SYNCED_WRITE = { sync: true } as AbstractBatchOptions<Uint8Array, Uint8Array>;
+
+class LevelLogBackend implements KvLogBackend {
+  constructor(
+    private readonly level: RaftSublevel,
+    private readonly ownedRoot: RootLevel | null,
+  ) {}
+
+  get(key: Uint8Array): Promise<Uint8Array | undefined> {
+    return this.level.get(key);
+  }
+
+  range(gte: Uint8Array, lt: Uint8Array, options: { reverse?: boolean; limit?: number } = {}): Promise<Array<[Uint8Array, Uint8Array]>> {
+    return this.level.iterator({ gte, lt, reverse: options.reverse ?? false, limit: options.limit ?? -1 }).all();
+  }
+
+  async write(ops: KvOp[]): Promise<void> {
+    assert(ops.length > 0, 'LevelLogBackend.write: empty batch');
+    await this.level.batch(ops, SYNCED_WRITE);
+  }
+
+  async close(): Promise<void> {
+    if (this.ownedRoot !== null) await this.ownedRoot.close();
+  }
+}
+
+export class LevelRaftLogStore extends KvRaftLogStore {
+  static async open(options: LevelRaftLogStoreOptions): Promise<LevelRaftLogStore> {
+    let root: RootLevel;
+    let owned: RootLevel | null = null;
+    if ('location' in options) {
+      owned = root = new ClassicLevel(options.location, { createIfMissing: true });
+      await root.open();
+    } else {
+      root = options.db;
+      assert(root.status === 'open' || root.status === 'opening', `LevelRaftLogStore: database is ${root.status}`);
+    }
+    try {
+      const backend = new LevelLogBackend(raftSublevel(root, options.sublevel), owned);
+      return new LevelRaftLogStore(backend, await openLogState(backend));
+    } catch (error) {
+      if (owned !== null) await owned.close();
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,57 @@
+import { mkdtemp, open, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FileSnapshotStore, SNAPSHOT_FILE } from '../../src/storage/file-snapshot-store.js';
+import { snapshotMeta } from './raft-log-store.suite.js';
+import { describeSnapshotStore, pattern } from './snapshot-store.suite.js';
+
+describeSnapshotStore('FileSnapshotStore', async () => {
+  const directory = await mkdtemp(join(tmpdir(), 'tsraft-snap-'));
+  return {
+    open: () => FileSnapshotStore.open(directory),
+    corruptSnapshot: async () => {
+      const handle = await open(join(directory, SNAPSHOT_FILE), 'r+');
+      try {
+        const { size } = await handle.stat();
+        const byte = new Uint8Array(1);
+        await handle.read(byte, 0, 1, size - 1);
+        byte[0]! ^= 0x01;
+        await handle.write(byte, 0, 1, size - 1);
+      } finally {
+        await handle.close();
+      }
+    },
+    destroy: () => rm(directory, { recursive: true, force: true }),
+  };
+});
+
+describe('FileSnapshotStore files', () => {
+  let directory: string;
+  beforeEach(async () => {
+    directory = await mkdtemp(join(tmpdir(), 'tsraft-snap-files-'));
+  });
+  afterEach(async () => {
+    await rm(directory, { recursive: true, force: true });
+  });
+
+  it('discards a half-written replacement left by a crash and keeps the old snapshot', async () => {
+    const store = await FileSnapshotStore.open(directory);
+    await store.save(snapshotMeta(3, 1, 64), pattern(64));
+    await store.close();
+    await writeFile(join(directory, 'snapshot.tsrs.tmp'), pattern(10, 2));
+    const restarted = await FileSnapshotStore.open(directory);
+    expect((await restarted.load())?.meta.index).toBe(3);
+    expect(await readdir(directory)).toEqual([SNAPSHOT_FILE]);
+    await restarted.close();
+  });
+
+  it('removes the incoming files once promoted', async () => {
+    const store = await FileSnapshotStore.open(directory);
+    const meta = snapshotMeta(4, 1, 10);
+    await store.writeIncomingChunk(meta, 0, pattern(10));
+    await store.promoteIncoming(meta);
+    expect(await readdir(directory)).toEqual([SNAPSHOT_FILE]);
+    await store.close();
+  });
+});

@@ -124,6 +124,12 @@ export class SeriesIndex {
     return this.nextSeriesId;
   }
 
+  /** Raises the next id (restore: ids of removed series stay unused). */
+  advanceNextId(nextSeriesId: number): void {
+    assert(Number.isSafeInteger(nextSeriesId) && nextSeriesId >= this.nextSeriesId, `next series id ${nextSeriesId} below ${this.nextSeriesId}`);
+    this.nextSeriesId = nextSeriesId;
+  }
+
   idOf(seriesKey: string): number | undefined {
     return this.idByKey.get(seriesKey);
   }

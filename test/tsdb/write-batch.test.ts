@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { TsraftError } from '../../src/errors.js';
-import { crc32c } from '../../src/tsdb/byte-io.js';
+import { ByteReader, ByteWriter, crc32c, fnv1a64Hex } from '../../src/tsdb/byte-io.js';
 import { WriteBatchBuilder, decodeWriteBatch } from '../../src/tsdb/write-batch.js';
 
 interface GenPoint {
@@ -119,6 +119,28 @@ describe('write batch', () => {
     const keys = new WriteBatchBuilder({ maxSeriesKeys: 1 });
     keys.addPoint('m{k=a}', 1000, 1, true, null);
     expect(() => keys.addPoint('m{k=b}', 1000, 1, true, null)).toThrow(expect.objectContaining({ code: 'TSR_ERR_BATCH_TOO_LARGE' }));
+  });
+
+  it('computes the standard FNV-1a 64 test vectors', () => {
+    const enc = new TextEncoder();
+    expect(fnv1a64Hex(new Uint8Array(0))).toBe('cbf29ce484222325');
+    expect(fnv1a64Hex(enc.encode('a'))).toBe('af63dc4c8601ec8c');
+    expect(fnv1a64Hex(enc.encode('foobar'))).toBe('85944171f73967e8');
+  });
+
+  it('round-trips varints of every width, int64 extremes included', () => {
+    fc.assert(
+      fc.property(fc.array(fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }), { maxLength: 50 }), (values) => {
+        const w = new ByteWriter(4);
+        for (const v of values) w.varintExact(Number(v), v);
+        const r = new ByteReader(w.finish(), 'TSR_ERR_CORRUPT_ENTRY', 'test');
+        for (const v of values) {
+          const read = r.varintExact('v');
+          expect(typeof read === 'bigint' ? read : BigInt(read)).toBe(v);
+        }
+        r.expectEnd();
+      }),
+    );
   });
 
   it('computes the standard CRC32C check value', () => {

@@ -105,7 +105,7 @@ export class TestCluster {
       {
         hardState: { ...disk.hardState },
         snapshot: disk.snapshot,
-        entries: disk.entries.slice(),
+        entries: disk.entries.filter((e) => e.index > (disk.snapshot?.index ?? 0)),
         bootstrapConfig,
         applied: disk.snapshot?.index ?? 0,
       },

@@ -143,6 +143,25 @@ describe('log replication (§5.3)', () => {
     expect(c.node(follower).applied).toHaveLength(10);
   });
 
+  it('bounds the bytes in flight per follower, not only the message count', () => {
+    const c = new TestCluster(['n1', 'n2', 'n3'], { raft: { maxInflightMsgs: 100, maxInflightBytes: 500, maxAppendBytes: 200 } });
+    const leader = c.electLeader();
+    const follower = ['n1', 'n2', 'n3'].find((id) => id !== leader)!;
+    c.cutOneWay(follower, leader);
+    for (let i = 0; i < 20; i++) {
+      c.propose(leader, 'b'.repeat(100));
+      c.handleReady(leader);
+    }
+    const inflight = c.queue.filter((m) => m.type === 'append' && m.to === follower) as AppendMsg[];
+    const bytesInFlight = inflight.reduce((sum, m) => sum + m.entries.reduce((s, e) => s + e.data.length + 24, 0), 0);
+    // The window closes once 500 bytes are outstanding; one message may cross the line.
+    expect(bytesInFlight).toBeLessThanOrEqual(500 + 200);
+    expect(inflight.length).toBeLessThan(20);
+    c.heal();
+    c.tickAll(20);
+    expect(c.node(follower).applied).toHaveLength(20);
+  });
+
   it('bounds the bytes of one append message', () => {
     const c = new TestCluster(['n1', 'n2', 'n3'], { raft: { maxAppendBytes: 100 } });
     const leader = c.electLeader();

@@ -49,6 +49,8 @@ export const ERROR_CODES = {
   TSR_ERR_PEER_CLUSTER_MISMATCH: { httpStatus: 403, retryable: false, summary: 'A peer belongs to another cluster (cluster ids differ).' },
   TSR_ERR_PEER_WRONG_NODE: { httpStatus: 421, retryable: false, summary: 'The peer address reached a different node id than the one dialed (a misconfigured peer URL).' },
   TSR_ERR_PEER_PROTOCOL: { httpStatus: 400, retryable: false, summary: 'A peer broke the handshake or speaks an unsupported protocol version.' },
+  // Node process (src/config, src/node, src/cli)
+  TSR_ERR_INVALID_CONFIG: { httpStatus: 400, retryable: false, summary: 'A node configuration file is invalid; the message names each bad field (config.<path>: what is wrong).' },
   // Generic
   TSR_ERR_INVALID_ARGUMENT: { httpStatus: 400, retryable: false, summary: 'A request field is missing or invalid (the message names the field).' },
   TSR_ERR_TIMEOUT: { httpStatus: 504, retryable: true, summary: 'The request did not complete in time; its outcome may be unknown.' },

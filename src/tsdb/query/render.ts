@@ -20,10 +20,16 @@ export function formatJavaDouble(d: number): string {
   if (d === Number.NEGATIVE_INFINITY) return '-Infinity';
   if (d === 0) return Object.is(d, -0) ? '-0.0' : '0.0';
   const sign = d < 0 ? '-' : '';
-  const [mantissa, expText] = Math.abs(d).toExponential().split('e') as [string, string];
-  const digits = mantissa.replace('.', '');
-  const exp = Number(expText);
   const abs = Math.abs(d);
+  let [mantissa, expText] = abs.toExponential().split('e') as [string, string];
+  if (mantissa.length === 1) {
+    // Java picks the closest decimal among those of 1 or 2 digits that read
+    // back as d (Double.MIN_VALUE prints 4.9E-324, not 5.0E-324).
+    const two = abs.toExponential(1);
+    if (Number(two) === abs) [mantissa, expText] = two.split('e') as [string, string];
+  }
+  const digits = mantissa.replace('.', '').replace(/(?<=.)0+$/, '');
+  const exp = Number(expText);
   if (abs >= 1e-3 && abs < 1e7) {
     if (exp >= 0) {
       const intPart = digits.slice(0, exp + 1).padEnd(exp + 1, '0');

@@ -51,6 +51,8 @@ export const ERROR_CODES = {
   TSR_ERR_PEER_PROTOCOL: { httpStatus: 400, retryable: false, summary: 'A peer broke the handshake or speaks an unsupported protocol version.' },
   // Node process (src/config, src/node, src/cli)
   TSR_ERR_INVALID_CONFIG: { httpStatus: 400, retryable: false, summary: 'A node configuration file is invalid; the message names each bad field (config.<path>: what is wrong).' },
+  TSR_ERR_SHUTTING_DOWN: { httpStatus: 503, retryable: true, summary: 'The node is shutting down and accepts no new requests; retry on another node.' },
+  TSR_ERR_BODY_TOO_LARGE: { httpStatus: 413, retryable: false, summary: 'An HTTP request body exceeds limits.maxHttpBodyBytes; details.limitBytes gives the bound.' },
   // Generic
   TSR_ERR_INVALID_ARGUMENT: { httpStatus: 400, retryable: false, summary: 'A request field is missing or invalid (the message names the field).' },
   TSR_ERR_TIMEOUT: { httpStatus: 504, retryable: true, summary: 'The request did not complete in time; its outcome may be unknown.' },

@@ -26,6 +26,7 @@ export function findDecimalExponent(values: Float64Array, n: number): number {
     const v = values[i]!;
     if (Number.isInteger(v)) {
       if (v === 0 && 1 / v < 0) return -1; // -0 would come back as +0
+      if (Math.abs(v) * POW10[e]! > MAX_SEQUENCE_MAGNITUDE) return -1;
       continue;
     }
     if (!Number.isFinite(v)) return -1;

@@ -1,0 +1,686 @@
+// All points of one series, split into time blocks of blockSpanMs (block
+// start = ts − ts mod span). Recent blocks are open: typed-array heads that
+// take appends in any order (same timestamp: last write wins). A block is
+// sealed — encoded by src/tsdb/codec into immutable bytes — once the newest
+// timestamp seen is latenessMs past its end, when too many blocks are open,
+// or on sealAll(). A write into a sealed block reopens it (decode, merge) and
+// it is sealed again at the end of that call: correct, but the slow path.
+//
+// Deterministic: the same calls in the same order give the same blocks and
+// the same serialize() bytes on every replica. Formats: docs/segment-format.md.
+import { TsraftError, assert } from '../errors.js';
+import { ByteReader, ByteWriter } from './codec/byte-buffer.js';
+import { MAX_BLOCK_POINTS, decodeBlock, encodeBlock, readBlockHeader } from './codec/block-format.js';
+import { corruptSegment } from './codec/corrupt.js';
+import { crc32c } from './codec/crc32c.js';
+import { MAX_TIMESTAMP_MAGNITUDE_MS, isValidTimestampMs } from './codec/timestamp-codec.js';
+import { emptyColumns, type PointColumns } from './points.js';
+
+export interface SeriesDataOptions {
+  /** Span of one time block in ms. Default 2 h; 1 ms ≤ span ≤ 2^40 ms. */
+  blockSpanMs?: number;
+  /** A block stays open until the newest timestamp reaches its end plus this
+   *  many ms, so slightly late points land in a head, not a sealed block.
+   *  Default 30 min; 0 ≤ lateness ≤ 2^40 ms. */
+  latenessMs?: number;
+  /** Most distinct points one block may hold (TSR_ERR_BLOCK_FULL beyond).
+   *  Default 1,048,576; at most 2^24. */
+  maxPointsPerBlock?: number;
+  /** Most blocks open at once; past it the oldest open block is sealed.
+   *  Default 4; 1 ≤ maxOpenBlocks ≤ 1024. */
+  maxOpenBlocks?: number;
+}
+
+export const DEFAULT_BLOCK_SPAN_MS = 2 * 60 * 60 * 1000;
+export const DEFAULT_LATENESS_MS = 30 * 60 * 1000;
+export const DEFAULT_MAX_POINTS_PER_BLOCK = 1 << 20;
+export const DEFAULT_MAX_OPEN_BLOCKS = 4;
+const MAX_SPAN_MS = 2 ** 40;
+const MAX_OPEN_BLOCKS_LIMIT = 1024;
+const SNAPSHOT_VERSION = 1;
+const SNAPSHOT_HAS_NEWEST = 1;
+const BLOCK_STATE_SEALED = 0;
+const BLOCK_STATE_OPEN = 1;
+const INITIAL_HEAD_CAPACITY = 64;
+const INT53 = 2n ** 53n;
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+const TWO_POW_63 = 2 ** 63;
+
+function invalid(message: string, details: Record<string, unknown> = {}): TsraftError {
+  return new TsraftError('TSR_ERR_INVALID_ARGUMENT', message, { details });
+}
+
+function checkOption(name: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw invalid(`${name} must be an integer in [${min}, ${max}], got ${value}`, { option: name, value });
+  }
+  return value;
+}
+
+/** Index of the first element of sorted a[0..n) that is ≥ x. */
+function lowerBound(a: Float64Array, n: number, x: number): number {
+  let lo = 0;
+  let hi = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid]! < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Index of the first element of sorted a[0..n) that is > x. */
+function upperBound(a: Float64Array, n: number, x: number): number {
+  let lo = 0;
+  let hi = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid]! <= x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** An open block: raw appends in arrival order until normalize() sorts them
+ *  and keeps the last write per timestamp. */
+class HeadBlock {
+  length = 0;
+  timestampsMs: Float64Array;
+  values: Float64Array;
+  isInteger: Uint8Array;
+  /** Exact int64 of every integer point, allocated when one exceeds ±2^53. */
+  bigInts: BigInt64Array | null = null;
+  /** Timestamps[0..length) strictly increasing (sorted, no duplicates). */
+  sorted = true;
+
+  constructor(
+    readonly startMs: number,
+    capacity = INITIAL_HEAD_CAPACITY,
+  ) {
+    this.timestampsMs = new Float64Array(capacity);
+    this.values = new Float64Array(capacity);
+    this.isInteger = new Uint8Array(capacity);
+  }
+
+  static fromColumns(startMs: number, cols: PointColumns): HeadBlock {
+    const head = new HeadBlock(startMs, Math.max(INITIAL_HEAD_CAPACITY, cols.length));
+    head.timestampsMs.set(cols.timestampsMs.subarray(0, cols.length));
+    head.values.set(cols.values.subarray(0, cols.length));
+    head.isInteger.set(cols.isInteger.subarray(0, cols.length));
+    head.length = cols.length;
+    if (cols.bigInts !== null) {
+      head.allocateBigInts();
+      for (let i = 0; i < cols.length; i++) if (cols.isInteger[i] === 1) head.bigInts![i] = cols.bigInts[i]!;
+    }
+    return head;
+  }
+
+  private allocateBigInts(): void {
+    const big = new BigInt64Array(this.timestampsMs.length);
+    for (let i = 0; i < this.length; i++) if (this.isInteger[i] === 1) big[i] = BigInt(this.values[i]!);
+    this.bigInts = big;
+  }
+
+  private grow(minCapacity: number): void {
+    let cap = this.timestampsMs.length * 2;
+    while (cap < minCapacity) cap *= 2;
+    const ts = new Float64Array(cap);
+    ts.set(this.timestampsMs.subarray(0, this.length));
+    const vs = new Float64Array(cap);
+    vs.set(this.values.subarray(0, this.length));
+    const ints = new Uint8Array(cap);
+    ints.set(this.isInteger.subarray(0, this.length));
+    this.timestampsMs = ts;
+    this.values = vs;
+    this.isInteger = ints;
+    if (this.bigInts !== null) {
+      const big = new BigInt64Array(cap);
+      big.set(this.bigInts.subarray(0, this.length));
+      this.bigInts = big;
+    }
+  }
+
+  private store(i: number, ts: number, value: number, isInteger: number, big: bigint | null): void {
+    this.timestampsMs[i] = ts;
+    this.values[i] = value;
+    this.isInteger[i] = isInteger;
+    if (big !== null && this.bigInts === null) this.allocateBigInts();
+    if (this.bigInts !== null) this.bigInts[i] = isInteger === 1 ? (big ?? BigInt(value)) : 0n;
+  }
+
+  /** Appends one point (validated by the caller); false when the block is full. */
+  append(ts: number, value: number, isInteger: number, big: bigint | null, maxPoints: number): boolean {
+    const n = this.length;
+    if (this.sorted && n > 0) {
+      const last = this.timestampsMs[n - 1]!;
+      if (ts === last) {
+        this.store(n - 1, ts, value, isInteger, big);
+        return true;
+      }
+      if (ts < last) this.sorted = false;
+    }
+    if (n >= maxPoints) {
+      // Raw appends may hold duplicates: compact, then retry once.
+      this.normalize();
+      const i = lowerBound(this.timestampsMs, this.length, ts);
+      if (i < this.length && this.timestampsMs[i] === ts) {
+        this.store(i, ts, value, isInteger, big);
+        return true;
+      }
+      if (this.length >= maxPoints) return false;
+      this.sorted = this.length === 0 || ts > this.timestampsMs[this.length - 1]!;
+    }
+    if (this.length === this.timestampsMs.length) this.grow(this.length + 1);
+    this.store(this.length, ts, value, isInteger, big);
+    this.length++;
+    return true;
+  }
+
+  /** Sorts by timestamp and keeps the last write of each timestamp. */
+  normalize(): void {
+    if (this.sorted) return;
+    const n = this.length;
+    const order = new Uint32Array(n);
+    for (let i = 0; i < n; i++) order[i] = i;
+    const ts = this.timestampsMs;
+    // Stable by construction: ties break on arrival order.
+    order.sort((a, b) => ts[a]! - ts[b]! || a - b);
+    const nts = new Float64Array(this.timestampsMs.length);
+    const nvs = new Float64Array(this.timestampsMs.length);
+    const nints = new Uint8Array(this.timestampsMs.length);
+    const nbig = this.bigInts === null ? null : new BigInt64Array(this.timestampsMs.length);
+    let m = 0;
+    for (let k = 0; k < n; k++) {
+      const i = order[k]!;
+      // The last of a run of equal timestamps wins.
+      if (k + 1 < n && ts[order[k + 1]!] === ts[i]) continue;
+      nts[m] = ts[i]!;
+      nvs[m] = this.values[i]!;
+      nints[m] = this.isInteger[i]!;
+      if (nbig !== null) nbig[m] = this.bigInts![i]!;
+      m++;
+    }
+    this.timestampsMs = nts;
+    this.values = nvs;
+    this.isInteger = nints;
+    this.bigInts = nbig;
+    this.length = m;
+    this.sorted = true;
+  }
+
+  /** Distinct point count (compacts first). */
+  pointCount(): number {
+    this.normalize();
+    return this.length;
+  }
+
+  /** A view of the normalized points (valid until the next append). */
+  columns(): PointColumns {
+    this.normalize();
+    const n = this.length;
+    return {
+      length: n,
+      timestampsMs: this.timestampsMs.subarray(0, n),
+      values: this.values.subarray(0, n),
+      isInteger: this.isInteger.subarray(0, n),
+      bigInts: this.bigInts === null ? null : this.bigInts.subarray(0, n),
+    };
+  }
+}
+
+interface SealedBlock {
+  startMs: number;
+  bytes: Uint8Array;
+  pointCount: number;
+}
+
+export class SeriesData {
+  readonly blockSpanMs: number;
+  readonly latenessMs: number;
+  readonly maxPointsPerBlock: number;
+  readonly maxOpenBlocks: number;
+  /** Sealed blocks in increasing startMs; never overlapping the open ones. */
+  private sealed: SealedBlock[] = [];
+  /** Open blocks in increasing startMs, at most maxOpenBlocks between calls. */
+  private open: HeadBlock[] = [];
+  /** Newest timestamp ever appended (drives sealing); null before the first. */
+  private newestTimestampMs: number | null = null;
+  private sealedPointCount = 0;
+  private sealedBytes = 0;
+
+  constructor(options: SeriesDataOptions = {}) {
+    this.blockSpanMs = checkOption('blockSpanMs', options.blockSpanMs ?? DEFAULT_BLOCK_SPAN_MS, 1, MAX_SPAN_MS);
+    this.latenessMs = checkOption('latenessMs', options.latenessMs ?? DEFAULT_LATENESS_MS, 0, MAX_SPAN_MS);
+    this.maxPointsPerBlock = checkOption('maxPointsPerBlock', options.maxPointsPerBlock ?? DEFAULT_MAX_POINTS_PER_BLOCK, 1, MAX_BLOCK_POINTS);
+    this.maxOpenBlocks = checkOption('maxOpenBlocks', options.maxOpenBlocks ?? DEFAULT_MAX_OPEN_BLOCKS, 1, MAX_OPEN_BLOCKS_LIMIT);
+  }
+
+  /** Start of the block holding ts (floored, also for negative timestamps). */
+  blockStartOf(timestampMs: number): number {
+    const span = this.blockSpanMs;
+    const r = timestampMs % span;
+    return r >= 0 ? timestampMs - r : timestampMs - r - span;
+  }
+
+  // ---------------------------------------------------------------------------
+  // Writes
+
+  /** Appends one point. `bigInt` carries the exact value of an integer beyond
+   *  ±2^53 (value must then equal Number(bigInt)). */
+  append(timestampMs: number, value: number, isInteger: boolean, bigInt?: bigint): void {
+    const big = this.validatePoint(timestampMs, value, isInteger, bigInt ?? null, -1);
+    const head = this.headFor(this.blockStartOf(timestampMs));
+    if (!head.append(timestampMs, value, isInteger ? 1 : 0, big, this.maxPointsPerBlock)) throw this.blockFull(head.startMs);
+    this.noteNewest(timestampMs);
+    this.maybeSealBlocks();
+  }
+
+  /**
+   * Appends points of cols: indexes[k] in order, or every point 0..length-1.
+   * Validates the whole batch before storing any point, so a bad point or a
+   * full block rejects the call without a partial write.
+   */
+  appendColumns(cols: PointColumns, indexes?: ArrayLike<number>): void {
+    const count = indexes === undefined ? cols.length : indexes.length;
+    if (count === 0) return;
+    const at = (k: number): number => (indexes === undefined ? k : indexes[k]!);
+    const starts = new Float64Array(count);
+    let newest = -Infinity;
+    let singleBlock = true;
+    for (let k = 0; k < count; k++) {
+      const i = at(k);
+      if (!Number.isInteger(i) || i < 0 || i >= cols.length) throw invalid(`point index ${i} is outside the columns`, { index: i });
+      const ts = cols.timestampsMs[i]!;
+      this.validatePoint(ts, cols.values[i]!, cols.isInteger[i] === 1, cols.isInteger[i] === 1 && cols.bigInts !== null ? cols.bigInts[i]! : null, i);
+      if (cols.isInteger[i]! > 1) throw invalid(`isInteger flag must be 0 or 1, got ${cols.isInteger[i]}`, { index: i });
+      starts[k] = this.blockStartOf(ts);
+      if (starts[k] !== starts[0]) singleBlock = false;
+      if (ts > newest) newest = ts;
+    }
+    // Points grouped by block (stable, so arrival order within a block is
+    // kept): each touched block is opened, filled and sealed at most once.
+    let order: Uint32Array | null = null;
+    if (!singleBlock) {
+      order = new Uint32Array(count);
+      for (let k = 0; k < count; k++) order[k] = k;
+      order.sort((a, b) => starts[a]! - starts[b]! || a - b);
+    }
+    const kth = (g: number): number => (order === null ? g : order[g]!);
+    this.checkCapacity(cols, count, at, starts, kth);
+    let g = 0;
+    while (g < count) {
+      const blockStart = starts[kth(g)]!;
+      const head = this.headFor(blockStart);
+      for (; g < count && starts[kth(g)] === blockStart; g++) {
+        const i = at(kth(g));
+        const isInteger = cols.isInteger[i]!;
+        const v = cols.values[i]!;
+        let big: bigint | null = null;
+        if (isInteger === 1 && cols.bigInts !== null) {
+          const b = cols.bigInts[i]!;
+          if (b > INT53 || b < -INT53) big = b;
+        }
+        const stored = head.append(cols.timestampsMs[i]!, v, isInteger, big, this.maxPointsPerBlock);
+        assert(stored, 'block capacity was checked before appending');
+      }
+    }
+    this.noteNewest(newest);
+    this.maybeSealBlocks();
+  }
+
+  /** Throws TSR_ERR_BLOCK_FULL before any write if some block of the batch
+   *  would exceed maxPointsPerBlock distinct points. */
+  private checkCapacity(
+    cols: PointColumns,
+    count: number,
+    at: (k: number) => number,
+    starts: Float64Array,
+    kth: (g: number) => number,
+  ): void {
+    let g = 0;
+    while (g < count) {
+      const blockStart = starts[kth(g)]!;
+      const from = g;
+      while (g < count && starts[kth(g)] === blockStart) g++;
+      const existing = this.existingPointCount(blockStart);
+      if (existing + (g - from) <= this.maxPointsPerBlock) continue;
+      // Rare: count the distinct union exactly.
+      const union = new Set<number>();
+      for (let k = from; k < g; k++) union.add(cols.timestampsMs[at(kth(k))]!);
+      const cur = this.pointsOfBlock(blockStart);
+      if (cur !== null) for (let i = 0; i < cur.length; i++) union.add(cur.timestampsMs[i]!);
+      if (union.size > this.maxPointsPerBlock) throw this.blockFull(blockStart);
+    }
+  }
+
+  private existingPointCount(blockStart: number): number {
+    const head = this.findOpen(blockStart);
+    if (head !== null) return head.length;
+    const s = this.findSealedIndex(blockStart);
+    return s >= 0 ? this.sealed[s]!.pointCount : 0;
+  }
+
+  private pointsOfBlock(blockStart: number): PointColumns | null {
+    const head = this.findOpen(blockStart);
+    if (head !== null) return head.columns();
+    const s = this.findSealedIndex(blockStart);
+    return s >= 0 ? decodeBlock(this.sealed[s]!.bytes) : null;
+  }
+
+  /** Returns the exact int64 to keep for an integer beyond ±2^53, else null. */
+  private validatePoint(ts: number, value: number, isInteger: boolean, bigInt: bigint | null, index: number): bigint | null {
+    const at = index >= 0 ? { index } : {};
+    if (!isValidTimestampMs(ts)) {
+      throw invalid(`timestamp ${ts} is not an integer millisecond within ±${MAX_TIMESTAMP_MAGNITUDE_MS}`, { ...at, timestampMs: ts });
+    }
+    if (!Number.isFinite(value)) throw invalid(`value ${value} is not finite`, at);
+    if (!isInteger) return null;
+    if (bigInt !== null) {
+      if (bigInt < INT64_MIN || bigInt > INT64_MAX) throw invalid(`integer ${bigInt} is outside int64`, at);
+      if (Number(bigInt) !== value) throw invalid(`integer value ${value} disagrees with its exact value ${bigInt}`, at);
+      return bigInt > INT53 || bigInt < -INT53 ? bigInt : null;
+    }
+    if (!Number.isInteger(value) || Math.abs(value) >= TWO_POW_63) throw invalid(`integer point has value ${value}, not an int64`, at);
+    return null;
+  }
+
+  private blockFull(blockStart: number): TsraftError {
+    return new TsraftError('TSR_ERR_BLOCK_FULL', `the block starting at ${blockStart} ms already holds ${this.maxPointsPerBlock} points`, {
+      details: { blockStartMs: blockStart, maxPointsPerBlock: this.maxPointsPerBlock },
+    });
+  }
+
+  private noteNewest(ts: number): void {
+    if (this.newestTimestampMs === null || ts > this.newestTimestampMs) this.newestTimestampMs = ts;
+  }
+
+  private findOpen(blockStart: number): HeadBlock | null {
+    for (const h of this.open) if (h.startMs === blockStart) return h;
+    return null;
+  }
+
+  private findSealedIndex(blockStart: number): number {
+    let lo = 0;
+    let hi = this.sealed.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.sealed[mid]!.startMs < blockStart) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < this.sealed.length && this.sealed[lo]!.startMs === blockStart ? lo : -1;
+  }
+
+  /** The open block for blockStart: existing, reopened from its sealed bytes,
+   *  or new. Seals the oldest other open block if the bound would be passed. */
+  private headFor(blockStart: number): HeadBlock {
+    const existing = this.findOpen(blockStart);
+    if (existing !== null) return existing;
+    while (this.open.length >= this.maxOpenBlocks) this.sealOpenAt(0);
+    const s = this.findSealedIndex(blockStart);
+    let head: HeadBlock;
+    if (s >= 0) {
+      const block = this.sealed[s]!;
+      head = HeadBlock.fromColumns(blockStart, decodeBlock(block.bytes));
+      this.sealed.splice(s, 1);
+      this.sealedPointCount -= block.pointCount;
+      this.sealedBytes -= block.bytes.length;
+    } else {
+      head = new HeadBlock(blockStart);
+    }
+    let i = this.open.length;
+    while (i > 0 && this.open[i - 1]!.startMs > blockStart) i--;
+    this.open.splice(i, 0, head);
+    return head;
+  }
+
+  private sealOpenAt(i: number): void {
+    const head = this.open[i]!;
+    this.open.splice(i, 1);
+    const cols = head.columns();
+    if (cols.length === 0) return;
+    const bytes = encodeBlock(cols);
+    let at = this.sealed.length;
+    while (at > 0 && this.sealed[at - 1]!.startMs > head.startMs) at--;
+    assert(at === 0 || this.sealed[at - 1]!.startMs < head.startMs, 'a block is both open and sealed');
+    this.sealed.splice(at, 0, { startMs: head.startMs, bytes, pointCount: cols.length });
+    this.sealedPointCount += cols.length;
+    this.sealedBytes += bytes.length;
+  }
+
+  /** Seals open blocks that are past the lateness window, and the oldest
+   *  ones beyond maxOpenBlocks. */
+  private maybeSealBlocks(): void {
+    const newest = this.newestTimestampMs;
+    if (newest !== null) {
+      let i = 0;
+      while (i < this.open.length) {
+        const head = this.open[i]!;
+        if (head.startMs + this.blockSpanMs + this.latenessMs <= newest) this.sealOpenAt(i);
+        else i++;
+      }
+    }
+    while (this.open.length > this.maxOpenBlocks) this.sealOpenAt(0);
+  }
+
+  /** Seals every open block. */
+  sealAll(): void {
+    while (this.open.length > 0) this.sealOpenAt(0);
+  }
+
+  /** Drops every block that ends at or before cutoffMs (all its points are
+   *  older); returns the number of points dropped. Retention works in whole
+   *  blocks: a block straddling the cutoff is kept. */
+  dropBlocksBefore(cutoffMs: number): number {
+    let dropped = 0;
+    let keepFrom = 0;
+    while (keepFrom < this.sealed.length && this.sealed[keepFrom]!.startMs + this.blockSpanMs <= cutoffMs) {
+      const block = this.sealed[keepFrom]!;
+      dropped += block.pointCount;
+      this.sealedPointCount -= block.pointCount;
+      this.sealedBytes -= block.bytes.length;
+      keepFrom++;
+    }
+    if (keepFrom > 0) this.sealed.splice(0, keepFrom);
+    while (this.open.length > 0 && this.open[0]!.startMs + this.blockSpanMs <= cutoffMs) {
+      dropped += this.open[0]!.pointCount();
+      this.open.shift();
+    }
+    return dropped;
+  }
+
+  // ---------------------------------------------------------------------------
+  // Reads
+
+  /** Points with startMs ≤ ts ≤ endMs, sorted by time, one per timestamp.
+   *  Sealed blocks are checksum-verified as they are decoded. */
+  readPoints(startMs: number, endMs: number): PointColumns {
+    if (!(startMs <= endMs)) return emptyColumns(0);
+    const pieces: { cols: PointColumns; from: number; to: number }[] = [];
+    let total = 0;
+    let anyBig = false;
+    let si = 0;
+    let oi = 0;
+    const firstStart = this.blockStartOf(Math.max(-MAX_TIMESTAMP_MAGNITUDE_MS, Math.min(MAX_TIMESTAMP_MAGNITUDE_MS, startMs)));
+    // Skip sealed blocks entirely before the range with a binary search.
+    let lo = 0;
+    let hi = this.sealed.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.sealed[mid]!.startMs < firstStart) lo = mid + 1;
+      else hi = mid;
+    }
+    si = lo;
+    while (si < this.sealed.length || oi < this.open.length) {
+      const takeSealed = oi >= this.open.length || (si < this.sealed.length && this.sealed[si]!.startMs < this.open[oi]!.startMs);
+      const blockStart = takeSealed ? this.sealed[si]!.startMs : this.open[oi]!.startMs;
+      if (blockStart > endMs) break;
+      let cols: PointColumns | null = null;
+      if (blockStart + this.blockSpanMs > startMs) {
+        cols = takeSealed ? decodeBlock(this.sealed[si]!.bytes) : this.open[oi]!.columns();
+      }
+      if (takeSealed) si++;
+      else oi++;
+      if (cols === null) continue;
+      const from = lowerBound(cols.timestampsMs, cols.length, startMs);
+      const to = upperBound(cols.timestampsMs, cols.length, endMs);
+      if (to <= from) continue;
+      pieces.push({ cols, from, to });
+      total += to - from;
+      if (cols.bigInts !== null) anyBig = true;
+    }
+    const out = emptyColumns(total);
+    if (anyBig) out.bigInts = new BigInt64Array(total);
+    let at = 0;
+    for (const { cols, from, to } of pieces) {
+      out.timestampsMs.set(cols.timestampsMs.subarray(from, to), at);
+      out.values.set(cols.values.subarray(from, to), at);
+      out.isInteger.set(cols.isInteger.subarray(from, to), at);
+      if (out.bigInts !== null) {
+        if (cols.bigInts !== null) {
+          out.bigInts.set(cols.bigInts.subarray(from, to), at);
+        } else {
+          for (let i = from; i < to; i++) if (cols.isInteger[i] === 1) out.bigInts[at + i - from] = BigInt(cols.values[i]!);
+        }
+      }
+      at += to - from;
+    }
+    assert(at === total, 'readPoints assembled the wrong number of points');
+    return out;
+  }
+
+  /** Distinct points stored (open blocks are compacted to count them). */
+  pointCount(): number {
+    let n = this.sealedPointCount;
+    for (const head of this.open) n += head.pointCount();
+    return n;
+  }
+
+  /** Bytes of the sealed (encoded) blocks; open blocks are not encoded yet. */
+  encodedBytes(): number {
+    return this.sealedBytes;
+  }
+
+  sealedBlockCount(): number {
+    return this.sealed.length;
+  }
+
+  openBlockCount(): number {
+    return this.open.length;
+  }
+
+  /** The sealed blocks' start and bytes, in time order (bytes are shared; do not modify). */
+  sealedBlocks(): readonly { startMs: number; bytes: Uint8Array }[] {
+    return this.sealed.map((b) => ({ startMs: b.startMs, bytes: b.bytes }));
+  }
+
+  // ---------------------------------------------------------------------------
+  // Snapshot (docs/segment-format.md, "Series snapshot")
+
+  serialize(): Uint8Array {
+    const w = new ByteWriter(64 + this.sealedBytes);
+    w.u8(SNAPSHOT_VERSION);
+    w.varint(this.blockSpanMs);
+    w.varint(this.latenessMs);
+    w.varint(this.maxPointsPerBlock);
+    w.varint(this.maxOpenBlocks);
+    w.u8(this.newestTimestampMs === null ? 0 : SNAPSHOT_HAS_NEWEST);
+    if (this.newestTimestampMs !== null) w.svarint(this.newestTimestampMs);
+    const openBlocks = this.open;
+    for (const head of openBlocks) assert(head.pointCount() > 0, 'an open block is empty');
+    w.varint(this.sealed.length + openBlocks.length);
+    let si = 0;
+    let oi = 0;
+    while (si < this.sealed.length || oi < openBlocks.length) {
+      const takeSealed = oi >= openBlocks.length || (si < this.sealed.length && this.sealed[si]!.startMs < openBlocks[oi]!.startMs);
+      let startMs: number;
+      let bytes: Uint8Array;
+      if (takeSealed) {
+        ({ startMs, bytes } = this.sealed[si++]!);
+        w.u8(BLOCK_STATE_SEALED);
+      } else {
+        const head = openBlocks[oi++]!;
+        startMs = head.startMs;
+        bytes = encodeBlock(head.columns());
+        w.u8(BLOCK_STATE_OPEN);
+      }
+      w.svarint(startMs);
+      w.varint(bytes.length);
+      w.bytes(bytes);
+    }
+    w.u32le(crc32c(w.view()));
+    return w.finish();
+  }
+
+  /** Restores a series from serialize() bytes, verifying every checksum;
+   *  throws TSR_ERR_CORRUPT_SEGMENT on any damage. The bytes are copied. */
+  static deserialize(bytes: Uint8Array): SeriesData {
+    if (bytes.length < 5) throw corruptSegment('series snapshot is too short', { byteLength: bytes.length });
+    const bodyEnd = bytes.length - 4;
+    const stored = new ByteReader(bytes, bodyEnd, bytes.length, 'series snapshot').u32le('snapshot checksum');
+    const computed = crc32c(bytes, 0, bodyEnd);
+    if (stored !== computed) throw corruptSegment('series snapshot checksum mismatch', { stored, computed });
+    const r = new ByteReader(bytes, 0, bodyEnd, 'series snapshot');
+    const version = r.u8('snapshot version');
+    if (version !== SNAPSHOT_VERSION) throw corruptSegment(`unsupported series snapshot version ${version}`, { version });
+    let data: SeriesData;
+    try {
+      data = new SeriesData({
+        blockSpanMs: r.varint('blockSpanMs'),
+        latenessMs: r.varint('latenessMs'),
+        maxPointsPerBlock: r.varint('maxPointsPerBlock'),
+        maxOpenBlocks: r.varint('maxOpenBlocks'),
+      });
+    } catch (e) {
+      if (e instanceof TsraftError && e.code === 'TSR_ERR_INVALID_ARGUMENT') throw corruptSegment(`series snapshot has invalid options: ${e.message}`);
+      throw e;
+    }
+    const flags = r.u8('snapshot flags');
+    if ((flags & ~SNAPSHOT_HAS_NEWEST) !== 0) throw corruptSegment('series snapshot has unknown flags', { flags });
+    if ((flags & SNAPSHOT_HAS_NEWEST) !== 0) {
+      const newest = r.svarint('newest timestamp');
+      if (!isValidTimestampMs(newest)) throw corruptSegment('series snapshot newest timestamp out of range', { newest });
+      data.newestTimestampMs = newest;
+    }
+    const blockCount = r.varint('block count');
+    let previousStart = -Infinity;
+    for (let b = 0; b < blockCount; b++) {
+      const state = r.u8('block state');
+      const startMs = r.svarint('block start');
+      const length = r.varint('block length');
+      const blockBytes = r.bytes(length, 'block bytes').slice();
+      const where = { block: b, blockStartMs: startMs };
+      if (state !== BLOCK_STATE_SEALED && state !== BLOCK_STATE_OPEN) throw corruptSegment('series snapshot block has an unknown state', { ...where, state });
+      if (startMs <= previousStart || data.blockStartOf(startMs) !== startMs) {
+        throw corruptSegment('series snapshot blocks are out of order or misaligned', where);
+      }
+      previousStart = startMs;
+      let header;
+      try {
+        header = readBlockHeader(blockBytes);
+      } catch (e) {
+        if (e instanceof TsraftError && e.code === 'TSR_ERR_CORRUPT_SEGMENT') {
+          throw corruptSegment(`series snapshot block ${b} (start ${startMs} ms): ${e.message}`, { ...where, ...e.details });
+        }
+        throw e;
+      }
+      if (header.minTimestampMs < startMs || header.maxTimestampMs >= startMs + data.blockSpanMs || header.pointCount > data.maxPointsPerBlock) {
+        throw corruptSegment('series snapshot block holds points outside its time block', { ...where, ...header });
+      }
+      if (state === BLOCK_STATE_SEALED) {
+        data.sealed.push({ startMs, bytes: blockBytes, pointCount: header.pointCount });
+        data.sealedPointCount += header.pointCount;
+        data.sealedBytes += blockBytes.length;
+      } else {
+        const cols = decodeBlock(blockBytes);
+        for (let i = 1; i < cols.length; i++) {
+          if (!(cols.timestampsMs[i]! > cols.timestampsMs[i - 1]!)) throw corruptSegment('open block in series snapshot is not sorted', where);
+        }
+        data.open.push(HeadBlock.fromColumns(startMs, cols));
+      }
+    }
+    if (data.open.length > data.maxOpenBlocks) throw corruptSegment('series snapshot has more open blocks than allowed', { openBlocks: data.open.length });
+    if (r.remaining !== 0) throw corruptSegment('series snapshot has trailing bytes', { trailingBytes: r.remaining });
+    return data;
+  }
+}

@@ -1,0 +1,2 @@
+export { Replica } from './replica.js';
+export type * from './types.js';

@@ -1,6 +1,7 @@
 // Byte-level reading and writing for the state machine's formats (log entry
 // commands, write batches, snapshots): LEB128 varints, zigzag signed varints,
-// little-endian fixed-width numbers, length-prefixed UTF-8 and CRC32C.
+// little-endian fixed-width numbers, length-prefixed UTF-8, CRC32C (from the
+// codec room) and FNV-1a 64.
 //
 // Numbers stay numbers on the hot path: varints are decoded with float
 // arithmetic while they fit in 2^53; only int64 values beyond that go through
@@ -8,6 +9,7 @@
 // reader was built with, so corrupted bytes never become an exception that
 // looks like a bug.
 import { TsraftError, assert, type ErrorCode } from '../errors.js';
+import { crc32c } from './codec/crc32c.js';
 
 const TWO_POW_32 = 0x1_0000_0000;
 /** Largest magnitude written through the float zigzag path: its zigzag image
@@ -19,41 +21,8 @@ const INT64_MAX = 2n ** 63n - 1n;
 const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
 
-// ---------------------------------------------------------------------------
-// CRC32C (Castagnoli, reflected polynomial 0x82F63B78), slicing-by-4.
-
-const CRC_TABLES: Uint32Array[] = (() => {
-  const tables = [new Uint32Array(256), new Uint32Array(256), new Uint32Array(256), new Uint32Array(256)];
-  const t0 = tables[0]!;
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
-    t0[n] = c >>> 0;
-  }
-  for (let n = 0; n < 256; n++) {
-    let c = t0[n]!;
-    for (let t = 1; t < 4; t++) {
-      c = t0[c & 0xff]! ^ (c >>> 8);
-      tables[t]![n] = c >>> 0;
-    }
-  }
-  return tables;
-})();
-
-/** CRC32C of bytes[start, end). Check value: crc32c("123456789") = 0xE3069283. */
-export function crc32c(bytes: Uint8Array, start = 0, end = bytes.length): number {
-  assert(start >= 0 && end <= bytes.length && start <= end, `crc32c: bad range [${start}, ${end}) of ${bytes.length}`);
-  const [t0, t1, t2, t3] = CRC_TABLES as [Uint32Array, Uint32Array, Uint32Array, Uint32Array];
-  let crc = 0xffffffff;
-  let i = start;
-  const end4 = start + ((end - start) & ~3);
-  for (; i < end4; i += 4) {
-    crc ^= bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24);
-    crc = t3[crc & 0xff]! ^ t2[(crc >>> 8) & 0xff]! ^ t1[(crc >>> 16) & 0xff]! ^ t0[crc >>> 24]!;
-  }
-  for (; i < end; i++) crc = t0[(crc ^ bytes[i]!) & 0xff]! ^ (crc >>> 8);
-  return (crc ^ 0xffffffff) >>> 0;
-}
+// CRC32C (Castagnoli) is shared with the block codecs: one implementation.
+export { crc32c };
 
 // ---------------------------------------------------------------------------
 // 64-bit FNV-1a, for state digests. Kept as two 32-bit halves.

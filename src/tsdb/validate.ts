@@ -50,7 +50,8 @@ export type InvalidPointReason =
   | 'out_of_range' // timestamp neither seconds nor milliseconds; integer beyond int64
   | 'not_a_number' // value text that parses as neither int64 nor float64
   | 'not_finite' // NaN or ±Infinity
-  | 'series_limit'; // apply time: a new series beyond the configured maximum
+  | 'series_limit' // apply time: a new series beyond the configured maximum
+  | 'block_full'; // apply time: a time block of the series holds its maximum of points
 
 /** One rejected point, shaped like TsraftError.toJSON() plus its index in the request. */
 export interface PointError {

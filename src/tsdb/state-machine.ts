@@ -1,0 +1,424 @@
+// The deterministic state machine every replica applies the committed log to
+// (docs/tsdb-commands.md). It owns the series index, one SeriesData per
+// series (compressed time blocks, series-data.ts) and the client sessions.
+//
+// Determinism: no clock, no randomness, no I/O. "Now" is the leader-stamped
+// time in the entry; series ids are assigned in apply order; snapshots write
+// series in id order and sessions in recency order (which depends only on the
+// applied entries). The same entries give byte-identical snapshots.
+//
+// The write path decodes a batch into typed-array columns, groups point
+// positions by series with a counting sort, and hands each series its slice of
+// positions: no per-point objects.
+import { TsraftError, assert, rethrowIfBug } from '../errors.js';
+import { ByteReader, ByteWriter, fnv1a64Hex } from './byte-io.js';
+import { MAX_CLIENT_ID_BYTES, decodeCommand, type RetentionCommand, type WriteCommand } from './command.js';
+import { emptyColumns, type PointColumns } from './points.js';
+import { DEFAULT_BLOCK_SPAN_MS, DEFAULT_MAX_POINTS_PER_BLOCK, SeriesData } from './series-data.js';
+import { SeriesIndex, type LookupQuery, type LookupResult, type SuggestType } from './series-index.js';
+import { ClientSessions, type WriteOutcome } from './sessions.js';
+import type { SeriesInfo, SeriesSource, Tags } from './types.js';
+import { parseSeriesKey, type PointError } from './validate.js';
+import { MAX_SERIES_KEY_BYTES, decodeWriteBatch, type DecodedWriteBatch } from './write-batch.js';
+
+export interface TimeSeriesStateMachineOptions {
+  /** Time span of one series block, ms; default 2 h. */
+  blockSpanMs: number;
+  /** Distinct points one block of one series may hold; default 1,048,576 (≤ 2^24). */
+  maxPointsPerBlock: number;
+  /** Series kept; a point that would create one more is rejected. Default 1,000,000. */
+  maxSeries: number;
+  /** Client sessions kept (LRU eviction); default 10,000. */
+  maxSessions: number;
+  /** Cached write results per session; default 32. */
+  maxResultsPerSession: number;
+  /** Per-point errors kept in one write result; default 20. */
+  maxErrorsPerResult: number;
+  /** Decoder bound on points in one write batch; default 100,000. */
+  maxPointsPerBatch: number;
+  /** Decoder bound on distinct series keys in one write batch; default 100,000. */
+  maxSeriesKeysPerBatch: number;
+}
+
+export const DEFAULT_STATE_MACHINE_OPTIONS: Readonly<TimeSeriesStateMachineOptions> = Object.freeze({
+  blockSpanMs: DEFAULT_BLOCK_SPAN_MS,
+  maxPointsPerBlock: DEFAULT_MAX_POINTS_PER_BLOCK,
+  maxSeries: 1_000_000,
+  maxSessions: 10_000,
+  maxResultsPerSession: 32,
+  maxErrorsPerResult: 20,
+  maxPointsPerBatch: 100_000,
+  maxSeriesKeysPerBatch: 100_000,
+});
+
+const OPTION_ORDER: readonly (keyof TimeSeriesStateMachineOptions)[] = [
+  'blockSpanMs',
+  'maxPointsPerBlock',
+  'maxSeries',
+  'maxSessions',
+  'maxResultsPerSession',
+  'maxErrorsPerResult',
+  'maxPointsPerBatch',
+  'maxSeriesKeysPerBatch',
+];
+
+export type ApplyResult =
+  | { kind: 'write'; storedCount: number; rejectedCount: number; errors: readonly PointError[]; duplicate: boolean }
+  | { kind: 'refused'; code: 'TSR_ERR_SESSION_EXPIRED'; message: string; details: { clientId: string; sequence: number; reason: string } }
+  | { kind: 'retention'; cutoffMs: number; droppedPoints: number; removedSeries: number }
+  | { kind: 'noop' };
+
+export interface StateMachineStats {
+  appliedIndex: number;
+  lastLeaderTimeMs: number;
+  seriesCount: number;
+  pointCount: number;
+  /** Bytes of the series' encoded blocks (SeriesData.encodedBytes()). */
+  encodedBytes: number;
+  sessionCount: number;
+}
+
+const REJECTED_SERIES_LIMIT = 1;
+const REJECTED_BLOCK_FULL = 2;
+
+export const SNAPSHOT_MAGIC = new Uint8Array([0x54, 0x53, 0x53, 0x4d]); // "TSSM"
+export const SNAPSHOT_FORMAT_VERSION = 1;
+
+function checkOptions(options: TimeSeriesStateMachineOptions): void {
+  for (const name of OPTION_ORDER) {
+    const value = options[name];
+    if (!Number.isSafeInteger(value) || value < 1) {
+      throw new TsraftError('TSR_ERR_INVALID_ARGUMENT', `state machine option ${name} must be a positive integer, got ${value}`, {
+        details: { field: name },
+      });
+    }
+  }
+}
+
+export class TimeSeriesStateMachine implements SeriesSource {
+  readonly options: Readonly<TimeSeriesStateMachineOptions>;
+  private readonly index: SeriesIndex;
+  /** series id → its blocks; keys mirror the index. */
+  private readonly data = new Map<number, SeriesData>();
+  private sessions: ClientSessions;
+  private appliedIndexValue = 0;
+  private lastLeaderTimeMsValue = 0;
+
+  constructor(options: Partial<TimeSeriesStateMachineOptions> = {}) {
+    const merged = { ...DEFAULT_STATE_MACHINE_OPTIONS, ...options };
+    checkOptions(merged);
+    this.options = Object.freeze(merged);
+    this.index = new SeriesIndex();
+    this.sessions = new ClientSessions({ maxSessions: merged.maxSessions, maxResultsPerSession: merged.maxResultsPerSession });
+  }
+
+  /** Index of the last applied entry (0 before any). */
+  get appliedIndex(): number {
+    return this.appliedIndexValue;
+  }
+
+  /** Largest leader-stamped time applied so far (Unix ms; 0 before any). */
+  get lastLeaderTimeMs(): number {
+    return this.lastLeaderTimeMsValue;
+  }
+
+  // -------------------------------------------------------------------------
+  // Applying
+
+  /** Applies one committed entry's data. Indexes must increase (gaps are
+   *  allowed: configuration entries are not applied here). A corrupt or
+   *  unknown entry throws TSR_ERR_CORRUPT_ENTRY / TSR_ERR_UNSUPPORTED_ENTRY
+   *  before changing anything. */
+  apply(index: number, data: Uint8Array): ApplyResult {
+    assert(Number.isSafeInteger(index) && index > this.appliedIndexValue, `apply index ${index} not after ${this.appliedIndexValue}`);
+    const cmd = decodeCommand(data);
+    let result: ApplyResult;
+    switch (cmd.type) {
+      case 'write':
+        result = this.applyWrite(index, cmd);
+        break;
+      case 'retention':
+        result = this.applyRetention(cmd);
+        break;
+      case 'noop':
+        result = { kind: 'noop' };
+        break;
+    }
+    this.appliedIndexValue = index;
+    return result;
+  }
+
+  private noteLeaderTime(leaderTimeMs: number): void {
+    if (leaderTimeMs > this.lastLeaderTimeMsValue) this.lastLeaderTimeMsValue = leaderTimeMs;
+  }
+
+  private applyWrite(index: number, cmd: WriteCommand): ApplyResult {
+    // Decode (and so verify) the batch before any state changes.
+    const batch = decodeWriteBatch(cmd.batch, { maxPoints: this.options.maxPointsPerBatch, maxSeriesKeys: this.options.maxSeriesKeysPerBatch });
+    const newSeries = this.parseNewSeriesKeys(batch);
+    this.noteLeaderTime(cmd.leaderTimeMs);
+    if (cmd.clientId === '') {
+      return { kind: 'write', ...this.applyBatch(batch, newSeries), duplicate: false };
+    }
+    const decision = this.sessions.begin(cmd.clientId, cmd.sequence, cmd.firstUnackedSequence, index);
+    if (decision.kind === 'duplicate') return { kind: 'write', ...decision.outcome, duplicate: true };
+    if (decision.kind === 'expired') {
+      return {
+        kind: 'refused',
+        code: 'TSR_ERR_SESSION_EXPIRED',
+        message:
+          decision.reason === 'unknown_session'
+            ? `session ${JSON.stringify(cmd.clientId)} is unknown (evicted); start a new client id`
+            : `the result of sequence ${cmd.sequence} of ${JSON.stringify(cmd.clientId)} is no longer kept; it was not applied again`,
+        details: { clientId: cmd.clientId, sequence: cmd.sequence, reason: decision.reason },
+      };
+    }
+    const outcome = this.applyBatch(batch, newSeries);
+    this.sessions.recordResult(cmd.clientId, cmd.sequence, outcome);
+    return { kind: 'write', ...outcome, duplicate: false };
+  }
+
+  /** Parses the batch's keys that name no existing series, so a malformed key
+   *  fails the entry before anything is applied. */
+  private parseNewSeriesKeys(batch: DecodedWriteBatch): Map<number, { metric: string; tags: Tags }> {
+    const parsed = new Map<number, { metric: string; tags: Tags }>();
+    for (let k = 0; k < batch.seriesKeys.length; k++) {
+      const key = batch.seriesKeys[k]!;
+      if (this.index.idOf(key) !== undefined) continue;
+      const series = parseSeriesKey(key);
+      if (series === null) {
+        throw new TsraftError('TSR_ERR_CORRUPT_ENTRY', `write batch holds a malformed series key ${JSON.stringify(key.slice(0, 200))}`, {
+          details: { reason: 'bad_series_key' },
+        });
+      }
+      parsed.set(k, series);
+    }
+    return parsed;
+  }
+
+  private applyBatch(batch: DecodedWriteBatch, newSeries: Map<number, { metric: string; tags: Tags }>): WriteOutcome {
+    const keyCount = batch.seriesKeys.length;
+    const n = batch.columns.length;
+    // Resolve each distinct key to a series id; rejectedBy[k] says why a
+    // key's points were not stored (0: stored).
+    const ids = new Int32Array(keyCount);
+    const rejectedBy = new Uint8Array(keyCount);
+    for (let k = 0; k < keyCount; k++) {
+      const key = batch.seriesKeys[k]!;
+      const existing = this.index.idOf(key);
+      if (existing !== undefined) {
+        ids[k] = existing;
+      } else if (this.index.size >= this.options.maxSeries) {
+        ids[k] = -1;
+        rejectedBy[k] = REJECTED_SERIES_LIMIT;
+      } else {
+        const parsed = newSeries.get(k);
+        assert(parsed !== undefined, `series key ${k} was not parsed`);
+        const info = this.index.add(key, parsed.metric, parsed.tags);
+        this.data.set(info.id, new SeriesData({ blockSpanMs: this.options.blockSpanMs, maxPointsPerBlock: this.options.maxPointsPerBlock }));
+        ids[k] = info.id;
+      }
+    }
+    let rejectedCount = 0;
+    if (keyCount === 1) {
+      if (rejectedBy[0] === 0) rejectedBy[0] = this.appendToSeries(ids[0]!, batch.columns, undefined);
+      if (rejectedBy[0] !== 0) rejectedCount = n;
+    } else if (keyCount > 1) {
+      // Counting sort of point positions by key; stable, so later writes of
+      // the same series and timestamp still come later (last write wins).
+      const starts = new Uint32Array(keyCount + 1);
+      const keyOf = batch.seriesKeyIndexes;
+      for (let i = 0; i < n; i++) starts[keyOf[i]! + 1]!++;
+      for (let k = 0; k < keyCount; k++) starts[k + 1]! += starts[k]!;
+      const cursor = starts.slice(0, keyCount);
+      const positions = new Uint32Array(n);
+      for (let i = 0; i < n; i++) positions[cursor[keyOf[i]!]!++] = i;
+      for (let k = 0; k < keyCount; k++) {
+        const from = starts[k]!;
+        const to = starts[k + 1]!;
+        if (from === to) continue;
+        if (rejectedBy[k] === 0) rejectedBy[k] = this.appendToSeries(ids[k]!, batch.columns, positions.subarray(from, to));
+        if (rejectedBy[k] !== 0) rejectedCount += to - from;
+      }
+    }
+    const errors: PointError[] = [];
+    for (let i = 0; i < n && rejectedCount > 0 && errors.length < this.options.maxErrorsPerResult; i++) {
+      const k = batch.seriesKeyIndexes[i]!;
+      if (rejectedBy[k] === 0) continue;
+      const key = batch.seriesKeys[k]!.slice(0, 200);
+      errors.push(
+        rejectedBy[k] === REJECTED_SERIES_LIMIT
+          ? {
+              index: i,
+              code: 'TSR_ERR_SERIES_LIMIT',
+              message: `series ${key} would exceed maxSeries (${this.options.maxSeries})`,
+              details: { field: 'series', reason: 'series_limit' },
+            }
+          : {
+              index: i,
+              code: 'TSR_ERR_BLOCK_FULL',
+              message: `a time block of series ${key} is full; none of this batch's points of that series were stored`,
+              details: { field: 'timestamp', reason: 'block_full' },
+            },
+      );
+    }
+    assert(rejectedCount <= n, 'rejected more points than the batch holds');
+    return { storedCount: n - rejectedCount, rejectedCount, errors };
+  }
+
+  /** Appends a series' points; returns 0, or why they were all rejected.
+   *  SeriesData checks capacity before storing, so a full block leaves that
+   *  series untouched (and every replica decides the same). */
+  private appendToSeries(id: number, columns: PointColumns, positions: Uint32Array | undefined): number {
+    try {
+      this.data.get(id)!.appendColumns(columns, positions);
+      return 0;
+    } catch (error) {
+      rethrowIfBug(error);
+      if (error instanceof TsraftError && error.code === 'TSR_ERR_BLOCK_FULL') return REJECTED_BLOCK_FULL;
+      throw error;
+    }
+  }
+
+  private applyRetention(cmd: RetentionCommand): ApplyResult {
+    this.noteLeaderTime(cmd.leaderTimeMs);
+    const cutoffMs = cmd.leaderTimeMs - cmd.retentionMs;
+    let droppedPoints = 0;
+    const emptied: number[] = [];
+    for (const info of this.index.all()) {
+      const series = this.data.get(info.id)!;
+      const dropped = series.dropBlocksBefore(cutoffMs);
+      assert(dropped >= 0, `retention dropped ${dropped} points of series ${info.id}`);
+      droppedPoints += dropped;
+      // Also sweeps a series that never stored a point (its only batch hit a full block).
+      if (series.pointCount() === 0) emptied.push(info.id);
+    }
+    this.index.removeAll(emptied);
+    for (const id of emptied) this.data.delete(id);
+    return { kind: 'retention', cutoffMs, droppedPoints, removedSeries: emptied.length };
+  }
+
+  // -------------------------------------------------------------------------
+  // Reading (SeriesSource and the index's search functions)
+
+  seriesOfMetric(metric: string): readonly SeriesInfo[] {
+    return this.index.seriesOfMetric(metric);
+  }
+
+  readPoints(seriesId: number, startMs: number, endMs: number): PointColumns {
+    const series = this.data.get(seriesId);
+    return series === undefined ? emptyColumns(0) : series.readPoints(startMs, endMs);
+  }
+
+  seriesInfo(seriesId: number): SeriesInfo | undefined {
+    return this.index.info(seriesId);
+  }
+
+  /** Ids of the series with tag key=value, sorted. */
+  seriesWithTag(key: string, value: string): readonly number[] {
+    return this.index.seriesWithTag(key, value);
+  }
+
+  suggest(type: SuggestType, prefix: string, max?: number): string[] {
+    return this.index.suggest(type, prefix, max);
+  }
+
+  lookup(query: LookupQuery): LookupResult {
+    return this.index.lookup(query);
+  }
+
+  stats(): StateMachineStats {
+    let pointCount = 0;
+    let encodedBytes = 0;
+    for (const series of this.data.values()) {
+      pointCount += series.pointCount();
+      encodedBytes += series.encodedBytes();
+    }
+    return {
+      appliedIndex: this.appliedIndexValue,
+      lastLeaderTimeMs: this.lastLeaderTimeMsValue,
+      seriesCount: this.index.size,
+      pointCount,
+      encodedBytes,
+      sessionCount: this.sessions.size,
+    };
+  }
+
+  // -------------------------------------------------------------------------
+  // Snapshots
+
+  /** The whole state as bytes (docs/tsdb-commands.md, "Snapshot"). */
+  snapshot(): Uint8Array {
+    const w = new ByteWriter(1024 + this.index.size * 64);
+    w.bytes(SNAPSHOT_MAGIC);
+    w.u8(SNAPSHOT_FORMAT_VERSION);
+    w.varuint(this.appliedIndexValue);
+    w.varuint(this.lastLeaderTimeMsValue);
+    for (const name of OPTION_ORDER) w.varuint(this.options[name]);
+    w.varuint(this.index.nextId);
+    w.varuint(this.index.size);
+    for (const info of this.index.all()) {
+      w.varuint(info.id);
+      w.string(this.index.keyOf(info.id)!);
+      const bytes = this.data.get(info.id)!.serialize();
+      w.varuint(bytes.length);
+      w.bytes(bytes);
+    }
+    this.sessions.serialize(w);
+    w.crc32c();
+    return w.finish().slice();
+  }
+
+  /** Rebuilds a state machine from snapshot bytes; its snapshot() equals them. */
+  static restore(bytes: Uint8Array): TimeSeriesStateMachine {
+    const what = 'state machine snapshot';
+    if (bytes.length < SNAPSHOT_MAGIC.length + 5) {
+      throw new TsraftError('TSR_ERR_CORRUPT_SNAPSHOT', `${what} of ${bytes.length} bytes is too short`, { details: { reason: 'truncated' } });
+    }
+    new ByteReader(bytes, 'TSR_ERR_CORRUPT_SNAPSHOT', what, bytes.length - 4).expectCrc32c(0, 'snapshot crc32c');
+    const r = new ByteReader(bytes, 'TSR_ERR_CORRUPT_SNAPSHOT', what, 0, bytes.length - 4);
+    const magic = r.bytesView(SNAPSHOT_MAGIC.length, 'magic');
+    if (!magic.every((b, i) => b === SNAPSHOT_MAGIC[i])) throw r.corrupt('bad magic (not a TSSM snapshot)');
+    const version = r.u8('format version');
+    if (version !== SNAPSHOT_FORMAT_VERSION) throw r.corrupt(`format version ${version} is not supported (this build reads ${SNAPSHOT_FORMAT_VERSION})`);
+    const appliedIndex = r.varuint('appliedIndex');
+    const lastLeaderTimeMs = r.varuint('lastLeaderTimeMs');
+    const options = {} as TimeSeriesStateMachineOptions;
+    for (const name of OPTION_ORDER) options[name] = r.varuint(name);
+    try {
+      checkOptions(options);
+    } catch (error) {
+      throw r.corrupt(`bad options: ${(error as Error).message}`);
+    }
+    const sm = new TimeSeriesStateMachine(options);
+    sm.appliedIndexValue = appliedIndex;
+    sm.lastLeaderTimeMsValue = lastLeaderTimeMs;
+    const nextSeriesId = r.varuint('nextSeriesId');
+    const seriesCount = r.varuintAtMost(Math.min(options.maxSeries, r.remainingBytes), 'seriesCount');
+    let previousId = -1;
+    for (let s = 0; s < seriesCount; s++) {
+      const id = r.varuint('series id');
+      if (id <= previousId || id >= nextSeriesId) throw r.corrupt(`series id ${id} out of order or ≥ nextSeriesId ${nextSeriesId}`);
+      previousId = id;
+      const key = r.string(MAX_SERIES_KEY_BYTES, 'series key');
+      const parsed = parseSeriesKey(key);
+      if (parsed === null || sm.index.idOf(key) !== undefined) throw r.corrupt(`bad or repeated series key ${JSON.stringify(key.slice(0, 200))}`);
+      const length = r.varuint('series data length');
+      const dataBytes = r.bytesView(length, 'series data');
+      const series = SeriesData.deserialize(dataBytes);
+      sm.index.add(key, parsed.metric, parsed.tags, id);
+      sm.data.set(id, series);
+    }
+    // Series with the highest ids may have been removed by retention.
+    sm.index.advanceNextId(nextSeriesId);
+    sm.sessions = ClientSessions.deserialize(r, { maxSessions: options.maxSessions, maxResultsPerSession: options.maxResultsPerSession }, MAX_CLIENT_ID_BYTES);
+    r.expectEnd();
+    assert(sm.index.size === seriesCount && sm.data.size === seriesCount, 'restored series count differs');
+    return sm;
+  }
+
+  /** FNV-1a 64 (hex) of the snapshot: equal on replicas that applied the same entries. */
+  stateHash(): string {
+    return fnv1a64Hex(this.snapshot());
+  }
+}

@@ -1,0 +1,373 @@
+// Validates a parsed configuration file and fills in the defaults. Every
+// problem is collected (not just the first) and named by its path in the file:
+// `config.peers.n2: not a ws:// or wss:// URL`. Unknown fields are errors, so a
+// misspelt option never silently falls back to its default.
+import { isAbsolute, resolve } from 'node:path';
+import { TsraftError, assert } from '../errors.js';
+import { DEFAULT_STATE_MACHINE_OPTIONS, type TimeSeriesStateMachineOptions } from '../tsdb/state-machine.js';
+import { MIN_SECRET_BYTES } from '../transport/handshake.js';
+import { DEFAULTS, DEFAULT_LIMITS, type LogLevel, type NodeConfig, type NodeLimits, type TlsConfig } from './types.js';
+
+export { MIN_SECRET_BYTES };
+export const MAX_SECRET_BYTES = 1024;
+/** Members named in `peers` (and `clientUrls`); far more than any Raft group needs. */
+export const MAX_PEERS = 64;
+const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const CLUSTER_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
+const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+
+export interface ConfigProblem {
+  /** Path of the field, e.g. `config.peers.n2`. */
+  field: string;
+  problem: string;
+}
+
+/** The raw file before the secret file is read: `secretFile` stays a path. */
+export type ValidatedConfig = Omit<NodeConfig, 'secret'> & { secret: Uint8Array | null; secretFile: string | null };
+
+export function invalidConfig(problems: readonly ConfigProblem[], source: string): TsraftError {
+  assert(problems.length > 0, 'invalidConfig without problems');
+  const lines = problems.map((p) => `${p.field}: ${p.problem}`);
+  return new TsraftError('TSR_ERR_INVALID_CONFIG', `invalid configuration ${source}: ${lines.join('; ')}`, {
+    details: { source, problems: problems.map((p) => ({ ...p })) },
+  });
+}
+
+/** Reads fields of one JSON object, recording problems instead of throwing. */
+class ObjectReader {
+  private readonly seen = new Set<string>();
+
+  constructor(
+    private readonly object: Record<string, unknown>,
+    readonly path: string,
+    private readonly problems: ConfigProblem[],
+  ) {}
+
+  static of(value: unknown, path: string, problems: ConfigProblem[]): ObjectReader | null {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      problems.push({ field: path, problem: `must be a JSON object, got ${describe(value)}` });
+      return null;
+    }
+    return new ObjectReader(value as Record<string, unknown>, path, problems);
+  }
+
+  field(name: string): string {
+    return `${this.path}.${name}`;
+  }
+
+  has(name: string): boolean {
+    return Object.prototype.hasOwnProperty.call(this.object, name) && this.object[name] !== undefined;
+  }
+
+  raw(name: string): unknown {
+    this.seen.add(name);
+    return this.has(name) ? this.object[name] : undefined;
+  }
+
+  problem(name: string, problem: string): void {
+    this.problems.push({ field: this.field(name), problem });
+  }
+
+  string(name: string, options: { required?: boolean; fallback?: string; pattern?: RegExp; patternText?: string } = {}): string | null {
+    const value = this.raw(name);
+    if (value === undefined) {
+      if (options.required === true) this.problem(name, 'is required');
+      return options.fallback ?? null;
+    }
+    if (typeof value !== 'string') {
+      this.problem(name, `must be a string, got ${describe(value)}`);
+      return options.fallback ?? null;
+    }
+    if (value.length === 0) {
+      this.problem(name, 'must not be empty');
+      return options.fallback ?? null;
+    }
+    if (options.pattern !== undefined && !options.pattern.test(value)) {
+      this.problem(name, `must be ${options.patternText ?? `of the form ${options.pattern}`}, got ${JSON.stringify(value)}`);
+      return options.fallback ?? null;
+    }
+    return value;
+  }
+
+  integer(name: string, fallback: number, min: number, max: number, unit = ''): number {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    if (typeof value !== 'number' || !Number.isSafeInteger(value)) {
+      this.problem(name, `must be an integer${unit}, got ${describe(value)}`);
+      return fallback;
+    }
+    if (value < min || value > max) {
+      this.problem(name, `must lie in [${min}, ${max}]${unit}, got ${value}`);
+      return fallback;
+    }
+    return value;
+  }
+
+  boolean(name: string, fallback: boolean): boolean {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    if (typeof value !== 'boolean') {
+      this.problem(name, `must be true or false, got ${describe(value)}`);
+      return fallback;
+    }
+    return value;
+  }
+
+  /** Call last: every field not read is unknown. */
+  rejectUnknown(): void {
+    for (const name of Object.keys(this.object)) {
+      if (!this.seen.has(name)) this.problem(name, 'unknown field (see docs/configuration.md for the accepted fields)');
+    }
+  }
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'string') return `the string ${JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value)}`;
+  if (typeof value === 'object') return 'an object';
+  return `${typeof value} ${String(value)}`;
+}
+
+/** Parses a peer URL; returns a problem text or null when it is fine. */
+export function peerUrlProblem(url: string): string | null {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return `not a ws:// or wss:// URL: ${JSON.stringify(url)}`;
+  }
+  if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') return `not a ws:// or wss:// URL: ${JSON.stringify(url)}`;
+  if (parsed.port === '') return `must name a port (ws://host:port), got ${JSON.stringify(url)}`;
+  if (parsed.username !== '' || parsed.password !== '') return 'must not carry credentials (the cluster secret authenticates peers)';
+  return null;
+}
+
+function httpUrlProblem(url: string): string | null {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return `not an http:// or https:// URL: ${JSON.stringify(url)}`;
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return `not an http:// or https:// URL: ${JSON.stringify(url)}`;
+  return null;
+}
+
+function readUrlMap(
+  reader: ObjectReader,
+  name: string,
+  check: (url: string) => string | null,
+  problems: ConfigProblem[],
+): Record<string, string> {
+  const result: Record<string, string> = {};
+  const value = reader.raw(name);
+  if (value === undefined) return result;
+  const map = ObjectReader.of(value, reader.field(name), problems);
+  if (map === null) return result;
+  const ids = Object.keys(value as object);
+  if (ids.length > MAX_PEERS) {
+    reader.problem(name, `lists ${ids.length} nodes, at most ${MAX_PEERS} are allowed`);
+    return result;
+  }
+  for (const id of ids) {
+    if (!ID_PATTERN.test(id)) {
+      map.problem(id, 'is not a valid node id (1–64 characters: letters, digits, _ . -, starting with a letter or digit)');
+      map.raw(id);
+      continue;
+    }
+    const url = map.string(id, { required: true });
+    if (url === null) continue;
+    const problem = check(url);
+    if (problem !== null) map.problem(id, problem);
+    else result[id] = url;
+  }
+  return result;
+}
+
+function readLimits(reader: ObjectReader, problems: ConfigProblem[]): NodeLimits {
+  const value = reader.raw('limits');
+  if (value === undefined) return { ...DEFAULT_LIMITS };
+  const limits = ObjectReader.of(value, reader.field('limits'), problems);
+  if (limits === null) return { ...DEFAULT_LIMITS };
+  const bytes = (name: keyof NodeLimits, min: number, max: number): number => limits.integer(name, DEFAULT_LIMITS[name], min, max, ' bytes');
+  const count = (name: keyof NodeLimits, max: number): number => limits.integer(name, DEFAULT_LIMITS[name], 1, max);
+  const result: NodeLimits = {
+    maxFrameBytes: bytes('maxFrameBytes', 64 * 1024, 1 * GiB),
+    maxPeerQueueMessages: count('maxPeerQueueMessages', 10_000_000),
+    maxPeerQueueBytes: bytes('maxPeerQueueBytes', 64 * 1024, 16 * GiB),
+    maxPendingProposals: count('maxPendingProposals', 10_000_000),
+    maxProposalBytes: bytes('maxProposalBytes', 1024, 512 * MiB),
+    maxInflightMsgs: count('maxInflightMsgs', 100_000),
+    maxInflightBytes: bytes('maxInflightBytes', 1024, 16 * GiB),
+    maxAppendBytes: bytes('maxAppendBytes', 1024, 512 * MiB),
+    maxCommittedBytesPerReady: bytes('maxCommittedBytesPerReady', 1024, 16 * GiB),
+    maxUncommittedBytes: bytes('maxUncommittedBytes', 1024, 16 * GiB),
+    snapshotChunkBytes: bytes('snapshotChunkBytes', 1024, 64 * MiB),
+    maxPendingReads: count('maxPendingReads', 10_000_000),
+    maxHttpBodyBytes: bytes('maxHttpBodyBytes', 1024, 1 * GiB),
+    maxHttpConnections: count('maxHttpConnections', 1_000_000),
+  };
+  limits.rejectUnknown();
+  // A message must fit in one frame with room for its envelope, or it never leaves the node.
+  const half = Math.floor(result.maxFrameBytes / 2);
+  for (const name of ['maxAppendBytes', 'snapshotChunkBytes', 'maxProposalBytes'] as const) {
+    if (result[name] > half) limits.problem(name, `must be at most maxFrameBytes / 2 (${half} bytes) so one message fits in a peer frame, got ${result[name]}`);
+  }
+  if (result.maxPeerQueueBytes < result.maxFrameBytes) {
+    limits.problem('maxPeerQueueBytes', `must be at least maxFrameBytes (${result.maxFrameBytes} bytes), got ${result.maxPeerQueueBytes}`);
+  }
+  return result;
+}
+
+function readTls(reader: ObjectReader, baseDir: string, problems: ConfigProblem[]): TlsConfig | null {
+  const value = reader.raw('tls');
+  if (value === undefined || value === null) return null;
+  const tls = ObjectReader.of(value, reader.field('tls'), problems);
+  if (tls === null) return null;
+  const certFile = tls.string('certFile', { required: true });
+  const keyFile = tls.string('keyFile', { required: true });
+  const caFile = tls.string('caFile');
+  tls.rejectUnknown();
+  if (certFile === null || keyFile === null) return null;
+  return { certFile: resolve(baseDir, certFile), keyFile: resolve(baseDir, keyFile), caFile: caFile === null ? null : resolve(baseDir, caFile) };
+}
+
+function readTsdb(reader: ObjectReader, problems: ConfigProblem[]): TimeSeriesStateMachineOptions {
+  const value = reader.raw('tsdb');
+  const result: TimeSeriesStateMachineOptions = { ...DEFAULT_STATE_MACHINE_OPTIONS };
+  if (value === undefined) return result;
+  const tsdb = ObjectReader.of(value, reader.field('tsdb'), problems);
+  if (tsdb === null) return result;
+  for (const name of Object.keys(DEFAULT_STATE_MACHINE_OPTIONS) as (keyof TimeSeriesStateMachineOptions)[]) {
+    result[name] = tsdb.integer(name, DEFAULT_STATE_MACHINE_OPTIONS[name], 1, Number.MAX_SAFE_INTEGER);
+  }
+  tsdb.rejectUnknown();
+  return result;
+}
+
+/**
+ * Validates the parsed JSON of a configuration file. `baseDir` resolves
+ * relative paths (dataDir, secretFile, TLS files): the directory of the file,
+ * so a node starts the same whatever its working directory. Throws
+ * TSR_ERR_INVALID_CONFIG listing every problem.
+ */
+export function validateNodeConfig(raw: unknown, options: { baseDir: string; source: string }): ValidatedConfig {
+  assert(isAbsolute(options.baseDir), `validateNodeConfig: baseDir ${options.baseDir} is not absolute`);
+  const problems: ConfigProblem[] = [];
+  const root = ObjectReader.of(raw, 'config', problems);
+  if (root === null) throw invalidConfig(problems, options.source);
+
+  const nodeId = root.string('nodeId', { required: true, pattern: ID_PATTERN, patternText: '1–64 letters, digits, _ . - (starting with a letter or digit)' });
+  const clusterId = root.string('clusterId', { required: true, pattern: CLUSTER_ID_PATTERN, patternText: '1–128 letters, digits, _ . : - (starting with a letter or digit)' });
+  const dataDir = root.string('dataDir', { required: true });
+
+  const secretText = root.string('secret');
+  const secretFile = root.string('secretFile');
+  let secret: Uint8Array | null = null;
+  if (root.has('secret') && root.has('secretFile')) root.problem('secretFile', 'give either secret or secretFile, not both');
+  else if (!root.has('secret') && !root.has('secretFile')) root.problem('secret', 'is required (or secretFile): the cluster secret peers authenticate with');
+  if (secretText !== null) {
+    secret = new TextEncoder().encode(secretText);
+    const problem = secretProblem(secret);
+    if (problem !== null) root.problem('secret', problem);
+  }
+
+  const httpHost = root.string('httpHost', { fallback: DEFAULTS.httpHost }) ?? DEFAULTS.httpHost;
+  const httpPort = root.integer('httpPort', DEFAULTS.httpPort, 0, 65535);
+  const peerHost = root.string('peerHost', { fallback: DEFAULTS.peerHost }) ?? DEFAULTS.peerHost;
+  const peerPort = root.integer('peerPort', DEFAULTS.peerPort, 0, 65535);
+  const join = root.boolean('join', DEFAULTS.join);
+  const peers = readUrlMap(root, 'peers', peerUrlProblem, problems);
+  const clientUrls = readUrlMap(root, 'clientUrls', httpUrlProblem, problems);
+  const tls = readTls(root, options.baseDir, problems);
+
+  let peerUrl = root.string('peerUrl');
+  if (peerUrl !== null) {
+    const problem = peerUrlProblem(peerUrl);
+    if (problem !== null) {
+      root.problem('peerUrl', problem);
+      peerUrl = null;
+    }
+  }
+  if (nodeId !== null && peerUrl === null) peerUrl = peers[nodeId] ?? `${tls === null ? 'ws' : 'wss'}://${hostForUrl(peerHost)}:${peerPort}`;
+  if (nodeId !== null && peerUrl !== null && peers[nodeId] !== undefined && peers[nodeId] !== peerUrl) {
+    root.problem('peerUrl', `differs from config.peers.${nodeId} (${peers[nodeId]}); give one address for this node`);
+  }
+
+  if (!root.has('peers')) {
+    if (!join) root.problem('peers', 'is required: the founding members, node id → peer URL (including this node)');
+  } else if (nodeId !== null && !join && peers[nodeId] === undefined && Object.keys(peers).length > 0) {
+    root.problem('peers', `must include this node (${nodeId}) unless join is true`);
+  }
+  if (nodeId !== null && join && peers[nodeId] !== undefined && Object.keys(peers).length === 1) {
+    root.problem('peers', 'a joining node must list at least one existing member to reach');
+  }
+  const scheme = tls === null ? 'ws:' : 'wss:';
+  for (const [id, url] of Object.entries(peers)) {
+    if (new URL(url).protocol !== scheme) {
+      problems.push({ field: `config.peers.${id}`, problem: tls === null ? `is wss:// but no tls section is configured` : `tls is configured, so peer URLs must be wss://, got ${url}` });
+    }
+  }
+
+  const tickIntervalMs = root.integer('tickIntervalMs', DEFAULTS.tickIntervalMs, 1, 60_000, ' ms');
+  const heartbeatIntervalTicks = root.integer('heartbeatIntervalTicks', DEFAULTS.heartbeatIntervalTicks, 1, 1_000);
+  const electionTimeoutTicks = root.integer('electionTimeoutTicks', DEFAULTS.electionTimeoutTicks, 3, 10_000);
+  if (electionTimeoutTicks < 2 * heartbeatIntervalTicks + 1) {
+    root.problem('electionTimeoutTicks', `must be at least 2 × heartbeatIntervalTicks + 1 (${2 * heartbeatIntervalTicks + 1}), got ${electionTimeoutTicks}`);
+  }
+  const snapshotEveryEntries = root.integer('snapshotEveryEntries', DEFAULTS.snapshotEveryEntries, 1, 1_000_000_000);
+  const logEntriesKeptAfterSnapshot = root.integer('logEntriesKeptAfterSnapshot', DEFAULTS.logEntriesKeptAfterSnapshot, 0, 1_000_000_000);
+  const shutdownTimeoutMs = root.integer('shutdownTimeoutMs', DEFAULTS.shutdownTimeoutMs, 0, 600_000, ' ms');
+  const logLevelText = root.string('logLevel', { fallback: DEFAULTS.logLevel }) ?? DEFAULTS.logLevel;
+  let logLevel: LogLevel = DEFAULTS.logLevel;
+  if ((LOG_LEVELS as readonly string[]).includes(logLevelText)) logLevel = logLevelText as LogLevel;
+  else root.problem('logLevel', `must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevelText)}`);
+  const limits = readLimits(root, problems);
+  const tsdb = readTsdb(root, problems);
+  // Comments in JSON are not possible; a "$comment" field is allowed and ignored.
+  root.raw('$comment');
+  root.rejectUnknown();
+
+  if (problems.length > 0) throw invalidConfig(problems, options.source);
+  assert(nodeId !== null && clusterId !== null && dataDir !== null && peerUrl !== null, 'validateNodeConfig: required fields missing without a problem');
+  return {
+    configPath: null,
+    nodeId,
+    clusterId,
+    dataDir: resolve(options.baseDir, dataDir),
+    secret,
+    secretFile: secretFile === null ? null : resolve(options.baseDir, secretFile),
+    httpHost,
+    httpPort,
+    peerHost,
+    peerPort,
+    peerUrl,
+    peers,
+    clientUrls,
+    join,
+    tickIntervalMs,
+    electionTimeoutTicks,
+    heartbeatIntervalTicks,
+    snapshotEveryEntries,
+    logEntriesKeptAfterSnapshot,
+    shutdownTimeoutMs,
+    logLevel,
+    tls,
+    limits,
+    tsdb,
+  };
+}
+
+/** A problem with the secret's bytes, or null. */
+export function secretProblem(secret: Uint8Array): string | null {
+  if (secret.length < MIN_SECRET_BYTES) return `must be at least ${MIN_SECRET_BYTES} bytes, got ${secret.length}`;
+  if (secret.length > MAX_SECRET_BYTES) return `must be at most ${MAX_SECRET_BYTES} bytes, got ${secret.length}`;
+  return null;
+}
+
+function hostForUrl(host: string): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+}

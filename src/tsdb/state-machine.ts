@@ -96,10 +96,10 @@ function checkOptions(options: TimeSeriesStateMachineOptions): void {
 }
 
 export class TimeSeriesStateMachine implements SeriesSource {
-  readonly options: Readonly<TimeSeriesStateMachineOptions>;
-  private readonly index: SeriesIndex;
+  private optionsValue: Readonly<TimeSeriesStateMachineOptions>;
+  private index: SeriesIndex;
   /** series id → its blocks; keys mirror the index. */
-  private readonly data = new Map<number, SeriesData>();
+  private data = new Map<number, SeriesData>();
   private sessions: ClientSessions;
   private appliedIndexValue = 0;
   private lastLeaderTimeMsValue = 0;
@@ -107,9 +107,14 @@ export class TimeSeriesStateMachine implements SeriesSource {
   constructor(options: Partial<TimeSeriesStateMachineOptions> = {}) {
     const merged = { ...DEFAULT_STATE_MACHINE_OPTIONS, ...options };
     checkOptions(merged);
-    this.options = Object.freeze(merged);
+    this.optionsValue = Object.freeze(merged);
     this.index = new SeriesIndex();
     this.sessions = new ClientSessions({ maxSessions: merged.maxSessions, maxResultsPerSession: merged.maxResultsPerSession });
+  }
+
+  /** The options in force (a restore adopts the snapshot's). */
+  get options(): Readonly<TimeSeriesStateMachineOptions> {
+    return this.optionsValue;
   }
 
   /** Index of the last applied entry (0 before any). */
@@ -154,7 +159,7 @@ export class TimeSeriesStateMachine implements SeriesSource {
 
   private applyWrite(index: number, cmd: WriteCommand): ApplyResult {
     // Decode (and so verify) the batch before any state changes.
-    const batch = decodeWriteBatch(cmd.batch, { maxPoints: this.options.maxPointsPerBatch, maxSeriesKeys: this.options.maxSeriesKeysPerBatch });
+    const batch = decodeWriteBatch(cmd.batch, { maxPoints: this.optionsValue.maxPointsPerBatch, maxSeriesKeys: this.optionsValue.maxSeriesKeysPerBatch });
     const newSeries = this.parseNewSeriesKeys(batch);
     this.noteLeaderTime(cmd.leaderTimeMs);
     if (cmd.clientId === '') {
@@ -208,14 +213,14 @@ export class TimeSeriesStateMachine implements SeriesSource {
       const existing = this.index.idOf(key);
       if (existing !== undefined) {
         ids[k] = existing;
-      } else if (this.index.size >= this.options.maxSeries) {
+      } else if (this.index.size >= this.optionsValue.maxSeries) {
         ids[k] = -1;
         rejectedBy[k] = REJECTED_SERIES_LIMIT;
       } else {
         const parsed = newSeries.get(k);
         assert(parsed !== undefined, `series key ${k} was not parsed`);
         const info = this.index.add(key, parsed.metric, parsed.tags);
-        this.data.set(info.id, new SeriesData({ blockSpanMs: this.options.blockSpanMs, maxPointsPerBlock: this.options.maxPointsPerBlock }));
+        this.data.set(info.id, new SeriesData({ blockSpanMs: this.optionsValue.blockSpanMs, maxPointsPerBlock: this.optionsValue.maxPointsPerBlock }));
         ids[k] = info.id;
       }
     }
@@ -242,7 +247,7 @@ export class TimeSeriesStateMachine implements SeriesSource {
       }
     }
     const errors: PointError[] = [];
-    for (let i = 0; i < n && rejectedCount > 0 && errors.length < this.options.maxErrorsPerResult; i++) {
+    for (let i = 0; i < n && rejectedCount > 0 && errors.length < this.optionsValue.maxErrorsPerResult; i++) {
       const k = batch.seriesKeyIndexes[i]!;
       if (rejectedBy[k] === 0) continue;
       const key = batch.seriesKeys[k]!.slice(0, 200);
@@ -251,7 +256,7 @@ export class TimeSeriesStateMachine implements SeriesSource {
           ? {
               index: i,
               code: 'TSR_ERR_SERIES_LIMIT',
-              message: `series ${key} would exceed maxSeries (${this.options.maxSeries})`,
+              message: `series ${key} would exceed maxSeries (${this.optionsValue.maxSeries})`,
               details: { field: 'series', reason: 'series_limit' },
             }
           : {
@@ -354,7 +359,7 @@ export class TimeSeriesStateMachine implements SeriesSource {
     w.u8(SNAPSHOT_FORMAT_VERSION);
     w.varuint(this.appliedIndexValue);
     w.varuint(this.lastLeaderTimeMsValue);
-    for (const name of OPTION_ORDER) w.varuint(this.options[name]);
+    for (const name of OPTION_ORDER) w.varuint(this.optionsValue[name]);
     w.varuint(this.index.nextId);
     w.varuint(this.index.size);
     for (const info of this.index.all()) {
@@ -415,6 +420,18 @@ export class TimeSeriesStateMachine implements SeriesSource {
     r.expectEnd();
     assert(sm.index.size === seriesCount && sm.data.size === seriesCount, 'restored series count differs');
     return sm;
+  }
+
+  /** Replaces this whole state with a snapshot's (the replica's install
+   *  path). Nothing changes if the bytes are corrupt. */
+  restore(bytes: Uint8Array): void {
+    const restored = TimeSeriesStateMachine.restore(bytes);
+    this.optionsValue = restored.optionsValue;
+    this.index = restored.index;
+    this.data = restored.data;
+    this.sessions = restored.sessions;
+    this.appliedIndexValue = restored.appliedIndexValue;
+    this.lastLeaderTimeMsValue = restored.lastLeaderTimeMsValue;
   }
 
   /** FNV-1a 64 (hex) of the snapshot: equal on replicas that applied the same entries. */

@@ -330,6 +330,20 @@ describe('snapshots', () => {
     );
   });
 
+  it('replaces a running instance\'s whole state in place, and keeps it when the bytes are corrupt', () => {
+    const source = new TimeSeriesStateMachine({ blockSpanMs: HOUR });
+    workload(3, 40).forEach((entry, i) => source.apply(i + 1, entry));
+    const target = new TimeSeriesStateMachine();
+    target.apply(1, writeEntry([point('other', 'x', T0, '1')]));
+    target.restore(source.snapshot());
+    expect(target.snapshot()).toEqual(source.snapshot());
+    expect(target.options).toEqual(source.options);
+    const bad = source.snapshot();
+    bad[10]! ^= 1;
+    expect(() => target.restore(bad)).toThrow(expect.objectContaining({ code: 'TSR_ERR_CORRUPT_SNAPSHOT' }));
+    expect(target.stateHash()).toBe(source.stateHash());
+  });
+
   it('carries its options, applied index and leader time', () => {
     const sm = new TimeSeriesStateMachine({ blockSpanMs: HOUR, maxSeries: 7 });
     sm.apply(9, writeEntry([point('cpu', 'a', T0, '1')], undefined, T0 + 5));

@@ -46,22 +46,46 @@ const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
 /** Sorted distinct timestamps of every series, skipping the first `skip` of each. */
 function unionTimestamps(series: readonly GroupSeries[], skip: number): Float64Array {
-  let total = 0;
-  for (const s of series) total += Math.max(0, s.length - skip);
-  const all = new Float64Array(total);
+  // Each series is sorted: merge them pairwise (O(N log k)); aligned series
+  // (the downsampled case) shrink to one grid at the first level.
+  let lists: Float64Array[] = [];
+  for (const s of series) if (s.length > skip) lists.push(s.ts.subarray(skip, s.length));
+  if (lists.length === 0) return new Float64Array(0);
+  if (lists.length === 1) return dedupeSorted(lists[0]!);
+  while (lists.length > 1) {
+    const next: Float64Array[] = [];
+    for (let i = 0; i + 1 < lists.length; i += 2) next.push(mergeUnique(lists[i]!, lists[i + 1]!));
+    if (lists.length % 2 === 1) next.push(lists[lists.length - 1]!);
+    lists = next;
+  }
+  return lists[0]!;
+}
+
+function dedupeSorted(a: Float64Array): Float64Array {
+  const out = new Float64Array(a.length);
   let n = 0;
-  for (const s of series) {
-    if (s.length > skip) {
-      all.set(s.ts.subarray(skip, s.length), n);
-      n += s.length - skip;
+  for (let i = 0; i < a.length; i++) if (n === 0 || a[i] !== out[n - 1]) out[n++] = a[i]!;
+  return out.subarray(0, n);
+}
+
+/** The sorted union (no duplicates) of two sorted arrays. */
+function mergeUnique(a: Float64Array, b: Float64Array): Float64Array {
+  const out = new Float64Array(a.length + b.length);
+  let i = 0;
+  let j = 0;
+  let n = 0;
+  while (i < a.length || j < b.length) {
+    let v: number;
+    if (j >= b.length || (i < a.length && a[i]! < b[j]!)) v = a[i++]!;
+    else if (i >= a.length || b[j]! < a[i]!) v = b[j++]!;
+    else {
+      v = a[i++]!;
+      j++;
     }
+    if (n === 0 || v !== out[n - 1]) out[n++] = v;
   }
-  if (series.length > 1) all.sort();
-  let unique = 0;
-  for (let i = 0; i < total; i++) {
-    if (i === 0 || all[i] !== all[unique - 1]) all[unique++] = all[i]!;
-  }
-  return all.subarray(0, unique);
+  assert(n === 0 || out[0]! <= out[n - 1]!, 'merged timestamps are ascending');
+  return out.subarray(0, n);
 }
 
 function emptyResult(length: number): AggregatedSeries {

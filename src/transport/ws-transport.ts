@@ -320,9 +320,12 @@ export class WsTransport implements Transport {
     return { port: address.port, url: `${scheme}://${shownHost}:${address.port}${this.path}` };
   }
 
-  /** Serve peers on an existing HTTP(S) server at `this.path`; other paths are left to other listeners. */
-  attach(server: HttpServer): void {
-    const listener = (req: IncomingMessage, socket: Duplex, head: Buffer): void => this.onUpgrade(server, req, socket, head);
+  /** Serve peers on an existing HTTP(S) server (the node's peer port) at
+   *  `path`; upgrades for other paths are left to other listeners. The caller
+   *  keeps owning the server: close() detaches but does not close it. */
+  attach(server: HttpServer, path: string = this.path): void {
+    assert(path.startsWith('/'), `attach: path '${path}' must start with '/'`);
+    const listener = (req: IncomingMessage, socket: Duplex, head: Buffer): void => this.onUpgrade(server, path, req, socket, head);
     server.on('upgrade', listener);
     this.attached.push({ server, listener });
   }
@@ -458,9 +461,9 @@ export class WsTransport implements Transport {
 
   // ---- accepting ---------------------------------------------------------------
 
-  private onUpgrade(server: HttpServer, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  private onUpgrade(server: HttpServer, path: string, req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const pathname = new URL(req.url ?? '/', 'http://peer').pathname;
-    if (pathname !== this.path) {
+    if (pathname !== path) {
       // Other paths belong to other listeners on a shared server; on our own, nobody else answers.
       if (server === this.ownedServer) refuseUpgrade(socket, 404, 'Not Found');
       return;

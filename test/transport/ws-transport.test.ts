@@ -3,7 +3,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { WebSocket } from 'ws';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WebSocket, WebSocketServer } from 'ws';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { HeartbeatMsg, Message } from '../../src/raft/types.js';
 import { buildFrame, buildMessagesFrame, encodeCbor, encodeMessage, FrameKind, parseFrame } from '../../src/transport/frame-codec.js';
@@ -240,6 +242,37 @@ describe('WsTransport over loopback', () => {
     await waitFor('the queued ten delivered', () => b.received.length === 10);
     expect(b.received.map((m) => m.type)).toEqual(Array(10).fill('append'));
     expect(a.transport.stats().peers.b!.queuedMessages).toBe(0);
+  });
+
+  it('shares an existing HTTP server with another WebSocket route', async () => {
+    const server = createServer((_req, res) => res.end('ok'));
+    const other = new WebSocketServer({ noServer: true });
+    server.on('upgrade', (req, socket, head) => {
+      if (req.url === '/ws') other.handleUpgrade(req, socket, head, (ws) => ws.send('hello from /ws'));
+    });
+    const shared = new WsTransport({ nodeId: 'a', clusterId: 'cluster-1', secret: SECRET, logger: { warn() {}, info() {} } });
+    started.push(shared);
+    const received: Message[] = [];
+    shared.onMessage((m) => received.push(m));
+    shared.attach(server, '/peers');
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const b = await startNode('b');
+      b.transport.setPeers({ a: `ws://127.0.0.1:${port}/peers` });
+      b.transport.send([heartbeat('b', 'a')]);
+      await waitFor('delivery on the shared server', () => received.length === 1);
+      const client = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+      const greeting = await new Promise<string>((resolve) => client.once('message', (data: Buffer) => resolve(data.toString())));
+      expect(greeting).toBe('hello from /ws');
+      client.close();
+      await shared.close();
+      expect(server.listening).toBe(true); // the caller owns the server
+    } finally {
+      other.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it('close() stops dialing, connections, timers and servers', async () => {

@@ -113,7 +113,7 @@ export class MemoryRaftLogStore extends KvRaftLogStore {
 
 export class MemorySnapshotStore implements SnapshotStore {
   private readonly generation: number;
-  private readonly tailGuard = { closed: false };
+  private closed = false;
 
   constructor(readonly disk: MemoryDisk) {
     this.generation = disk.generation;
@@ -205,7 +205,7 @@ export class MemorySnapshotStore implements SnapshotStore {
   }
 
   async close(): Promise<void> {
-    this.tailGuard.closed = true;
+    this.closed = true;
   }
 
   crash(): void {
@@ -235,7 +235,7 @@ export class MemorySnapshotStore implements SnapshotStore {
   }
 
   private run<T>(operation: () => Promise<T>): Promise<T> {
-    assert(!this.tailGuard.closed, 'snapshot store used after close()');
+    assert(!this.closed, 'snapshot store used after close()');
     return guardGeneration(this.disk, this.generation, operation);
   }
 }

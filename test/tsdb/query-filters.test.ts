@@ -146,4 +146,15 @@ describe('legacy tags and m= braces', () => {
       [{ dc: 'lax', host: 'web01' }, 8n],
     ]);
   });
+
+  it('treats a tag key named __proto__ as plain data', () => {
+    const source = new MemorySource();
+    source.add('m', JSON.parse('{"__proto__":"a","host":"x"}') as Record<string, string>, [[T * 1000, 1n]]);
+    source.add('m', JSON.parse('{"__proto__":"b","host":"x"}') as Record<string, string>, [[T * 1000, 2n]]);
+    const groups = runM(source, T, T + 60, 'sum:m{__proto__=*}');
+    expect(groups.map((g) => [Object.entries(g.tags), g.dps[0]![1]])).toEqual([
+      [[['__proto__', 'a'], ['host', 'x']], 1n],
+      [[['__proto__', 'b'], ['host', 'x']], 2n],
+    ]);
+  });
 });

@@ -157,7 +157,8 @@ function runSubQuery(query: TsdbQuery, sub: SubQuery, source: SeriesSource, budg
 function groupTags(members: readonly SeriesInfo[]): { tags: Record<string, string>; aggregateTags: string[] } {
   const allKeys = new Set<string>();
   for (const m of members) for (const k of Object.keys(m.tags)) allKeys.add(k);
-  const tags: Record<string, string> = {};
+  // No prototype: a tag key such as `__proto__` stays data.
+  const tags = Object.create(null) as Record<string, string>;
   const aggregateTags: string[] = [];
   for (const k of [...allKeys].sort()) {
     const value = members[0]!.tags[k];

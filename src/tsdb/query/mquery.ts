@@ -10,7 +10,7 @@
 // `regexp(web[0-9]{2})` works (OpenTSDB would split it).
 import { filterFromTagValue } from './filters.js';
 import { parseInt64 } from './int64.js';
-import { buildQuery, invalidQuery, makeSubQuery, MAX_SUB_QUERIES, readBoolean, type QueryParseOptions } from './parse.js';
+import { buildQuery, emptyTagMap, invalidQuery, makeSubQuery, MAX_SUB_QUERIES, readBoolean, type QueryParseOptions } from './parse.js';
 import { defaultRateOptions } from './rate.js';
 import type { RateOptions, SubQuery, TagFilterSpec, TsdbQuery } from './types.js';
 
@@ -112,7 +112,7 @@ export function parseRateSpec(spec: string): RateOptions {
 /** Splits `metric{...}{...}` into the metric, its filters and the legacy tag map. */
 export function parseMetricAndFilters(text: string): { metric: string; filters: TagFilterSpec[]; tags: Record<string, string> } {
   const curly = text.indexOf('{');
-  if (curly < 0) return { metric: text, filters: [], tags: {} };
+  if (curly < 0) return { metric: text, filters: [], tags: emptyTagMap() };
   const metric = text.slice(0, curly);
   const groups: string[] = [];
   let pos = curly;
@@ -125,7 +125,7 @@ export function parseMetricAndFilters(text: string): { metric: string; filters: 
   }
   if (groups.length > 2) throw invalidQuery(`Invalid metric '${text}': at most two {} groups (group-by filters, then filters)`, 'm');
   const filters: TagFilterSpec[] = [];
-  const tags: Record<string, string> = {};
+  const tags = emptyTagMap();
   groups.forEach((group, g) => {
     if (group === '') return;
     for (const item of splitTopLevel(group, ',')) {

@@ -144,7 +144,7 @@ function parseSubQuery(raw: unknown, index: number): SubQuery {
     if (!Array.isArray(raw.filters)) throw invalidQuery(`Invalid ${where}.filters: expected an array`, 'filters');
     raw.filters.forEach((f, i) => filters.push(parseFilter(f, `${where}.filters[${i}]`)));
   }
-  const tags: Record<string, string> = {};
+  const tags = emptyTagMap();
   if (raw.tags !== undefined && raw.tags !== null) {
     if (!isObject(raw.tags)) throw invalidQuery(`Invalid ${where}.tags: expected an object of tag key to value`, 'tags');
     for (const [k, v] of Object.entries(raw.tags)) tags[k] = readString(v, `${where}.tags.${k}`);
@@ -243,6 +243,11 @@ export function makeSubQuery(parts: SubQueryParts): SubQuery {
     downsample,
     filters,
     explicitTags: parts.explicitTags,
-    tags: { ...parts.tags },
+    tags: Object.assign(emptyTagMap(), parts.tags),
   };
+}
+
+/** A tag map without a prototype: a tag key such as `__proto__` stays data. */
+export function emptyTagMap(): Record<string, string> {
+  return Object.create(null) as Record<string, string>;
 }

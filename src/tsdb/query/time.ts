@@ -6,7 +6,7 @@
 //             yyyy/MM/dd-HH:mm:ss, yyyy/MM/dd HH:mm:ss, yyyy/MM/dd-HH:mm,
 //             yyyy/MM/dd HH:mm, yyyy/MM/dd  (UTC unless a timezone is given)
 //   relative  <n><unit>-ago, units ms s m h d w n(30 d) y(365 d); `now`
-import { TsraftError } from '../../errors.js';
+import { TsraftError, rethrowIfBug } from '../../errors.js';
 
 const UNIT_MS: Record<string, number> = {
   ms: 1,
@@ -120,7 +120,9 @@ function parseAbsoluteDate(text: string, what: string, timezone: string | null):
 export function validateTimezone(timezone: string): void {
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: timezone });
-  } catch {
+  } catch (e) {
+    // An unknown zone is a RangeError by specification: expected, not a bug.
+    if (!(e instanceof RangeError)) rethrowIfBug(e);
     throw invalid(`Unknown timezone '${timezone}'`, 'timezone');
   }
 }

@@ -163,7 +163,8 @@ function matchingBrace(text: string, open: number): number {
 
 /**
  * Parses URL query parameters (start, end, timezone, m, ms / msResolution,
- * show_query, no_annotations); flags are true when present unless "false".
+ * show_query, no_annotations); a flag is true when present, unless its value
+ * is `false` or `0`.
  * Other parameters (arrays, jsonp, nocache, ...) are left to the caller.
  */
 export function parseQueryParams(params: Iterable<readonly [string, string]>, options: QueryParseOptions): TsdbQuery {
@@ -174,7 +175,15 @@ export function parseQueryParams(params: Iterable<readonly [string, string]>, op
     else if (key === 'tsuid' || key === 'tsuids') throw invalidQuery('tsuid queries are not supported, query by metric (m=)', 'tsuid');
     else if (!single.has(key)) single.set(key, value);
   }
-  const flag = (...names: string[]): boolean => names.some((n) => single.has(n) && readBoolean(single.get(n) === '' ? 'true' : single.get(n), n));
+  // OpenTSDB only checks that a flag is present; tsraft also reads an explicit false.
+  const flag = (...names: string[]): boolean =>
+    names.some((n) => {
+      if (!single.has(n)) return false;
+      const value = single.get(n)!.toLowerCase();
+      if (value === '' || value === '1') return true;
+      if (value === '0') return false;
+      return readBoolean(value, n);
+    });
   if (ms.length === 0) throw invalidQuery('Missing sub queries: give at least one m= parameter', 'm');
   if (ms.length > MAX_SUB_QUERIES) throw invalidQuery(`Too many sub queries: ${ms.length} > ${MAX_SUB_QUERIES}`, 'm');
   const queries = ms.map((m, i) => parseMetricQuery(m, i));

@@ -87,6 +87,7 @@ export function downsampleSeries(
     let i = 0;
     while (i < length) {
       const bucket = bucketStart(ts[i]!, interval);
+      assert(n === 0 || bucket > outTs[n - 1]!, 'points arrive sorted by time');
       const from = i;
       const bucketEnd = bucket + interval;
       while (i < length && ts[i]! < bucketEnd) i++;
@@ -130,5 +131,6 @@ function downsampleAll(ts: Float64Array, values: Float64Array, length: number, a
 
 /** Start of the epoch-aligned bucket holding `ts` (ts ≥ 0). */
 export function bucketStart(ts: number, intervalMs: number): number {
+  assert(ts >= 0, 'timestamps are not before the epoch');
   return ts - (ts % intervalMs);
 }

@@ -6,6 +6,7 @@
 // rounded to a double once); counters that go backwards roll over at
 // counterMax, a roll-over rate above resetValue (when > 0) reads 0, and
 // dropResets skips the point instead.
+import { assert } from '../../errors.js';
 import { wrapInt64 } from './int64.js';
 import type { DoubleSeries } from './downsample.js';
 import type { RateOptions } from './types.js';
@@ -44,6 +45,7 @@ export function rateSeries(input: RateInput, options: RateOptions): DoubleSeries
   const exact = (j: number): bigint => (j < 0 ? 0n : bigInts !== null ? bigInts[j]! : BigInt(values[j]!));
   for (let i = 0; i < length; i++) {
     const t = ts[i]!;
+    assert(i === 0 || t > ts[i - 1]!, 'rate input is sorted with one point per timestamp');
     const curD = values[i]!;
     const curInt = isInteger !== null && isInteger[i] === 1;
     if (t > prevT) {
@@ -81,5 +83,6 @@ export function rateSeries(input: RateInput, options: RateOptions): DoubleSeries
     prevInt = curInt;
     prevIndex = i;
   }
+  assert(n <= length, 'a rate per point at most');
   return { ts: outTs, values: outValues, length: n };
 }

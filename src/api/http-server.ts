@@ -119,6 +119,12 @@ export class HttpServer {
     return this;
   }
 
+  /** Whether a request `method path` would find a route (exact or prefix). */
+  hasRoute(method: HttpMethod, path: string): boolean {
+    const found = this.find(path, method);
+    return found !== null && found !== 'method';
+  }
+
   /** Handle HTTP upgrades (WebSockets) on exactly `path`. */
   upgrade(path: string, handler: UpgradeHandler): this {
     assert(!this.upgrades.has(path), `upgrade: ${path} registered twice`);

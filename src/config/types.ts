@@ -1,6 +1,8 @@
 // A node's configuration after validation: every default filled in, every
 // path absolute, the secret read. The JSON file format, its defaults and
 // bounds are documented field by field in docs/configuration.md.
+import type { ClientToken } from '../api/auth.js';
+import type { ClientApiLimits } from '../api/limits.js';
 import type { TimeSeriesStateMachineOptions } from '../tsdb/state-machine.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -44,6 +46,16 @@ export interface TlsConfig {
   caFile: string | null;
 }
 
+/** The client-facing API (WebSocket, OpenTSDB HTTP and telnet; src/api). */
+export interface ClientApiConfig {
+  /** Client tokens; empty = the API is open to everyone (as OpenTSDB's is). */
+  tokens: ClientToken[];
+  limits: ClientApiLimits;
+  /** OpenTSDB telnet `put` listener; null port = disabled. */
+  telnetHost: string;
+  telnetPort: number | null;
+}
+
 export interface NodeConfig {
   /** Absolute path of the file this was loaded from (null when built in code). */
   configPath: string | null;
@@ -81,6 +93,7 @@ export interface NodeConfig {
   limits: NodeLimits;
   /** State machine options (src/tsdb/state-machine.ts). */
   tsdb: TimeSeriesStateMachineOptions;
+  clientApi: ClientApiConfig;
 }
 
 const MiB = 1024 * 1024;

@@ -3,10 +3,13 @@
 // `config.peers.n2: not a ws:// or wss:// URL`. Unknown fields are errors, so a
 // misspelt option never silently falls back to its default.
 import { isAbsolute, resolve } from 'node:path';
+import type { ClientToken } from '../api/auth.js';
+import { MIN_TOKEN_BYTES } from '../api/auth.js';
+import { DEFAULT_CLIENT_API_LIMITS, type ClientApiLimits } from '../api/limits.js';
 import { TsraftError, assert } from '../errors.js';
 import { DEFAULT_STATE_MACHINE_OPTIONS, type TimeSeriesStateMachineOptions } from '../tsdb/state-machine.js';
 import { MIN_SECRET_BYTES } from '../transport/handshake.js';
-import { DEFAULTS, DEFAULT_LIMITS, type LogLevel, type NodeConfig, type NodeLimits, type TlsConfig } from './types.js';
+import { DEFAULTS, DEFAULT_LIMITS, type ClientApiConfig, type LogLevel, type NodeConfig, type NodeLimits, type TlsConfig } from './types.js';
 
 export { MIN_SECRET_BYTES };
 export const MAX_SECRET_BYTES = 1024;
@@ -15,6 +18,8 @@ export const MAX_PEERS = 64;
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const CLUSTER_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
+/** Client tokens in one configuration. */
+export const MAX_CLIENT_TOKENS = 256;
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 
@@ -248,6 +253,51 @@ function readTsdb(reader: ObjectReader, problems: ConfigProblem[]): TimeSeriesSt
   return result;
 }
 
+function readClientApi(reader: ObjectReader, httpHost: string, problems: ConfigProblem[]): ClientApiConfig {
+  const result: ClientApiConfig = { tokens: [], limits: { ...DEFAULT_CLIENT_API_LIMITS }, telnetHost: httpHost, telnetPort: null };
+  const value = reader.raw('clientApi');
+  if (value === undefined) return result;
+  const api = ObjectReader.of(value, reader.field('clientApi'), problems);
+  if (api === null) return result;
+  const tokens = api.raw('tokens');
+  if (tokens !== undefined) {
+    if (!Array.isArray(tokens)) api.problem('tokens', `must be an array of {token, access, name}, got ${describe(tokens)}`);
+    else if (tokens.length > MAX_CLIENT_TOKENS) api.problem('tokens', `lists ${tokens.length} tokens, at most ${MAX_CLIENT_TOKENS} are allowed`);
+    else {
+      tokens.forEach((item: unknown, i: number) => {
+        const entry = ObjectReader.of(item, api.field(`tokens[${i}]`), problems);
+        if (entry === null) return;
+        const token = entry.string('token', { required: true });
+        const access = entry.string('access', { fallback: 'read-write' });
+        const name = entry.string('name');
+        entry.rejectUnknown();
+        if (token !== null && Buffer.byteLength(token, 'utf8') < MIN_TOKEN_BYTES) entry.problem('token', `must be at least ${MIN_TOKEN_BYTES} bytes`);
+        else if (access !== 'read-only' && access !== 'read-write') entry.problem('access', `must be read-only or read-write, got ${JSON.stringify(access)}`);
+        else if (token !== null) {
+          const parsed: ClientToken = { token, access };
+          if (name !== null) parsed.name = name;
+          result.tokens.push(parsed);
+        }
+      });
+    }
+  }
+  const limitsValue = api.raw('limits');
+  if (limitsValue !== undefined) {
+    const limits = ObjectReader.of(limitsValue, api.field('limits'), problems);
+    if (limits !== null) {
+      for (const name of Object.keys(DEFAULT_CLIENT_API_LIMITS) as (keyof ClientApiLimits)[]) {
+        result.limits[name] = limits.integer(name, DEFAULT_CLIENT_API_LIMITS[name], 1, Number.MAX_SAFE_INTEGER);
+      }
+      limits.rejectUnknown();
+    }
+  }
+  result.telnetHost = api.string('telnetHost', { fallback: httpHost }) ?? httpHost;
+  if (api.has('telnetPort') && api.raw('telnetPort') !== null) result.telnetPort = api.integer('telnetPort', 0, 0, 65535);
+  else api.raw('telnetPort');
+  api.rejectUnknown();
+  return result;
+}
+
 /**
  * Validates the parsed JSON of a configuration file. `baseDir` resolves
  * relative paths (dataDir, secretFile, TLS files): the directory of the file,
@@ -327,6 +377,7 @@ export function validateNodeConfig(raw: unknown, options: { baseDir: string; sou
   else root.problem('logLevel', `must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevelText)}`);
   const limits = readLimits(root, problems);
   const tsdb = readTsdb(root, problems);
+  const clientApi = readClientApi(root, httpHost, problems);
   // Comments in JSON are not possible; a "$comment" field is allowed and ignored.
   root.raw('$comment');
   root.rejectUnknown();
@@ -358,6 +409,7 @@ export function validateNodeConfig(raw: unknown, options: { baseDir: string; sou
     tls,
     limits,
     tsdb,
+    clientApi,
   };
 }
 

@@ -25,8 +25,6 @@ export const EXIT_CODES = {
   diskFull: 12,
   /** Another I/O error on the data directory (EIO, EROFS, EACCES...). */
   ioError: 13,
-  /** This node was removed from the cluster (TSR_ERR_REMOVED): do not restart it. */
-  removed: 14,
 } as const;
 
 export type ExitCode = (typeof EXIT_CODES)[keyof typeof EXIT_CODES];
@@ -43,7 +41,6 @@ export function exitCodeFor(error: unknown): ExitCode {
       if (current.code === 'TSR_ERR_INVALID_CONFIG') return EXIT_CODES.config;
       if (CORRUPTION_CODES.has(current.code)) return EXIT_CODES.corruptData;
       if (current.code === 'TSR_ERR_STORAGE_FORMAT') return EXIT_CODES.storageFormat;
-      if (current.code === 'TSR_ERR_REMOVED') return EXIT_CODES.removed;
     }
     const code = (current as { code?: unknown }).code;
     const message = current instanceof Error ? current.message : '';

@@ -1,0 +1,218 @@
+// A JSON reader for client input that keeps numbers exact, which JSON.parse
+// cannot: in `exact` mode integers beyond ±2^53 become bigints (counters near
+// 2^63 survive); in `literal` mode every number is returned as a
+// JsonNumberText holding its source text, so /api/put can tell "42.0" (a
+// float in OpenTSDB) from "42" (an int64), as OpenTSDB's Jackson-to-String
+// binding does. Objects have a null prototype ("__proto__" stays data).
+// Bounded: nesting depth and input length; errors name the offset.
+import { randomBytes } from 'node:crypto';
+import { TsraftError } from '../errors.js';
+
+export class JsonNumberText {
+  constructor(readonly text: string) {}
+  /** True when the literal has no fraction or exponent. */
+  get isInteger(): boolean {
+    return !/[.eE]/.test(this.text);
+  }
+  toNumber(): number {
+    return Number(this.text);
+  }
+}
+
+export type JsonNumberMode = 'exact' | 'literal';
+
+export interface JsonReadOptions {
+  numbers: JsonNumberMode;
+  /** Longest input, UTF-16 units. */
+  maxChars: number;
+  /** Deepest nesting of arrays and objects. */
+  maxDepth: number;
+  /** Error code thrown for malformed input. */
+  errorCode?: 'TSR_ERR_INVALID_ARGUMENT' | 'TSR_ERR_BAD_FRAME';
+}
+
+const NUMBER = /-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/y;
+
+export function readJson(text: string, options: JsonReadOptions): unknown {
+  const reader = new Reader(text, options);
+  if (text.length > options.maxChars) reader.fail(`input is longer than ${options.maxChars} characters`, options.maxChars);
+  reader.skipSpace();
+  const value = reader.value(0);
+  reader.skipSpace();
+  if (reader.pos !== text.length) reader.fail('unexpected characters after the JSON value', reader.pos);
+  return value;
+}
+
+class Reader {
+  pos = 0;
+  constructor(
+    private readonly text: string,
+    private readonly options: JsonReadOptions,
+  ) {}
+
+  fail(message: string, at: number): never {
+    throw new TsraftError(this.options.errorCode ?? 'TSR_ERR_INVALID_ARGUMENT', `invalid JSON at offset ${at}: ${message}`, {
+      details: { reason: 'invalid_json', offset: at },
+    });
+  }
+
+  skipSpace(): void {
+    const t = this.text;
+    let p = this.pos;
+    while (p < t.length) {
+      const c = t.charCodeAt(p);
+      if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) break;
+      p++;
+    }
+    this.pos = p;
+  }
+
+  value(depth: number): unknown {
+    if (depth > this.options.maxDepth) this.fail(`nesting deeper than ${this.options.maxDepth}`, this.pos);
+    const c = this.text.charCodeAt(this.pos);
+    switch (c) {
+      case 0x7b: // {
+        return this.object(depth);
+      case 0x5b: // [
+        return this.array(depth);
+      case 0x22: // "
+        return this.string();
+      case 0x74: // t
+        return this.word('true', true);
+      case 0x66: // f
+        return this.word('false', false);
+      case 0x6e: // n
+        return this.word('null', null);
+      default:
+        if (c === 0x2d || (c >= 0x30 && c <= 0x39)) return this.number();
+        return this.fail(Number.isNaN(c) ? 'unexpected end of input' : `unexpected character ${JSON.stringify(this.text[this.pos])}`, this.pos);
+    }
+  }
+
+  private word<T>(word: string, value: T): T {
+    if (!this.text.startsWith(word, this.pos)) this.fail(`expected ${word}`, this.pos);
+    this.pos += word.length;
+    return value;
+  }
+
+  private number(): number | bigint | JsonNumberText {
+    const start = this.pos;
+    NUMBER.lastIndex = start;
+    const match = NUMBER.exec(this.text);
+    if (match === null || match[0] === '-') this.fail('malformed number', start);
+    const literal = match[0];
+    this.pos = start + literal.length;
+    if (this.options.numbers === 'literal') return new JsonNumberText(literal);
+    if (match[1] === undefined && match[2] === undefined) {
+      const n = Number(literal);
+      return Number.isSafeInteger(n) ? n : BigInt(literal);
+    }
+    return Number(literal);
+  }
+
+  private string(): string {
+    const t = this.text;
+    let out = '';
+    let chunk = ++this.pos;
+    for (;;) {
+      if (this.pos >= t.length) this.fail('unterminated string', this.pos);
+      const c = t.charCodeAt(this.pos);
+      if (c === 0x22) {
+        out += t.slice(chunk, this.pos);
+        this.pos++;
+        return out;
+      }
+      if (c < 0x20) this.fail('control character in a string', this.pos);
+      if (c !== 0x5c) {
+        this.pos++;
+        continue;
+      }
+      out += t.slice(chunk, this.pos);
+      const e = t[this.pos + 1];
+      this.pos += 2;
+      switch (e) {
+        case '"': out += '"'; break;
+        case '\\': out += '\\'; break;
+        case '/': out += '/'; break;
+        case 'b': out += '\b'; break;
+        case 'f': out += '\f'; break;
+        case 'n': out += '\n'; break;
+        case 'r': out += '\r'; break;
+        case 't': out += '\t'; break;
+        case 'u': {
+          const hex = t.slice(this.pos, this.pos + 4);
+          if (!/^[0-9a-fA-F]{4}$/.test(hex)) this.fail('bad \\u escape', this.pos);
+          out += String.fromCharCode(parseInt(hex, 16));
+          this.pos += 4;
+          break;
+        }
+        default:
+          this.fail('bad escape', this.pos - 1);
+      }
+      chunk = this.pos;
+    }
+  }
+
+  private array(depth: number): unknown[] {
+    const out: unknown[] = [];
+    this.pos++;
+    this.skipSpace();
+    if (this.text.charCodeAt(this.pos) === 0x5d) {
+      this.pos++;
+      return out;
+    }
+    for (;;) {
+      this.skipSpace();
+      out.push(this.value(depth + 1));
+      this.skipSpace();
+      const c = this.text.charCodeAt(this.pos++);
+      if (c === 0x5d) return out;
+      if (c !== 0x2c) this.fail("expected ',' or ']'", this.pos - 1);
+    }
+  }
+
+  private object(depth: number): Record<string, unknown> {
+    const out = Object.create(null) as Record<string, unknown>;
+    this.pos++;
+    this.skipSpace();
+    if (this.text.charCodeAt(this.pos) === 0x7d) {
+      this.pos++;
+      return out;
+    }
+    for (;;) {
+      this.skipSpace();
+      if (this.text.charCodeAt(this.pos) !== 0x22) this.fail('expected a property name', this.pos);
+      const key = this.string();
+      this.skipSpace();
+      if (this.text.charCodeAt(this.pos++) !== 0x3a) this.fail("expected ':'", this.pos - 1);
+      this.skipSpace();
+      out[key] = this.value(depth + 1);
+      this.skipSpace();
+      const c = this.text.charCodeAt(this.pos++);
+      if (c === 0x7d) return out;
+      if (c !== 0x2c) this.fail("expected ',' or '}'", this.pos - 1);
+    }
+  }
+}
+
+// A per-process nonce: a client string cannot collide with the marker.
+const BIGINT_NONCE = randomBytes(8).toString('hex');
+const BIGINT_MARK = `\u0000${BIGINT_NONCE}:`;
+const BIGINT_MARKER_RE = new RegExp(`"\\\\u0000${BIGINT_NONCE}:(-?[0-9]+)"`, 'g');
+
+/** JSON text in which bigints are exact integer literals and non-finite
+ *  numbers are the strings "NaN", "Infinity", "-Infinity" (as OpenTSDB writes them). */
+export function writeJson(value: unknown): string {
+  let sawBigInt = false;
+  const text = JSON.stringify(value, (_key, v: unknown) => {
+    if (typeof v === 'bigint') {
+      sawBigInt = true;
+      return BIGINT_MARK + v.toString();
+    }
+    if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
+    return v;
+  });
+  if (!sawBigInt) return text;
+  // JSON.stringify writes U+0000 as the six characters \u0000.
+  return text.replace(BIGINT_MARKER_RE, '$1');
+}

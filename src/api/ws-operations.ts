@@ -1,0 +1,140 @@
+// The request/answer operations of the WebSocket protocol (docs/protocol.md):
+// each checks its fields, calls the service and returns the `result` value.
+// `subscribe` / `unsubscribe` live in ws-connection.ts (they hold connection
+// state). More operations (the backup stream) are registered by the node.
+import type { Clock } from '../util/clock.js';
+import { parseQueryBody, parseQueryParams, type QueryResultGroup, type TsdbQuery } from '../tsdb/query/index.js';
+import type { RawPoint } from '../tsdb/validate.js';
+import { forbidden, type Access } from './auth.js';
+import type { ClientApiLimits } from './limits.js';
+import {
+  invalidArgument,
+  isPlainObject,
+  parseConsistency,
+  parseLastQueryObject,
+  parseLookupBody,
+  parseLookupM,
+  parseSession,
+  parseSuggest,
+  readCount,
+} from './requests.js';
+import type { ColumnarPoints, PointsInput, TsdbService } from './service.js';
+
+export interface OperationContext {
+  service: TsdbService;
+  clock: Clock;
+  limits: ClientApiLimits;
+  access: Access;
+  /** Sends a partial answer `{id, partial}` before the final one (streams). */
+  sendPartial(value: unknown): void;
+  /** Resolves once the connection's send buffer has drained below its bound. */
+  drained(): Promise<void>;
+}
+
+export type OperationHandler = (request: Record<string, unknown>, ctx: OperationContext) => Promise<unknown>;
+
+export function pointsOfPutRequest(msg: Record<string, unknown>): PointsInput {
+  if (msg.points !== undefined) {
+    if (!Array.isArray(msg.points)) throw invalidArgument('points', 'points must be an array of {metric, timestamp, value, tags}');
+    return { kind: 'objects', points: msg.points as RawPoint[] };
+  }
+  if (msg.series !== undefined) {
+    return {
+      kind: 'columns',
+      columns: { series: msg.series, seriesIndexes: msg.seriesIndexes, timestamps: msg.timestamps, values: msg.values } as ColumnarPoints,
+    };
+  }
+  throw invalidArgument('points', 'a put needs points (objects) or series + seriesIndexes + timestamps + values (columns)');
+}
+
+async function put(msg: Record<string, unknown>, ctx: OperationContext): Promise<unknown> {
+  if (ctx.access !== 'read-write') throw forbidden('put');
+  const points = pointsOfPutRequest(msg);
+  const session = parseSession(msg.clientId, msg.seq, msg.firstUnacked);
+  return ctx.service.put(points, session === undefined ? {} : { session });
+}
+
+function queryOf(msg: Record<string, unknown>, nowMs: number): TsdbQuery {
+  if (msg.query !== undefined) return parseQueryBody(msg.query, { nowMs });
+  if (msg.m !== undefined) {
+    const ms = Array.isArray(msg.m) ? msg.m : [msg.m];
+    const params: Array<[string, string]> = [];
+    for (const m of ms) {
+      if (typeof m !== 'string') throw invalidArgument('m', 'm must be a string or an array of strings');
+      params.push(['m', m]);
+    }
+    for (const key of ['start', 'end', 'timezone'] as const) {
+      const v = msg[key];
+      if (v === undefined || v === null) continue;
+      if (typeof v !== 'string' && typeof v !== 'number') throw invalidArgument(key, `${key} must be a string or a number`);
+      params.push([key, String(v)]);
+    }
+    return parseQueryParams(params, { nowMs });
+  }
+  throw invalidArgument('query', 'a query needs `query` (an OpenTSDB /api/query body) or `m` (+ start, end)');
+}
+
+/** Results as columns: timestamps in ms, values number | bigint | null (NaN kept). */
+export function resultsForWire(groups: readonly QueryResultGroup[]): unknown[] {
+  return groups.map((g) => ({
+    metric: g.metric,
+    tags: g.tags,
+    aggregateTags: g.aggregateTags,
+    queryIndex: g.queryIndex,
+    timestamps: g.dps.map((d) => d[0]),
+    values: g.dps.map((d) => d[1]),
+  }));
+}
+
+async function query(msg: Record<string, unknown>, ctx: OperationContext): Promise<unknown> {
+  const consistency = parseConsistency(msg.consistency);
+  const q = queryOf(msg, ctx.clock.nowMs());
+  const groups = await ctx.service.query(q, { consistency });
+  return { results: resultsForWire(groups) };
+}
+
+async function suggest(msg: Record<string, unknown>, ctx: OperationContext): Promise<unknown> {
+  const s = parseSuggest(msg.type, msg.q, msg.max, ctx.limits.maxSuggest);
+  return ctx.service.suggest(s.type, s.prefix, s.max, { consistency: parseConsistency(msg.consistency) });
+}
+
+async function lookup(msg: Record<string, unknown>, ctx: OperationContext): Promise<unknown> {
+  const consistency = parseConsistency(msg.consistency);
+  const q =
+    typeof msg.m === 'string'
+      ? parseLookupM(msg.m, readCount(msg.limit, 'limit', 25, ctx.limits.maxLookup))
+      : parseLookupBody(msg, ctx.limits.maxLookup);
+  return ctx.service.lookup(q, { consistency });
+}
+
+async function last(msg: Record<string, unknown>, ctx: OperationContext): Promise<unknown> {
+  if (!Array.isArray(msg.queries) || msg.queries.length === 0) throw invalidArgument('queries', 'queries must be a non-empty array of {metric, tags}');
+  if (msg.queries.length > 1024) throw invalidArgument('queries', 'at most 1,024 queries per request');
+  const queries = msg.queries.map((q, i) => parseLastQueryObject(q, `queries[${i}]`));
+  const points = await ctx.service.last(queries, {
+    consistency: parseConsistency(msg.consistency),
+    backScanHours: readCount(msg.backScan, 'backScan', 0, 1_000_000),
+    nowMs: ctx.clock.nowMs(),
+  });
+  return points.map((p) => ({ metric: p.metric, tags: p.tags, timestamp: p.timestampMs, value: p.value, tsuid: p.tsuid }));
+}
+
+async function status(_msg: Record<string, unknown>, ctx: OperationContext): Promise<unknown> {
+  return ctx.service.status();
+}
+
+async function ping(): Promise<unknown> {
+  return {};
+}
+
+export const BUILT_IN_OPERATIONS: ReadonlyMap<string, OperationHandler> = new Map<string, OperationHandler>([
+  ['put', put],
+  ['query', query],
+  ['suggest', suggest],
+  ['lookup', lookup],
+  ['last', last],
+  ['status', status],
+  ['ping', ping],
+]);
+
+export { isPlainObject };

@@ -8,7 +8,15 @@ import { ByteReader, ByteWriter } from './byte-buffer.js';
 import { corruptSegment } from './corrupt.js';
 import { crc32c } from './crc32c.js';
 import { FLAGS_RUNS, decodeIntegerFlags, encodeIntegerFlagRuns, integerFlagsMode, FLAGS_ALL_INTEGER } from './integer-flags.js';
-import { MAX_TIMESTAMP_MAGNITUDE_MS, TIMESTAMP_ENCODING_SEQUENCE, decodeTimestamps, encodeTimestamps, isValidTimestampMs } from './timestamp-codec.js';
+import {
+  MAX_TIMESTAMP_MAGNITUDE_MS,
+  TIMESTAMP_ENCODING_REGULAR,
+  TIMESTAMP_ENCODING_SEQUENCE,
+  decodeTimestamps,
+  encodeTimestamps,
+  isValidTimestampMs,
+  regularTimestamps,
+} from './timestamp-codec.js';
 import { MAX_VALUE_ENCODING, decodeValues, encodeValues } from './value-codec.js';
 
 export const BLOCK_FORMAT_VERSION = 1;
@@ -83,8 +91,10 @@ export function encodeBlock(cols: PointColumns, start = 0, end = cols.length): U
     w.varint(flagsWriter.length);
     w.bytes(flagsWriter.view());
   }
-  w.varint(timestampWriter.length);
-  w.bytes(timestampWriter.view());
+  if (timestampEncoding === TIMESTAMP_ENCODING_SEQUENCE) {
+    w.varint(timestampWriter.length);
+    w.bytes(timestampWriter.view());
+  }
   w.bytes(encodedValues.bytes);
   w.u32le(crc32c(w.view()));
   return w.finish();
@@ -122,7 +132,7 @@ function parseHeader(bytes: Uint8Array): ParsedHeader {
   const flagsMode = encodings & 0b11;
   const timestampEncoding = (encodings >>> 2) & 0b11;
   const valueEncoding = (encodings >>> 4) & 0b111;
-  if ((encodings & 0x80) !== 0 || flagsMode > FLAGS_RUNS || timestampEncoding !== TIMESTAMP_ENCODING_SEQUENCE || valueEncoding > MAX_VALUE_ENCODING) {
+  if ((encodings & 0x80) !== 0 || flagsMode > FLAGS_RUNS || timestampEncoding > TIMESTAMP_ENCODING_REGULAR || valueEncoding > MAX_VALUE_ENCODING) {
     throw corruptSegment('block names an unknown encoding', { encodings });
   }
   return { pointCount, minTimestampMs, maxTimestampMs, flagsMode, timestampEncoding, valueEncoding, reader: r };
@@ -150,11 +160,16 @@ export function decodeBlock(bytes: Uint8Array): PointColumns {
   } else {
     decodeIntegerFlags(h.flagsMode, null, n, isInteger);
   }
-  const timestampLength = r.varint('timestamp payload length');
-  const timestampStart = r.pos;
-  r.bytes(timestampLength, 'timestamp payload');
   const timestampsMs = new Float64Array(n);
-  decodeTimestamps(h.timestampEncoding, new ByteReader(bytes, timestampStart, r.pos, 'timestamps'), n, h.minTimestampMs, timestampsMs);
+  if (h.timestampEncoding === TIMESTAMP_ENCODING_REGULAR) {
+    if (n > 1 && !Number.isInteger((h.maxTimestampMs - h.minTimestampMs) / (n - 1))) throw corruptSegment('regular timestamps do not divide the time range', { pointCount: n });
+    regularTimestamps(n, h.minTimestampMs, h.maxTimestampMs, timestampsMs);
+  } else {
+    const timestampLength = r.varint('timestamp payload length');
+    const timestampStart = r.pos;
+    r.bytes(timestampLength, 'timestamp payload');
+    decodeTimestamps(h.timestampEncoding, new ByteReader(bytes, timestampStart, r.pos, 'timestamps'), n, h.minTimestampMs, timestampsMs);
+  }
   let min = Infinity;
   let max = -Infinity;
   for (let i = 0; i < n; i++) {

@@ -6,6 +6,7 @@
 // its length. Layout: docs/segment-format.md, "Integer sequence".
 import { assert } from '../../errors.js';
 import { AdaptiveUintDecoder, AdaptiveUintEncoder, bitLength } from './adaptive-int-coder.js';
+import { BitReader, BitWriter } from './bit-stream.js';
 import { ByteReader, ByteWriter, unzigzag, zigzag } from './byte-buffer.js';
 import { corruptSegment } from './corrupt.js';
 import { RangeDecoder, RangeEncoder } from './range-coder.js';
@@ -16,6 +17,11 @@ const MAX_ORDER = 2;
 const SHAPE_ORDER_MASK = 0b11;
 const SHAPE_HAS_SLOPE = 0b100;
 const SHAPE_ALL_EQUAL = 0b1000;
+const SHAPE_PACKED = 0b1_0000;
+const SHAPE_KNOWN_BITS = 0b1_1111;
+const TWO_POW_32 = 0x1_0000_0000;
+/** Zigzagged residuals are ≤ 2^53: at most 54 bits. */
+const MAX_PACKED_WIDTH = 54;
 
 interface Candidate {
   order: number;
@@ -150,19 +156,64 @@ export function encodeIntSequence(x: Float64Array, n: number, out: ByteWriter, t
   const { order, slope } = best;
   const { centre, divisor } = bestEval;
   const allEqual = divisor === 0;
-  out.u8(order | (slope !== 0 ? SHAPE_HAS_SLOPE : 0) | (allEqual ? SHAPE_ALL_EQUAL : 0));
+  let residualBytes: Uint8Array | null = null;
+  let packed = false;
+  if (!allEqual) {
+    differences(x, n, order, slope, scratch.diffs);
+    const u = scratch.diffs;
+    const m = n - order;
+    let maxLength = 0;
+    for (let j = 0; j < m; j++) {
+      u[j] = zigzag((u[j]! - centre) / divisor);
+      const length = bitLength(u[j]!);
+      if (length > maxLength) maxLength = length;
+    }
+    const enc = new RangeEncoder(m * 2 + 16);
+    const coder = new AdaptiveUintEncoder(enc);
+    for (let j = 0; j < m; j++) coder.encode(u[j]!);
+    residualBytes = enc.finish();
+    // Short sequences give the adaptive model too little to learn from:
+    // plain fixed-width packing is then smaller.
+    if (1 + Math.ceil((m * maxLength) / 8) < residualBytes.length) {
+      packed = true;
+      residualBytes = packResiduals(u, m, maxLength);
+    }
+  }
+  out.u8(order | (slope !== 0 ? SHAPE_HAS_SLOPE : 0) | (allEqual ? SHAPE_ALL_EQUAL : 0) | (packed ? SHAPE_PACKED : 0));
   if (slope !== 0) out.svarint(slope);
   for (let i = 0; i < order; i++) out.svarint(x[i]! - i * slope);
   out.svarint(centre);
-  if (allEqual) return;
+  if (residualBytes === null) return;
   out.varint(divisor);
-  differences(x, n, order, slope, scratch.diffs);
-  const d = scratch.diffs;
-  const m = n - order;
-  const enc = new RangeEncoder(m * 2 + 16);
-  const coder = new AdaptiveUintEncoder(enc);
-  for (let j = 0; j < m; j++) coder.encode(zigzag((d[j]! - centre) / divisor));
-  out.bytes(enc.finish());
+  out.bytes(residualBytes);
+}
+
+/** u[0..m) as a width byte and m fields of that many bits. */
+function packResiduals(u: Float64Array, m: number, width: number): Uint8Array {
+  const w = new BitWriter(2 + Math.ceil((m * width) / 8));
+  w.writeBits(width, 8);
+  for (let j = 0; j < m; j++) {
+    const v = u[j]!;
+    if (width > 32) {
+      const hi = Math.floor(v / TWO_POW_32);
+      w.writeBits(hi, width - 32);
+      w.writeBits(v - hi * TWO_POW_32, 32);
+    } else {
+      w.writeBits(v, width);
+    }
+  }
+  return w.finish();
+}
+
+function unpackResiduals(r: ByteReader, m: number, out: Float64Array, at: number): void {
+  const bits = new BitReader(r.buf, r.pos, r.end);
+  const width = bits.readBits(8);
+  if (width > MAX_PACKED_WIDTH) throw corruptSegment('packed residual width out of range', { width });
+  for (let j = 0; j < m; j++) {
+    out[at + j] = width > 32 ? bits.readBits(width - 32) * TWO_POW_32 + bits.readBits(32) : bits.readBits(width);
+  }
+  if (!bits.atPaddedEnd()) throw corruptSegment('packed residuals have trailing bytes');
+  r.pos = r.end;
 }
 
 /** Decodes n integers from r (which must end where the payload ends) into out. */
@@ -170,7 +221,7 @@ export function decodeIntSequence(r: ByteReader, n: number, out: Float64Array): 
   assert(n >= 1 && n <= out.length, 'integer sequence length');
   const shape = r.u8('sequence shape');
   const order = shape & SHAPE_ORDER_MASK;
-  if ((shape & ~0b1111) !== 0 || order > MAX_ORDER || order >= n) {
+  if ((shape & ~SHAPE_KNOWN_BITS) !== 0 || order > MAX_ORDER || order >= n) {
     throw corruptSegment('integer sequence has an invalid shape byte', { shape, pointCount: n });
   }
   const slope = (shape & SHAPE_HAS_SLOPE) !== 0 ? r.svarint('sequence slope') : 0;
@@ -182,11 +233,16 @@ export function decodeIntSequence(r: ByteReader, n: number, out: Float64Array): 
   } else {
     const divisor = r.varint('sequence divisor');
     if (divisor === 0) throw corruptSegment('integer sequence has a zero divisor');
-    const dec = new RangeDecoder(r.buf, r.pos, r.end);
-    const coder = new AdaptiveUintDecoder(dec);
-    for (let i = order; i < n; i++) out[i] = unzigzag(coder.decode()) * divisor + centre;
-    dec.checkEnd('integer sequence');
-    r.pos = r.end;
+    if ((shape & SHAPE_PACKED) !== 0) {
+      unpackResiduals(r, n - order, out, order);
+      for (let i = order; i < n; i++) out[i] = unzigzag(out[i]!) * divisor + centre;
+    } else {
+      const dec = new RangeDecoder(r.buf, r.pos, r.end);
+      const coder = new AdaptiveUintDecoder(dec);
+      for (let i = order; i < n; i++) out[i] = unzigzag(coder.decode()) * divisor + centre;
+      dec.checkEnd('integer sequence');
+      r.pos = r.end;
+    }
   }
   if (order === 1) {
     for (let i = 1; i < n; i++) out[i] = out[i - 1]! + out[i]!;

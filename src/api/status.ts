@@ -38,9 +38,19 @@ export interface NodeStatus {
   leaderClientUrl: string | null;
   lastIndex: number;
   snapshotIndex: number;
+  /** Peer connections as this node sees them (null before the transport starts). */
+  transport: TransportStatus | null;
   /** Seconds since the process started serving. */
   uptimeSeconds: number;
   version: string;
+}
+
+export interface TransportStatus {
+  /** Handshakes refused for a wrong secret or cluster id, both directions, since start. */
+  authFailures: number;
+  /** Handshakes that broke the protocol or timed out, since start. */
+  handshakeFailures: number;
+  peers: Record<string, { connected: boolean; reconnects: number; dialFailures: number }>;
 }
 
 export interface StatusSource {

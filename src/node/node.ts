@@ -196,6 +196,13 @@ export class TsraftNode {
       }
     }
     const leader = base?.leader ?? null;
+    let transport: NodeStatus['transport'] = null;
+    if (this.transportValue !== null) {
+      const stats = this.transportValue.stats();
+      const peers: NonNullable<NodeStatus['transport']>['peers'] = {};
+      for (const [id, peer] of Object.entries(stats.peers)) peers[id] = { connected: peer.connected, reconnects: peer.reconnects, dialFailures: peer.dialFailures };
+      transport = { authFailures: stats.authFailures, handshakeFailures: stats.handshakeFailures, peers };
+    }
     return {
       id: this.config.nodeId,
       role: base === null ? 'follower' : base.learner ? 'learner' : base.role,
@@ -209,6 +216,7 @@ export class TsraftNode {
       leaderClientUrl: leader === null ? null : (clientUrls[leader] ?? null),
       lastIndex: base?.lastIndex ?? 0,
       snapshotIndex: base?.snapshotIndex ?? 0,
+      transport,
       uptimeSeconds: Math.floor((Date.now() - this.startedAtMs) / 1000),
       version: this.version,
     };

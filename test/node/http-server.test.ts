@@ -31,6 +31,7 @@ function status(overrides: Partial<NodeStatus> = {}): NodeStatus {
     leaderClientUrl: null,
     lastIndex: 10,
     snapshotIndex: 0,
+    transport: null,
     uptimeSeconds: 1,
     version: 'test',
     ...overrides,

@@ -11,7 +11,7 @@ import type { LookupQuery } from '../tsdb/series-index.js';
 import { TimeSeriesStateMachine, type TimeSeriesStateMachineOptions } from '../tsdb/state-machine.js';
 import type { Tags } from '../tsdb/types.js';
 import { findLastPoints } from './last-point.js';
-import { DEFAULT_PUT_LIMITS, encodePut, putResultOf, type PutLimits } from './put-encoder.js';
+import { DEFAULT_PUT_LIMITS, batchToPropose, encodePut, putResultOf, type PutLimits } from './put-encoder.js';
 import { tsuidOf, type LastOptions, type LastPoint, type LastQuery, type LookupAnswer, type PointsInput, type PutOptions, type PutResult, type ReadOptions, type ServiceStatus, type Subscription, type SubscriptionSink, type SubscriptionSpec, type TsdbService } from './service.js';
 import { SubscriptionHub, type SubscriptionHubOptions } from './subscriptions.js';
 
@@ -56,15 +56,16 @@ export class LocalTsdbService implements TsdbService {
 
   async put(points: PointsInput, options: PutOptions = {}): Promise<PutResult> {
     const encoded = encodePut(points, this.putLimits);
-    if (encoded.batch === null) return putResultOf(encoded, null, this.putLimits.maxErrorsPerPut);
     const session = options.session;
+    const batch = batchToPropose(encoded, session !== undefined);
+    if (batch === null) return putResultOf(encoded, null, this.putLimits.maxErrorsPerPut);
     const data = encodeCommand({
       type: 'write',
       clientId: session?.clientId ?? '',
       sequence: session?.sequence ?? 0,
       firstUnackedSequence: session?.firstUnackedSequence ?? 0,
       leaderTimeMs: Math.max(0, Math.floor(this.clock.nowMs())),
-      batch: encoded.batch,
+      batch,
     });
     const index = this.nextIndex++;
     const result = this.stateMachine.apply(index, data);

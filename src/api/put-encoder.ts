@@ -172,6 +172,14 @@ function encodeColumns(columns: ColumnarPoints, builder: WriteBatchBuilder, erro
   }
 }
 
+/** The batch to propose: the encoded one, or an empty batch when every point
+ *  was invalid but the put carries a session (the session must still see
+ *  this sequence, so a later write with a higher firstUnacked finds it). */
+export function batchToPropose(encoded: EncodedPut, hasSession: boolean): Uint8Array | null {
+  if (encoded.batch !== null || !hasSession) return encoded.batch;
+  return new WriteBatchBuilder({ maxPoints: 1 }).encode();
+}
+
 /** The answer to a put: validation errors merged with what applying did. */
 export function putResultOf(encoded: EncodedPut, applied: ApplyResult | null, maxErrors: number): PutResult {
   if (applied === null) {

@@ -34,7 +34,7 @@ export async function runServe(configPath: string): Promise<number> {
 
   const onFatal = (error: unknown): void => {
     const code = exitCodeFor(error);
-    log.error('fatal error: the node stops', { exitCode: code, error });
+    log.error('fatal error: the node stops', { exitCode: code, code: errorCodeOf(error), error });
     if (ending) return;
     ending = true;
     const closing = node === null ? Promise.resolve() : node.closeResources();
@@ -65,7 +65,7 @@ export async function runServe(configPath: string): Promise<number> {
       node = await TsraftNode.start(config, log, { onFatal });
     } catch (error) {
       const code = exitCodeFor(error);
-      log.error('could not start', { exitCode: code, error });
+      log.error('could not start', { exitCode: code, code: errorCodeOf(error), error });
       return code;
     }
     log.info('ready', { http: `${config.httpHost}:${node.boundHttpPort}`, peer: config.peerUrl });
@@ -78,4 +78,9 @@ export async function runServe(configPath: string): Promise<number> {
   } finally {
     for (const signal of STOP_SIGNALS) process.off(signal, onSignal);
   }
+}
+
+function errorCodeOf(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : 'none';
 }

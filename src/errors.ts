@@ -67,6 +67,15 @@ export const ERROR_CODES = {
   TSR_ERR_CONNECTION_LOST: { httpStatus: 503, retryable: true, summary: 'Client side: the connection closed before the answer arrived; the outcome is unknown (a put retried with the same client id and sequence is applied at most once).' },
   TSR_ERR_UNREACHABLE: { httpStatus: 503, retryable: true, summary: 'Client side: no endpoint of the cluster could be reached (details.endpoints lists what was tried).' },
   TSR_ERR_CLIENT_CLOSED: { httpStatus: 499, retryable: false, summary: 'Client side: the client was closed while the request was pending.' },
+  // Backups, restore and the log archive (src/backup): docs/backup-format.md
+  TSR_ERR_BACKUP_CORRUPT: { httpStatus: 500, retryable: false, summary: 'A backup failed verification: a file is missing, truncated, fails its SHA-256 or structure check, or the manifest was edited; details.file names the file.' },
+  TSR_ERR_BACKUP_KEY: { httpStatus: 400, retryable: false, summary: 'The backup is encrypted and no key was given, or the key file holds another key than the one it was encrypted with.' },
+  TSR_ERR_BACKUP_UNSUPPORTED: { httpStatus: 400, retryable: false, summary: 'The backup, pack or archive names a format version this build does not read.' },
+  TSR_ERR_TARGET_NOT_EMPTY: { httpStatus: 409, retryable: false, summary: 'The backup output directory or the node data directory already holds data; choose an empty one, or pass --force to restore over it.' },
+  TSR_ERR_BACKUP_IN_PROGRESS: { httpStatus: 503, retryable: true, summary: 'The node is already streaming the maximum number of backups at once; retry when one finishes.' },
+  TSR_ERR_BACKUP_STREAM: { httpStatus: 502, retryable: true, summary: 'The backup stream from the node broke or ended early; nothing was kept. Retry.' },
+  TSR_ERR_ARCHIVE_CORRUPT: { httpStatus: 500, retryable: false, summary: 'An archived log segment failed its checksum or structure check; details.file names it.' },
+  TSR_ERR_ARCHIVE_GAP: { httpStatus: 409, retryable: false, summary: 'Point-in-time recovery needs archived log entries that are missing (details give the first missing index); restore to an earlier target or from a later base backup.' },
   // Generic
   TSR_ERR_INVALID_ARGUMENT: { httpStatus: 400, retryable: false, summary: 'A request field is missing or invalid (the message names the field).' },
   TSR_ERR_TIMEOUT: { httpStatus: 504, retryable: true, summary: 'The request did not complete in time; its outcome may be unknown.' },

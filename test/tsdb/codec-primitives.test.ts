@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { BitReader, BitWriter } from '../../src/tsdb/codec/bit-stream.js';
 import { ByteReader, ByteWriter, unzigzag, zigzag } from '../../src/tsdb/codec/byte-buffer.js';
 import { crc32c } from '../../src/tsdb/codec/crc32c.js';
-import { AdaptiveUintDecoder, AdaptiveUintEncoder } from '../../src/tsdb/codec/adaptive-int-coder.js';
+import { AdaptiveUintDecoder, AdaptiveUintEncoder, MAX_BIT_LENGTH, typicalBitLength } from '../../src/tsdb/codec/adaptive-int-coder.js';
 import { RangeDecoder, RangeEncoder, newModel } from '../../src/tsdb/codec/range-coder.js';
 
 describe('crc32c', () => {
@@ -127,16 +127,26 @@ describe('range coder', () => {
     }
   });
 
-  it('adaptive integer coder round-trips integers up to 2^53', () => {
+  it('adaptive integer coder round-trips integers up to 2^53 whatever the declared typical length', () => {
     fc.assert(
-      fc.property(fc.array(fc.oneof(fc.integer({ min: 0, max: 2 ** 53 }), fc.nat({ max: 100 }), fc.constantFrom(0, 1, 2, 3, 2 ** 32, 2 ** 53, 2 ** 52 + 1))), (us) => {
-        const enc = new RangeEncoder();
-        const coder = new AdaptiveUintEncoder(enc);
-        for (const u of us) coder.encode(u);
-        const bytes = enc.finish();
-        const decoder = new AdaptiveUintDecoder(new RangeDecoder(bytes, 0, bytes.length));
-        for (const u of us) expect(decoder.decode()).toBe(u);
-      }),
+      fc.property(
+        fc.array(fc.oneof(fc.integer({ min: 0, max: 2 ** 53 }), fc.nat({ max: 100 }), fc.constantFrom(0, 1, 2, 3, 2 ** 32, 2 ** 53, 2 ** 52 + 1))),
+        fc.oneof(fc.integer({ min: 0, max: MAX_BIT_LENGTH }), fc.constantFrom(0, 1, MAX_BIT_LENGTH)),
+        (us, typical) => {
+          const enc = new RangeEncoder();
+          const coder = new AdaptiveUintEncoder(enc, typical);
+          for (const u of us) coder.encode(u);
+          const bytes = enc.finish();
+          const decoder = new AdaptiveUintDecoder(new RangeDecoder(bytes, 0, bytes.length), typical);
+          for (const u of us) expect(decoder.decode()).toBe(u);
+        },
+      ),
     );
+  });
+
+  it('takes the median bit length as the typical length', () => {
+    expect(typicalBitLength(Float64Array.of(0, 0, 1000), 3)).toBe(0);
+    expect(typicalBitLength(Float64Array.of(5, 6, 7, 100, 1), 5)).toBe(3);
+    expect(typicalBitLength(Float64Array.of(2 ** 53), 1)).toBe(54);
   });
 });

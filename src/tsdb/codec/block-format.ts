@@ -41,26 +41,39 @@ function validatePoints(cols: PointColumns, start: number, end: number): { min: 
   let min = Infinity;
   let max = -Infinity;
   const { timestampsMs, values, isInteger, bigInts } = cols;
+  // One tight pass with plain comparisons (this runs on every seal); the
+  // slow checks only run for the point that fails.
+  let bad = -1;
   for (let i = start; i < end; i++) {
     const ts = timestampsMs[i]!;
-    if (!isValidTimestampMs(ts)) throw invalid(`timestamp ${ts} is not an integer millisecond within ±2^48`, { index: i, timestampMs: ts });
+    const v = values[i]!;
+    const flag = isInteger[i]!;
+    if (!(ts >= -MAX_TIMESTAMP_MAGNITUDE_MS && ts <= MAX_TIMESTAMP_MAGNITUDE_MS) || ts !== Math.floor(ts) || v - v !== 0 || flag > 1) {
+      bad = i;
+      break;
+    }
     if (ts < min) min = ts;
     if (ts > max) max = ts;
-    const v = values[i]!;
-    if (!Number.isFinite(v)) throw invalid(`value ${v} is not finite`, { index: i });
-    const flag = isInteger[i]!;
     if (flag === 1) {
-      if (bigInts !== null) {
-        const b = bigInts[i]!;
-        if (Number(b) !== v) throw invalid(`integer value ${v} disagrees with its exact value ${b}`, { index: i });
-      } else if (!Number.isInteger(v) || Math.abs(v) >= TWO_POW_63) {
-        throw invalid(`integer point has value ${v}, not an int64`, { index: i });
+      if (bigInts !== null ? Number(bigInts[i]!) !== v : v !== Math.floor(v) || Math.abs(v) >= TWO_POW_63) {
+        bad = i;
+        break;
       }
-    } else if (flag !== 0) {
-      throw invalid(`isInteger flag must be 0 or 1, got ${flag}`, { index: i });
     }
   }
+  if (bad >= 0) throw describeInvalidPoint(cols, bad);
   return { min, max };
+}
+
+function describeInvalidPoint(cols: PointColumns, i: number): TsraftError {
+  const ts = cols.timestampsMs[i]!;
+  const v = cols.values[i]!;
+  const flag = cols.isInteger[i]!;
+  if (!isValidTimestampMs(ts)) return invalid(`timestamp ${ts} is not an integer millisecond within ±2^48`, { index: i, timestampMs: ts });
+  if (!Number.isFinite(v)) return invalid(`value ${v} is not finite`, { index: i });
+  if (flag > 1) return invalid(`isInteger flag must be 0 or 1, got ${flag}`, { index: i });
+  if (cols.bigInts !== null) return invalid(`integer value ${v} disagrees with its exact value ${cols.bigInts[i]}`, { index: i });
+  return invalid(`integer point has value ${v}, not an int64`, { index: i });
 }
 
 /** Encodes points [start, end) of cols (any order; normally sorted and unique). */

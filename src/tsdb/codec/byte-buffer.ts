@@ -17,8 +17,10 @@ export function zigzag(v: number): number {
 }
 
 export function unzigzag(u: number): number {
-  // u % 2 on a float is exact for integers up to 2^53.
-  return u % 2 === 0 ? u / 2 : -(u + 1) / 2;
+  if (u < 0x8000_0000) return (u >>> 1) ^ -(u & 1);
+  // Beyond int32: halving a float is exact for integers up to 2^53.
+  const half = Math.floor(u / 2);
+  return half * 2 === u ? half : -half - 1;
 }
 
 export class ByteWriter {

@@ -5,7 +5,7 @@
 // perfectly regular or constant sequence costs a few header bytes whatever
 // its length. Layout: docs/segment-format.md, "Integer sequence".
 import { assert } from '../../errors.js';
-import { AdaptiveUintDecoder, AdaptiveUintEncoder, bitLength } from './adaptive-int-coder.js';
+import { AdaptiveUintDecoder, AdaptiveUintEncoder, MAX_BIT_LENGTH, bitLength, typicalBitLength } from './adaptive-int-coder.js';
 import { BitReader, BitWriter } from './bit-stream.js';
 import { ByteReader, ByteWriter, unzigzag, zigzag } from './byte-buffer.js';
 import { corruptSegment } from './corrupt.js';
@@ -21,7 +21,7 @@ const SHAPE_PACKED = 0b1_0000;
 const SHAPE_KNOWN_BITS = 0b1_1111;
 const TWO_POW_32 = 0x1_0000_0000;
 /** Zigzagged residuals are ≤ 2^53: at most 54 bits. */
-const MAX_PACKED_WIDTH = 54;
+const MAX_PACKED_WIDTH = MAX_BIT_LENGTH;
 
 interface Candidate {
   order: number;
@@ -168,10 +168,14 @@ export function encodeIntSequence(x: Float64Array, n: number, out: ByteWriter, t
       const length = bitLength(u[j]!);
       if (length > maxLength) maxLength = length;
     }
+    const typicalLength = typicalBitLength(u, m);
     const enc = new RangeEncoder(m * 2 + 16);
-    const coder = new AdaptiveUintEncoder(enc);
+    const coder = new AdaptiveUintEncoder(enc, typicalLength);
     for (let j = 0; j < m; j++) coder.encode(u[j]!);
-    residualBytes = enc.finish();
+    const coded = enc.finish();
+    residualBytes = new Uint8Array(coded.length + 1);
+    residualBytes[0] = typicalLength;
+    residualBytes.set(coded, 1);
     // Short sequences give the adaptive model too little to learn from:
     // plain fixed-width packing is then smaller.
     if (1 + Math.ceil((m * maxLength) / 8) < residualBytes.length) {
@@ -237,8 +241,10 @@ export function decodeIntSequence(r: ByteReader, n: number, out: Float64Array): 
       unpackResiduals(r, n - order, out, order);
       for (let i = order; i < n; i++) out[i] = unzigzag(out[i]!) * divisor + centre;
     } else {
+      const typicalLength = r.u8('typical residual bit length');
+      if (typicalLength > MAX_BIT_LENGTH) throw corruptSegment('typical residual bit length out of range', { typicalLength });
       const dec = new RangeDecoder(r.buf, r.pos, r.end);
-      const coder = new AdaptiveUintDecoder(dec);
+      const coder = new AdaptiveUintDecoder(dec, typicalLength);
       for (let i = order; i < n; i++) out[i] = unzigzag(coder.decode()) * divisor + centre;
       dec.checkEnd('integer sequence');
       r.pos = r.end;

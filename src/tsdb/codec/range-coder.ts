@@ -1,5 +1,5 @@
 // An adaptive binary range coder (LZMA-style, 32-bit low/range, carries
-// propagated into the bytes already written) with two-rate probability
+// propagated into the bytes already written) with count-based probability
 // estimates. It is the entropy coder behind the integer sequences: it spends
 // close to -log2(p) bits per decision, so skewed or near-constant residuals
 // cost a fraction of a bit each. docs/segment-format.md specifies it exactly;
@@ -16,9 +16,11 @@ export const PROB_HALF = 32768;
  *  then on it moves 1/(RATE_LIMIT + 2): fast learning, then a stable estimate
  *  that still follows slow drift. */
 export const RATE_LIMIT = 62;
-const RECIPROCAL: Float64Array = (() => {
-  const t = new Float64Array(RATE_LIMIT + 1);
-  for (let c = 0; c <= RATE_LIMIT; c++) t[c] = Math.floor(65536 / (c + 2));
+/** Step sizes in 1/32768 units: floor(32768 / (c + 2)). Integer math keeps
+ *  every product below 2^31. */
+const STEP: Int32Array = (() => {
+  const t = new Int32Array(RATE_LIMIT + 1);
+  for (let c = 0; c <= RATE_LIMIT; c++) t[c] = Math.floor(32768 / (c + 2));
   return t;
 })();
 const P_MIN = 32;
@@ -34,14 +36,15 @@ export function newModel(contextCount: number): Uint16Array {
   return m;
 }
 
-function adapt(model: Uint16Array, i: number, p: number, bit: number): void {
-  const c = model[i + 1]!;
-  const target = bit === 0 ? 65536 : 0;
-  let next = p + Math.trunc(((target - p) * RECIPROCAL[c]!) / 65536);
-  if (next < P_MIN) next = P_MIN;
-  else if (next > P_MAX) next = P_MAX;
-  model[i] = next;
-  if (c < RATE_LIMIT) model[i + 1] = c + 1;
+/** The estimate after seeing a 0 (p grows) or a 1 (p shrinks) at count c. */
+function afterZero(p: number, c: number): number {
+  const next = p + (((65536 - p) * STEP[c]!) >> 15);
+  return next > P_MAX ? P_MAX : next;
+}
+
+function afterOne(p: number, c: number): number {
+  const next = p - ((p * STEP[c]!) >> 15);
+  return next < P_MIN ? P_MIN : next;
 }
 
 export class RangeEncoder {
@@ -58,15 +61,18 @@ export class RangeEncoder {
   encodeBit(model: Uint16Array, ctx: number, bit: number): void {
     const i = ctx << 1;
     const p = model[i]!;
+    const c = model[i + 1]!;
     const bound = (this.range >>> 16) * p;
     if (bit === 0) {
       this.range = bound;
+      model[i] = afterZero(p, c);
     } else {
       this.low += bound;
       this.range -= bound;
+      model[i] = afterOne(p, c);
       if (this.low >= TWO_POW_32) this.carry();
     }
-    adapt(model, i, p, bit);
+    if (c < RATE_LIMIT) model[i + 1] = c + 1;
     while (this.range < TOP) this.shiftByte();
   }
 
@@ -145,19 +151,22 @@ export class RangeDecoder {
   decodeBit(model: Uint16Array, ctx: number): number {
     const i = ctx << 1;
     const p = model[i]!;
+    const c = model[i + 1]!;
     const bound = (this.range >>> 16) * p;
     let bit: number;
     if (this.code < bound) {
       this.range = bound;
+      model[i] = afterZero(p, c);
       bit = 0;
     } else {
       this.code -= bound;
       this.range -= bound;
+      model[i] = afterOne(p, c);
       bit = 1;
     }
-    adapt(model, i, p, bit);
+    if (c < RATE_LIMIT) model[i + 1] = c + 1;
     while (this.range < TOP) {
-      this.code = (this.code % 0x1000000) * 256 + this.nextByte();
+      this.code = (this.code & 0xffffff) * 256 + this.nextByte();
       this.range = this.range * 256;
     }
     return bit;
@@ -174,7 +183,7 @@ export class RangeDecoder {
     this.code -= value * r;
     this.range = r;
     while (this.range < TOP) {
-      this.code = (this.code % 0x1000000) * 256 + this.nextByte();
+      this.code = (this.code & 0xffffff) * 256 + this.nextByte();
       this.range = this.range * 256;
     }
     return value;

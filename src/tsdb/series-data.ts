@@ -370,18 +370,17 @@ export class SeriesData {
 
   /** Returns the exact int64 to keep for an integer beyond ±2^53, else null. */
   private validatePoint(ts: number, value: number, isInteger: boolean, bigInt: bigint | null, index: number): bigint | null {
-    const at = index >= 0 ? { index } : {};
     if (!isValidTimestampMs(ts)) {
-      throw invalid(`timestamp ${ts} is not an integer millisecond within ±${MAX_TIMESTAMP_MAGNITUDE_MS}`, { ...at, timestampMs: ts });
+      throw invalid(`timestamp ${ts} is not an integer millisecond within ±${MAX_TIMESTAMP_MAGNITUDE_MS}`, { index, timestampMs: ts });
     }
-    if (!Number.isFinite(value)) throw invalid(`value ${value} is not finite`, at);
+    if (value - value !== 0) throw invalid(`value ${value} is not finite`, { index });
     if (!isInteger) return null;
     if (bigInt !== null) {
-      if (bigInt < INT64_MIN || bigInt > INT64_MAX) throw invalid(`integer ${bigInt} is outside int64`, at);
-      if (Number(bigInt) !== value) throw invalid(`integer value ${value} disagrees with its exact value ${bigInt}`, at);
+      if (bigInt < INT64_MIN || bigInt > INT64_MAX) throw invalid(`integer ${bigInt} is outside int64`, { index });
+      if (Number(bigInt) !== value) throw invalid(`integer value ${value} disagrees with its exact value ${bigInt}`, { index });
       return bigInt > INT53 || bigInt < -INT53 ? bigInt : null;
     }
-    if (!Number.isInteger(value) || Math.abs(value) >= TWO_POW_63) throw invalid(`integer point has value ${value}, not an int64`, at);
+    if (value !== Math.floor(value) || Math.abs(value) >= TWO_POW_63) throw invalid(`integer point has value ${value}, not an int64`, { index });
     return null;
   }
 

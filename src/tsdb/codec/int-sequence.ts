@@ -117,7 +117,11 @@ function evaluate(d: Float64Array, m: number): Evaluation {
   }
   if (divisor === 0) return { cost: 0, centre, divisor: 0 };
   let cost = 0;
-  for (let j = 0; j < m; j++) cost += bitLength(zigzag((d[j]! - centre) / divisor));
+  for (let j = 0; j < m; j++) {
+    const r = (d[j]! - centre) / divisor;
+    // Int32 fast path: zigzag and bit length with integer instructions.
+    cost += r >= -0x4000_0000 && r < 0x4000_0000 ? 32 - Math.clz32((r << 1) ^ (r >> 31)) : bitLength(zigzag(r));
+  }
   return { cost, centre, divisor };
 }
 

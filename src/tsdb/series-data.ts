@@ -8,7 +8,7 @@
 //
 // Deterministic: the same calls in the same order give the same blocks and
 // the same serialize() bytes on every replica. Formats: docs/segment-format.md.
-import { TsraftError, assert } from '../errors.js';
+import { TsraftError, assert, rethrowIfBug } from '../errors.js';
 import { ByteReader, ByteWriter } from './codec/byte-buffer.js';
 import { MAX_BLOCK_POINTS, decodeBlock, encodeBlock, readBlockHeader } from './codec/block-format.js';
 import { corruptSegment } from './codec/corrupt.js';
@@ -207,6 +207,7 @@ class HeadBlock {
     this.bigInts = nbig;
     this.length = m;
     this.sorted = true;
+    assert(m >= 1 || n === 0, 'normalizing lost every point');
   }
 
   /** Distinct point count (compacts first). */
@@ -438,6 +439,8 @@ export class SeriesData {
     this.open.splice(i, 1);
     const cols = head.columns();
     if (cols.length === 0) return;
+    assert(cols.length <= this.maxPointsPerBlock, `open block ${head.startMs} holds more than maxPointsPerBlock points`);
+    assert(this.blockStartOf(cols.timestampsMs[0]!) === head.startMs && cols.timestampsMs[cols.length - 1]! < head.startMs + this.blockSpanMs, 'open block holds points outside its time block');
     const bytes = encodeBlock(cols);
     let at = this.sealed.length;
     while (at > 0 && this.sealed[at - 1]!.startMs > head.startMs) at--;
@@ -631,6 +634,7 @@ export class SeriesData {
         maxOpenBlocks: r.varint('maxOpenBlocks'),
       });
     } catch (e) {
+      rethrowIfBug(e);
       if (e instanceof TsraftError && e.code === 'TSR_ERR_INVALID_ARGUMENT') throw corruptSegment(`series snapshot has invalid options: ${e.message}`);
       throw e;
     }
@@ -658,6 +662,7 @@ export class SeriesData {
       try {
         header = readBlockHeader(blockBytes);
       } catch (e) {
+        rethrowIfBug(e);
         if (e instanceof TsraftError && e.code === 'TSR_ERR_CORRUPT_SEGMENT') {
           throw corruptSegment(`series snapshot block ${b} (start ${startMs} ms): ${e.message}`, { ...where, ...e.details });
         }

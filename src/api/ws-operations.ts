@@ -2,6 +2,7 @@
 // each checks its fields, calls the service and returns the `result` value.
 // `subscribe` / `unsubscribe` live in ws-connection.ts (they hold connection
 // state). More operations (the backup stream) are registered by the node.
+import { TsraftError } from '../errors.js';
 import type { Clock } from '../util/clock.js';
 import { parseQueryBody, parseQueryParams, type QueryResultGroup, type TsdbQuery } from '../tsdb/query/index.js';
 import type { RawPoint } from '../tsdb/validate.js';
@@ -47,9 +48,21 @@ export function pointsOfPutRequest(msg: Record<string, unknown>): PointsInput {
   throw invalidArgument('points', 'a put needs points (objects) or series + seriesIndexes + timestamps + values (columns)');
 }
 
+function pointCountOf(input: PointsInput): number {
+  if (input.kind === 'objects') return input.points.length;
+  const indexes = input.columns.seriesIndexes as unknown;
+  return Array.isArray(indexes) || ArrayBuffer.isView(indexes) ? (indexes as ArrayLike<unknown>).length : 0;
+}
+
 async function put(msg: Record<string, unknown>, ctx: OperationContext): Promise<unknown> {
   if (ctx.access !== 'read-write') throw forbidden('put');
   const points = pointsOfPutRequest(msg);
+  const count = pointCountOf(points);
+  if (count > ctx.limits.maxPointsPerPut) {
+    throw new TsraftError('TSR_ERR_BATCH_TOO_LARGE', `put request has ${count} points, the limit is ${ctx.limits.maxPointsPerPut}`, {
+      details: { limit: 'maxPointsPerPut', maxPointsPerPut: ctx.limits.maxPointsPerPut, actual: count },
+    });
+  }
   const session = parseSession(msg.clientId, msg.seq, msg.firstUnacked);
   return ctx.service.put(points, session === undefined ? {} : { session });
 }
@@ -74,7 +87,14 @@ function queryOf(msg: Record<string, unknown>, nowMs: number): TsdbQuery {
   throw invalidArgument('query', 'a query needs `query` (an OpenTSDB /api/query body) or `m` (+ start, end)');
 }
 
-/** Results as columns: timestamps in ms, values number | bigint | null (NaN kept). */
+function wireValue(v: number | bigint | null): number | bigint | null {
+  if (typeof v !== 'bigint') return v;
+  const n = Number(v);
+  return Number.isSafeInteger(n) ? n : v;
+}
+
+/** Results as columns: timestamps in ms, values number | null (NaN kept), or a
+ *  bigint for an int64 beyond ±2^53. */
 export function resultsForWire(groups: readonly QueryResultGroup[]): unknown[] {
   return groups.map((g) => ({
     metric: g.metric,
@@ -82,7 +102,7 @@ export function resultsForWire(groups: readonly QueryResultGroup[]): unknown[] {
     aggregateTags: g.aggregateTags,
     queryIndex: g.queryIndex,
     timestamps: g.dps.map((d) => d[0]),
-    values: g.dps.map((d) => d[1]),
+    values: g.dps.map((d) => wireValue(d[1])),
   }));
 }
 

@@ -130,7 +130,7 @@ function parseNabCsv(path: string): Dataset {
     const { value, isInteger, big } = parseValue(line.slice(comma + 1));
     b.push(ts, value, isInteger, big);
   }
-  return { name: relative(join(repoRoot(), '..'), path), series: new Map([['value', b]]), points: b.length };
+  return { name: relative(repoRoot(), path), series: new Map([['value', b]]), points: b.length };
 }
 
 interface SizeResult {

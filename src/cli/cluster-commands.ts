@@ -164,15 +164,15 @@ export async function transferLeader(options: { endpoints: readonly string[]; id
   const deadline = Date.now() + options.timeoutMs;
   await postToLeader(options.endpoints, '/cluster/transfer-leader', { id: options.id }, deadline);
   options.print(`asked the leader to hand over to ${options.id}`);
+  // Done when any endpoint names the target as leader (the target's own client
+  // URL may be unknown to the others, so findLeader could not reach it).
   for (;;) {
-    const { status } = await findLeader(options.endpoints, deadline).catch(() => ({ status: null }));
-    if (status !== null && status.id === options.id) {
-      options.print(`${options.id} is the leader (term ${status.term})`);
-      return;
-    }
-    if (status !== null && status.leader === options.id) {
-      options.print(`${options.id} is the leader (term ${status.term})`);
-      return;
+    for (const endpoint of options.endpoints) {
+      const status = await fetchStatus(endpoint).catch(() => null);
+      if (status !== null && status.leader === options.id) {
+        options.print(`${options.id} is the leader (term ${status.term})`);
+        return;
+      }
     }
     if (Date.now() >= deadline) throw new TsraftError('TSR_ERR_TIMEOUT', `${options.id} did not become leader within ${options.timeoutMs} ms`);
     await sleep(POLL_INTERVAL_MS);

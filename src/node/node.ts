@@ -15,11 +15,12 @@ import { HttpServer } from '../api/http-server.js';
 import { registerStatusRoutes, type MemberStatus, type NodeLifecycle, type NodeStatus } from '../api/status.js';
 import type { NodeConfig } from '../config/types.js';
 import { TsraftError, assert, rethrowIfBug } from '../errors.js';
-import type { ConfigState } from '../raft/types.js';
+import type { ConfigState, Message, NodeId } from '../raft/types.js';
 import { Replica } from '../replica/replica.js';
 import type { ReplicaStatus } from '../replica/types.js';
 import { FileSnapshotStore } from '../storage/file-snapshot-store.js';
 import { LevelRaftLogStore, type RootLevel } from '../storage/level-log-store.js';
+import type { Transport } from '../transport/types.js';
 import { WsTransport } from '../transport/ws-transport.js';
 import { TimeSeriesStateMachine, type ApplyResult } from '../tsdb/state-machine.js';
 import { systemClock } from '../util/clock.js';
@@ -137,7 +138,7 @@ export class TsraftNode {
       id: config.nodeId,
       logStore: this.logStore,
       snapshotStore: this.snapshotStore,
-      transport,
+      transport: config.join ? new JoiningTransport(transport, config.peers) : transport,
       clock: systemClock,
       prng: new SeededPrng(randomSeed()),
       stateMachine: this.stateMachine,
@@ -290,6 +291,35 @@ export class TsraftNode {
         this.log.warn(`closing the ${what} failed`, { error: (error as Error).message });
       }
     }
+  }
+}
+
+/**
+ * A joining node starts with an empty membership, and the replica hands the
+ * transport that empty peer map, which would also drop the leader's inbound
+ * connection: the node could not answer the leader. Until the membership
+ * arrives from the leader, keep the configured peers (the existing members).
+ */
+class JoiningTransport implements Transport {
+  constructor(
+    private readonly inner: WsTransport,
+    private readonly configuredPeers: Record<NodeId, string>,
+  ) {}
+
+  send(messages: Message[]): void {
+    this.inner.send(messages);
+  }
+
+  onMessage(handler: (message: Message) => void): void {
+    this.inner.onMessage(handler);
+  }
+
+  setPeers(peers: Record<NodeId, string>): void {
+    this.inner.setPeers(Object.keys(peers).length === 0 ? this.configuredPeers : peers);
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
   }
 }
 

@@ -145,3 +145,18 @@ describe('node configuration', () => {
     expect(() => loadNodeConfig(path)).toThrow(/config\.secretFile: cannot read/);
   });
 });
+
+describe('the example configurations in config/', () => {
+  for (const name of ['node1.json', 'node2.json', 'node3.json', 'single-node.json']) {
+    it(`accepts config/${name}`, () => {
+      const config = loadNodeConfig(join('config', name));
+      expect(config.peers[config.nodeId]).toBe(config.peerUrl);
+    });
+  }
+
+  it('gives the three example nodes identical peer maps (their founding membership must match)', () => {
+    const peers = ['node1.json', 'node2.json', 'node3.json'].map((name) => loadNodeConfig(join('config', name)).peers);
+    expect(peers[1]).toEqual(peers[0]);
+    expect(peers[2]).toEqual(peers[0]);
+  });
+});

@@ -16,6 +16,7 @@ import type { PointError, RawPoint } from '../tsdb/validate.js';
 import { forbidden, type TokenAuth } from './auth.js';
 import { JsonNumberText, readJson } from './json-reader.js';
 import type { ClientApiLimits } from './limits.js';
+import { describeValue } from './requests.js';
 import { flag, readTextBody, requireAccess, runEndpoint, sendNoContent, sendOpenTsdbJson, sendOpenTsdbError } from './opentsdb-http-util.js';
 import type { TsdbService } from './service.js';
 
@@ -54,9 +55,9 @@ function echoPoint(raw: RawPoint): Record<string, unknown> {
   if (typeof raw !== 'object' || raw === null) return { metric: null, timestamp: 0, value: null, tags: null };
   const ts = raw.timestamp;
   return {
-    metric: typeof raw.metric === 'string' ? raw.metric : raw.metric === undefined ? null : String(raw.metric),
+    metric: typeof raw.metric === 'string' ? raw.metric : raw.metric === undefined || raw.metric === null ? null : describeValue(raw.metric),
     timestamp: typeof ts === 'number' ? ts : typeof ts === 'bigint' ? Number(ts) : typeof ts === 'string' && /^[0-9]+$/.test(ts) ? Number(ts) : 0,
-    value: raw.value === undefined || raw.value === null ? null : String(raw.value),
+    value: typeof raw.value === 'string' ? raw.value : raw.value === undefined || raw.value === null ? null : describeValue(raw.value),
     tags: typeof raw.tags === 'object' && raw.tags !== null && !Array.isArray(raw.tags) ? raw.tags : null,
   };
 }

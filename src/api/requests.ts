@@ -12,6 +12,16 @@ export function invalidArgument(field: string, message: string): TsraftError {
   return new TsraftError('TSR_ERR_INVALID_ARGUMENT', message, { details: { field } });
 }
 
+/** Untrusted input as short text for a message: never throws (String() of a
+ *  null-prototype object does), never long. */
+export function describeValue(value: unknown, maxChars = 64): string {
+  if (typeof value === 'string') return value.length > maxChars ? `${value.slice(0, maxChars)}…` : value;
+  if (value === null || value === undefined || typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  if (Array.isArray(value)) return 'an array';
+  if (ArrayBuffer.isView(value)) return 'a byte array';
+  return `a ${typeof value === 'object' ? 'map' : typeof value}`;
+}
+
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !ArrayBuffer.isView(value);
 }
@@ -73,7 +83,7 @@ export interface SuggestRequest {
 /** /api/suggest parameters; messages follow OpenTSDB's SuggestRpc. */
 export function parseSuggest(type: unknown, q: unknown, max: unknown, maxSuggest: number): SuggestRequest {
   if (type === undefined || type === null || type === '') throw invalidArgument('type', "Missing 'type' parameter");
-  if (type !== 'metrics' && type !== 'tagk' && type !== 'tagv') throw invalidArgument('type', `Invalid 'type' parameter: ${String(type)}`);
+  if (type !== 'metrics' && type !== 'tagk' && type !== 'tagv') throw invalidArgument('type', `Invalid 'type' parameter: ${describeValue(type)}`);
   const prefix = readOptionalString(q, 'q') ?? '';
   return { type, prefix, max: readCount(max, 'max', 25, maxSuggest) };
 }

@@ -18,7 +18,7 @@ import {
   wireErrorOf,
   type FrameEncoding,
 } from './protocol.js';
-import { invalidArgument, parseSubscriptionSpec } from './requests.js';
+import { describeValue, invalidArgument, parseSubscriptionSpec } from './requests.js';
 import type { LivePoint, Subscription, TsdbService } from './service.js';
 import type { OperationContext, OperationHandler } from './ws-operations.js';
 
@@ -177,7 +177,7 @@ export class ClientConnection {
     if (op === 'unsubscribe') return Promise.resolve(this.unsubscribe(msg));
     const handler = typeof op === 'string' ? this.options.operations.get(op) : undefined;
     if (handler === undefined) {
-      const shown = typeof op === 'string' ? op.slice(0, 64) : String(op);
+      const shown = describeValue(op);
       throw new TsraftError('TSR_ERR_UNKNOWN_OPERATION', `unknown operation ${JSON.stringify(shown)}`, { details: { op: shown } });
     }
     const ctx: OperationContext = {
@@ -215,7 +215,7 @@ export class ClientConnection {
   private unsubscribe(msg: Record<string, unknown>): unknown {
     const sub = msg.sub;
     if (typeof sub !== 'number' || !this.subscriptions.has(sub)) {
-      throw new TsraftError('TSR_ERR_NOT_FOUND', `no subscription ${String(sub)} on this connection`, { details: { sub } });
+      throw new TsraftError('TSR_ERR_NOT_FOUND', `no subscription ${describeValue(sub)} on this connection`, { details: { sub: describeValue(sub) } });
     }
     this.subscriptions.get(sub)!.subscription.close();
     this.subscriptions.delete(sub);

@@ -1,0 +1,109 @@
+// A captured state machine snapshot as a backup: its manifest, and the whole
+// pack in memory (the Raft snapshot payload of BackupFormatStateMachine), and
+// back: a pack verified and rebuilt into the exact snapshot bytes.
+import { assert } from '../errors.js';
+import { BACKUP_FORMAT, BACKUP_FORMAT_VERSION, sha256Hex, type FileRole } from './constants.js';
+import { exportBackupFiles, type ExportOptions, type ExportSummary } from './export.js';
+import { decodeManifest, encodeManifest, sealManifest, type BackupManifest, type ManifestFile, type Membership } from './manifest.js';
+import { encodePack, unpackSync, type PackEntry } from './pack.js';
+import { rebuildState, type RebuildResult } from './rebuild.js';
+import { MemorySource } from './source.js';
+
+/** What the node knows about a captured state beyond the state itself. */
+export interface CaptureInfo {
+  clusterId: string;
+  nodeId: string;
+  /** The Raft index the state is exactly at. */
+  raftIndex: number;
+  /** Term of that entry; null when unknown (the Raft snapshot metadata has it). */
+  raftTerm: number | null;
+  membership: Membership | null;
+  /** Wall-clock time of the capture, Unix ms (informational). */
+  createdAtMs: number;
+}
+
+export interface ListedFile {
+  name: string;
+  role: FileRole;
+  bytes: number;
+  sha256: string;
+}
+
+export function backupIdOf(clusterId: string, raftIndex: number, stateSha256: string): string {
+  return sha256Hex(new TextEncoder().encode(`${clusterId}\n${raftIndex}\n${stateSha256}`)).slice(0, 32);
+}
+
+/** The manifest of a full, unencrypted backup of a captured state. */
+export function manifestFor(summary: ExportSummary, files: readonly ListedFile[], info: CaptureInfo): BackupManifest {
+  assert(info.raftIndex >= summary.appliedIndex, `capture: raft index ${info.raftIndex} is below the state machine's applied index ${summary.appliedIndex}`);
+  const entries: ManifestFile[] = files.map((f) => ({ name: f.name, role: f.role, bytes: f.bytes, sha256: f.sha256, location: 'here' }));
+  return sealManifest({
+    format: BACKUP_FORMAT,
+    formatVersion: BACKUP_FORMAT_VERSION,
+    backupId: backupIdOf(info.clusterId, info.raftIndex, summary.stateSha256),
+    createdAt: new Date(info.createdAtMs).toISOString(),
+    clusterId: info.clusterId,
+    source: { nodeId: info.nodeId },
+    raft: { index: info.raftIndex, term: info.raftTerm, membership: info.membership },
+    leaderTimeMs: summary.lastLeaderTimeMs,
+    leaderTime: new Date(summary.lastLeaderTimeMs).toISOString(),
+    seriesCount: summary.seriesCount,
+    pointCount: summary.pointCount,
+    state: {
+      format: 'TSSM',
+      formatVersion: 1,
+      appliedIndex: summary.appliedIndex,
+      bytes: summary.stateBytes,
+      sha256: summary.stateSha256,
+      stateHash: summary.stateHash,
+    },
+    layout: summary.layout,
+    encryption: null,
+    base: null,
+    files: entries,
+  });
+}
+
+export interface PackedState {
+  pack: Uint8Array;
+  manifest: BackupManifest;
+}
+
+/** The whole pack of a state, in memory. Files with the same content (rare:
+ *  two identical group files) are stored once. */
+export function packState(tssm: Uint8Array, info: CaptureInfo, options: ExportOptions = {}): PackedState {
+  const generator = exportBackupFiles(tssm, options);
+  const files = new Map<string, PackEntry>();
+  const listed = new Map<string, ListedFile>();
+  let step = generator.next();
+  while (step.done !== true) {
+    const f = step.value;
+    files.set(f.name, { name: f.name, bytes: f.bytes });
+    listed.set(f.name, { name: f.name, role: f.role, bytes: f.bytes.length, sha256: f.id });
+    step = generator.next();
+  }
+  const manifest = manifestFor(step.value, [...listed.values()], info);
+  return { pack: encodePack([...files.values()], encodeManifest(manifest)), manifest };
+}
+
+export interface UnpackedState {
+  tssm: Uint8Array;
+  manifest: BackupManifest;
+  result: RebuildResult;
+}
+
+/** Verifies a pack end to end and rebuilds the exact snapshot bytes. */
+export function unpackState(pack: Uint8Array): UnpackedState {
+  const unpacked = unpackSync(pack);
+  const manifest = decodeManifest(unpacked.manifest, 'pack:manifest.json');
+  const chunks: Uint8Array[] = [];
+  const result = rebuildState(new MemorySource(manifest, unpacked.files), { sink: (chunk) => chunks.push(chunk) });
+  const tssm = new Uint8Array(result.stateBytes);
+  let at = 0;
+  for (const c of chunks) {
+    tssm.set(c, at);
+    at += c.length;
+  }
+  assert(at === result.stateBytes, 'unpackState: rebuilt size');
+  return { tssm, manifest, result };
+}

@@ -46,6 +46,9 @@ export type PointsInput = { kind: 'objects'; points: readonly RawPoint[] } | { k
 
 export interface PutOptions {
   session?: WriteSession;
+  /** The put was already forwarded by a follower: answer NOT_LEADER rather
+   *  than forward it again (no forwarding loops during a leader change). */
+  forwarded?: boolean;
 }
 
 export interface PutResult {

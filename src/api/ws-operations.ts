@@ -64,7 +64,8 @@ async function put(msg: Record<string, unknown>, ctx: OperationContext): Promise
     });
   }
   const session = parseSession(msg.clientId, msg.seq, msg.firstUnacked);
-  return ctx.service.put(points, session === undefined ? {} : { session });
+  const forwarded = msg.forwarded === true;
+  return ctx.service.put(points, session === undefined ? { forwarded } : { session, forwarded });
 }
 
 function queryOf(msg: Record<string, unknown>, nowMs: number): TsdbQuery {

@@ -1,0 +1,98 @@
+// Forwards a put received on a follower to the leader over the client
+// WebSocket protocol (the same frames a client sends), with the client's
+// session fields unchanged, so exactly-once still holds when the client
+// retries through another node. The forwarded frame carries
+// `forwarded: true`; a node that is not the leader either answers it with
+// NOT_LEADER instead of forwarding again, so a leader change never makes
+// requests bounce between followers.
+//
+// One connection per leader URL, opened on first use, at most
+// MAX_FORWARD_CONNECTIONS (leaders change rarely; old ones are closed).
+import { TsraftError, rethrowIfBug } from '../errors.js';
+import { Connection } from '../client/connection.js';
+import { toWebSocketUrl } from '../client/endpoints.js';
+import type { Clock } from '../util/clock.js';
+import type { PointsInput, PutResult, WriteSession } from './service.js';
+
+const MAX_FORWARD_CONNECTIONS = 4;
+
+export interface LeaderForwarderOptions {
+  clock: Clock;
+  /** Token presented to the leader (a read-write one when tokens are required). */
+  token?: string;
+  connectTimeoutMs: number;
+  /** Forwarded requests waiting per leader connection. */
+  maxInFlight: number;
+}
+
+export class LeaderForwarder {
+  private readonly connections = new Map<string, Promise<Connection>>();
+  private closed = false;
+
+  constructor(private readonly options: LeaderForwarderOptions) {}
+
+  private connection(url: string): Promise<Connection> {
+    const existing = this.connections.get(url);
+    if (existing !== undefined) return existing;
+    if (this.connections.size >= MAX_FORWARD_CONNECTIONS) {
+      const [oldUrl, old] = this.connections.entries().next().value as [string, Promise<Connection>];
+      this.connections.delete(oldUrl);
+      old.then((c) => c.close(), () => undefined);
+    }
+    const opening = Connection.open({
+      url,
+      token: this.options.token,
+      clock: this.options.clock,
+      connectTimeoutMs: this.options.connectTimeoutMs,
+      maxInFlight: this.options.maxInFlight,
+    }).then(
+      (conn) => {
+        conn.addCloseListener(() => {
+          if (this.connections.get(url) === opening) this.connections.delete(url);
+        });
+        if (this.closed) conn.close();
+        return conn;
+      },
+      (error: unknown) => {
+        if (this.connections.get(url) === opening) this.connections.delete(url);
+        throw error;
+      },
+    );
+    this.connections.set(url, opening);
+    return opening;
+  }
+
+  /** Sends the put to the leader at `leaderClientUrl` and returns its answer. */
+  async put(leaderClientUrl: string, input: PointsInput, session: WriteSession | undefined, timeoutMs: number): Promise<PutResult> {
+    if (this.closed) throw new TsraftError('TSR_ERR_SHUTTING_DOWN', 'this node is shutting down', { details: {} });
+    const message: Record<string, unknown> = { op: 'put', forwarded: true };
+    if (input.kind === 'objects') message.points = input.points;
+    else Object.assign(message, input.columns);
+    if (session !== undefined) {
+      message.clientId = session.clientId;
+      message.seq = session.sequence;
+      message.firstUnacked = session.firstUnackedSequence;
+    }
+    let conn: Connection;
+    try {
+      conn = await this.connection(toWebSocketUrl(leaderClientUrl));
+    } catch (error) {
+      rethrowIfBug(error);
+      if (error instanceof TsraftError && error.code !== 'TSR_ERR_UNAUTHORIZED') {
+        // The leader we know of cannot be reached: an election is likely.
+        throw new TsraftError('TSR_ERR_NO_LEADER', `the leader at ${leaderClientUrl} cannot be reached to forward the write (${error.message})`, {
+          details: { leaderClientUrl },
+          cause: error,
+        });
+      }
+      throw error;
+    }
+    return (await conn.request(message, timeoutMs)) as PutResult;
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const opening of this.connections.values()) opening.then((c) => c.close(), () => undefined);
+    this.connections.clear();
+  }
+}

@@ -1,0 +1,191 @@
+// The TsdbService of a real node, on top of its Replica (src/replica):
+//
+// - put on the leader: validate, encode one write batch, propose it; answer
+//   once the entry is applied here (so after a majority persisted it).
+//   On a follower: forward the request to the leader (LeaderForwarder), or
+//   answer NOT_LEADER with details.leaderClientUrl when forwarding is off,
+//   the leader is unknown, or the request was already forwarded once.
+// - reads: a read barrier first (read index for 'linearizable', nothing for
+//   'stale'), then evaluation against the local state machine.
+// - subscriptions: the node calls onApplied() for every applied entry (from
+//   its ReplicaObserver.onApplied); matching points are pushed.
+//
+// Wiring (src/node/node.ts):
+//   const service = new ReplicatedTsdbService({ replica, stateMachine: () => sm, status: () => node.status(), clock: systemClock, ... });
+//   observer.onApplied = (_id, entry, result) => { if (result !== undefined) service.onApplied(entry.index, entry.data, result as ApplyResult); };
+//   mountClientApi(http, { service, tokens, limits, version });
+//   on stop: service.close();
+import { TsraftError, rethrowIfBug } from '../errors.js';
+import type { Clock } from '../util/clock.js';
+import { encodeCommand } from '../tsdb/command.js';
+import { executeQuery, type QueryLimits, type QueryResultGroup, type TsdbQuery } from '../tsdb/query/index.js';
+import type { LookupQuery } from '../tsdb/series-index.js';
+import type { ApplyResult, TimeSeriesStateMachine } from '../tsdb/state-machine.js';
+import { findLastPoints } from './last-point.js';
+import { LeaderForwarder } from './leader-forwarder.js';
+import { seriesExistsIn } from './local-service.js';
+import { DEFAULT_PUT_LIMITS, batchToPropose, encodePut, putResultOf, type PutLimits } from './put-encoder.js';
+import {
+  tsuidOf,
+  type Consistency,
+  type LastOptions,
+  type LastPoint,
+  type LastQuery,
+  type LookupAnswer,
+  type PointsInput,
+  type PutOptions,
+  type PutResult,
+  type ReadOptions,
+  type ServiceStatus,
+  type Subscription,
+  type SubscriptionSink,
+  type SubscriptionSpec,
+  type TsdbService,
+} from './service.js';
+import { SubscriptionHub, type SubscriptionHubOptions } from './subscriptions.js';
+
+/** What the service needs of a Replica<ApplyResult>. */
+export interface ReplicaHandle {
+  propose(data: Uint8Array, options?: { timeoutMs?: number }): Promise<ApplyResult>;
+  readBarrier(options?: { consistency?: Consistency; timeoutMs?: number }): Promise<number>;
+}
+
+export interface ReplicatedTsdbServiceOptions {
+  replica: ReplicaHandle;
+  /** The live state machine (a snapshot install may replace it: read it each time). */
+  stateMachine: () => TimeSeriesStateMachine;
+  /** The node's /status. */
+  status: () => ServiceStatus;
+  clock: Clock;
+  putLimits?: Partial<PutLimits>;
+  queryLimits?: Partial<QueryLimits>;
+  subscriptions?: Partial<SubscriptionHubOptions>;
+  /** Series one /api/query/last request may return; default 100,000. */
+  maxLastSeries?: number;
+  /** Forward puts received on a follower to the leader; default true. */
+  forwardWrites?: boolean;
+  /** Token presented to the leader when forwarding (when tokens are required). */
+  forwardToken?: string;
+  /** Deadline of one forwarded put, ms; default 10,000. */
+  forwardTimeoutMs?: number;
+  /** Forwarded puts waiting on the leader connection; default 1,024. */
+  maxForwardedInFlight?: number;
+}
+
+export class ReplicatedTsdbService implements TsdbService {
+  private readonly options: ReplicatedTsdbServiceOptions;
+  private readonly putLimits: PutLimits;
+  private readonly hub: SubscriptionHub;
+  private readonly forwarder: LeaderForwarder | null;
+  private readonly forwardTimeoutMs: number;
+
+  constructor(options: ReplicatedTsdbServiceOptions) {
+    this.options = options;
+    this.putLimits = { ...DEFAULT_PUT_LIMITS, ...options.putLimits };
+    this.hub = new SubscriptionHub(options.subscriptions);
+    this.forwardTimeoutMs = options.forwardTimeoutMs ?? 10_000;
+    this.forwarder =
+      options.forwardWrites === false
+        ? null
+        : new LeaderForwarder({ clock: options.clock, token: options.forwardToken, connectTimeoutMs: 3_000, maxInFlight: options.maxForwardedInFlight ?? 1024 });
+  }
+
+  private notLeader(status: ServiceStatus, why: string): TsraftError {
+    return new TsraftError('TSR_ERR_NOT_LEADER', `node ${status.id} is not the leader${why}`, {
+      details: { leader: status.leader, leaderClientUrl: status.leaderClientUrl },
+    });
+  }
+
+  /** Adds the leader's client URL to a NOT_LEADER error from the replica. */
+  private decorate(error: unknown): unknown {
+    if (!(error instanceof TsraftError) || error.code !== 'TSR_ERR_NOT_LEADER' || error.details.leaderClientUrl !== undefined) return error;
+    const status = this.options.status();
+    return new TsraftError('TSR_ERR_NOT_LEADER', error.message, { details: { ...error.details, leaderClientUrl: status.leaderClientUrl } });
+  }
+
+  async put(points: PointsInput, options: PutOptions = {}): Promise<PutResult> {
+    const status = this.options.status();
+    if (status.role !== 'leader' || status.leader !== status.id) return this.putOnFollower(status, points, options);
+    try {
+      return await this.proposeLocally(points, options);
+    } catch (error) {
+      rethrowIfBug(error);
+      // Leadership moved before the proposal was made: nothing was proposed.
+      if (error instanceof TsraftError && error.code === 'TSR_ERR_NOT_LEADER') return this.putOnFollower(this.options.status(), points, options);
+      throw this.decorate(error);
+    }
+  }
+
+  private async putOnFollower(status: ServiceStatus, points: PointsInput, options: PutOptions): Promise<PutResult> {
+    if (this.forwarder === null) throw this.notLeader(status, '');
+    if (options.forwarded === true) throw this.notLeader(status, ' (a forwarded write is not forwarded again)');
+    if (status.leader === null) throw new TsraftError('TSR_ERR_NO_LEADER', `node ${status.id} knows no leader (an election is in progress)`, { details: {} });
+    if (status.leaderClientUrl === null) throw this.notLeader(status, ' and does not know the leader\'s client URL (config clientUrls)');
+    return this.forwarder.put(status.leaderClientUrl, points, options.session, this.forwardTimeoutMs);
+  }
+
+  private async proposeLocally(points: PointsInput, options: PutOptions): Promise<PutResult> {
+    const encoded = encodePut(points, this.putLimits);
+    const session = options.session;
+    const batch = batchToPropose(encoded, session !== undefined);
+    if (batch === null) return putResultOf(encoded, null, this.putLimits.maxErrorsPerPut);
+    const data = encodeCommand({
+      type: 'write',
+      clientId: session?.clientId ?? '',
+      sequence: session?.sequence ?? 0,
+      firstUnackedSequence: session?.firstUnackedSequence ?? 0,
+      leaderTimeMs: Math.max(0, Math.floor(this.options.clock.nowMs())),
+      batch,
+    });
+    const applied = await this.options.replica.propose(data);
+    return putResultOf(encoded, applied, this.putLimits.maxErrorsPerPut);
+  }
+
+  private async barrier(consistency: Consistency): Promise<TimeSeriesStateMachine> {
+    try {
+      await this.options.replica.readBarrier({ consistency });
+    } catch (error) {
+      rethrowIfBug(error);
+      throw this.decorate(error);
+    }
+    return this.options.stateMachine();
+  }
+
+  async query(query: TsdbQuery, options: ReadOptions): Promise<QueryResultGroup[]> {
+    const sm = await this.barrier(options.consistency);
+    return executeQuery(query, sm, { limits: this.options.queryLimits });
+  }
+
+  async suggest(type: 'metrics' | 'tagk' | 'tagv', prefix: string, max: number, options: ReadOptions): Promise<string[]> {
+    return (await this.barrier(options.consistency)).suggest(type, prefix, max);
+  }
+
+  async lookup(query: LookupQuery, options: ReadOptions): Promise<LookupAnswer> {
+    const found = (await this.barrier(options.consistency)).lookup(query);
+    return { series: found.series.map((s) => ({ metric: s.metric, tags: s.tags, tsuid: tsuidOf(s.id) })), totalResults: found.totalResults };
+  }
+
+  async last(queries: readonly LastQuery[], options: LastOptions): Promise<LastPoint[]> {
+    const sm = await this.barrier(options.consistency);
+    return findLastPoints(sm, queries, { backScanHours: options.backScanHours, nowMs: options.nowMs, maxSeries: this.options.maxLastSeries ?? 100_000 });
+  }
+
+  status(): ServiceStatus {
+    return this.options.status();
+  }
+
+  subscribe(spec: SubscriptionSpec, sink: SubscriptionSink): Subscription {
+    return this.hub.add(spec, sink);
+  }
+
+  /** Called for every applied entry with data (ReplicaObserver.onApplied). */
+  onApplied(index: number, data: Uint8Array, result: ApplyResult): void {
+    this.hub.onApplied(index, data, result, (metric, tags) => seriesExistsIn(this.options.stateMachine(), metric, tags));
+  }
+
+  /** Ends subscriptions and closes the connections to the leader (node stop). */
+  close(): void {
+    this.forwarder?.close();
+    this.hub.endAll(new TsraftError('TSR_ERR_SHUTTING_DOWN', 'the node is shutting down', { details: {} }));
+  }
+}

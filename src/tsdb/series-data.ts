@@ -11,6 +11,7 @@
 import { TsraftError, assert, rethrowIfBug } from '../errors.js';
 import { ByteReader, ByteWriter } from './codec/byte-buffer.js';
 import { MAX_BLOCK_POINTS, decodeBlock, encodeBlock, readBlockHeader } from './codec/block-format.js';
+import type { DecodedBlockCache } from './block-cache.js';
 import { corruptSegment } from './codec/corrupt.js';
 import { crc32c } from './codec/crc32c.js';
 import { MAX_TIMESTAMP_MAGNITUDE_MS, isValidTimestampMs } from './codec/timestamp-codec.js';
@@ -249,6 +250,8 @@ export class SeriesData {
   private newestTimestampMs: number | null = null;
   private sealedPointCount = 0;
   private sealedBytes = 0;
+  /** Shared cache of decoded sealed blocks for reads (set by the owner; null: decode every time). */
+  blockCache: DecodedBlockCache | null = null;
 
   constructor(options: SeriesDataOptions = {}) {
     this.blockSpanMs = checkOption('blockSpanMs', options.blockSpanMs ?? DEFAULT_BLOCK_SPAN_MS, 1, MAX_SPAN_MS);
@@ -422,6 +425,7 @@ export class SeriesData {
     if (s >= 0) {
       const block = this.sealed[s]!;
       head = HeadBlock.fromColumns(blockStart, decodeBlock(block.bytes));
+      this.blockCache?.evict(block.bytes);
       this.sealed.splice(s, 1);
       this.sealedPointCount -= block.pointCount;
       this.sealedBytes -= block.bytes.length;
@@ -483,7 +487,7 @@ export class SeriesData {
       this.sealedBytes -= block.bytes.length;
       keepFrom++;
     }
-    if (keepFrom > 0) this.sealed.splice(0, keepFrom);
+    if (keepFrom > 0) for (const gone of this.sealed.splice(0, keepFrom)) this.blockCache?.evict(gone.bytes);
     while (this.open.length > 0 && this.open[0]!.startMs + this.blockSpanMs <= cutoffMs) {
       dropped += this.open[0]!.pointCount();
       this.open.shift();
@@ -519,7 +523,7 @@ export class SeriesData {
       if (blockStart > endMs) break;
       let cols: PointColumns | null = null;
       if (blockStart + this.blockSpanMs > startMs) {
-        cols = takeSealed ? decodeBlock(this.sealed[si]!.bytes) : this.open[oi]!.columns();
+        cols = takeSealed ? this.decodeSealed(this.sealed[si]!.bytes) : this.open[oi]!.columns();
       }
       if (takeSealed) si++;
       else oi++;
@@ -549,6 +553,10 @@ export class SeriesData {
     }
     assert(at === total, 'readPoints assembled the wrong number of points');
     return out;
+  }
+
+  private decodeSealed(bytes: Uint8Array): PointColumns {
+    return this.blockCache === null ? decodeBlock(bytes) : this.blockCache.get(bytes, decodeBlock);
   }
 
   /** Distinct points stored (open blocks are compacted to count them). */

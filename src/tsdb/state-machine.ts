@@ -10,6 +10,7 @@
 // The write path decodes a batch into typed-array columns, groups point
 // positions by series with a counting sort, and hands each series its slice of
 // positions: no per-point objects.
+import { DecodedBlockCache } from './block-cache.js';
 import { TsraftError, assert, rethrowIfBug } from '../errors.js';
 import { ByteReader, ByteWriter, fnv1a64Hex } from './byte-io.js';
 import { MAX_CLIENT_ID_BYTES, decodeCommand, type RetentionCommand, type WriteCommand } from './command.js';
@@ -95,6 +96,14 @@ function checkOptions(options: TimeSeriesStateMachineOptions): void {
   }
 }
 
+/** Options that tune one process and are not part of the replicated state. */
+export interface LocalStateMachineOptions {
+  /** Bound on decoded sealed blocks kept for queries, bytes; 0 disables. Default 64 MiB. */
+  decodedBlockCacheBytes: number;
+}
+
+export const DEFAULT_DECODED_BLOCK_CACHE_BYTES = 64 * 1024 * 1024;
+
 export class TimeSeriesStateMachine implements SeriesSource {
   private optionsValue: Readonly<TimeSeriesStateMachineOptions>;
   private index: SeriesIndex;
@@ -103,8 +112,13 @@ export class TimeSeriesStateMachine implements SeriesSource {
   private sessions: ClientSessions;
   private appliedIndexValue = 0;
   private lastLeaderTimeMsValue = 0;
+  /** Decoded sealed blocks recently read by queries: local, not replicated state. */
+  readonly blockCache: DecodedBlockCache;
 
-  constructor(options: Partial<TimeSeriesStateMachineOptions> = {}) {
+  /** `options` are replicated (identical on every replica, kept in snapshots);
+   *  `local` tunes only this process. */
+  constructor(options: Partial<TimeSeriesStateMachineOptions> = {}, local: Partial<LocalStateMachineOptions> = {}) {
+    this.blockCache = new DecodedBlockCache(local.decodedBlockCacheBytes ?? DEFAULT_DECODED_BLOCK_CACHE_BYTES);
     const merged = { ...DEFAULT_STATE_MACHINE_OPTIONS, ...options };
     checkOptions(merged);
     this.optionsValue = Object.freeze(merged);
@@ -220,7 +234,9 @@ export class TimeSeriesStateMachine implements SeriesSource {
         const parsed = newSeries.get(k);
         assert(parsed !== undefined, `series key ${k} was not parsed`);
         const info = this.index.add(key, parsed.metric, parsed.tags);
-        this.data.set(info.id, new SeriesData({ blockSpanMs: this.optionsValue.blockSpanMs, maxPointsPerBlock: this.optionsValue.maxPointsPerBlock }));
+        const series = new SeriesData({ blockSpanMs: this.optionsValue.blockSpanMs, maxPointsPerBlock: this.optionsValue.maxPointsPerBlock });
+        series.blockCache = this.blockCache;
+        this.data.set(info.id, series);
         ids[k] = info.id;
       }
     }
@@ -411,6 +427,7 @@ export class TimeSeriesStateMachine implements SeriesSource {
       const length = r.varuint('series data length');
       const dataBytes = r.bytesView(length, 'series data');
       const series = SeriesData.deserialize(dataBytes);
+      series.blockCache = sm.blockCache;
       sm.index.add(key, parsed.metric, parsed.tags, id);
       sm.data.set(id, series);
     }
@@ -429,6 +446,7 @@ export class TimeSeriesStateMachine implements SeriesSource {
     this.optionsValue = restored.optionsValue;
     this.index = restored.index;
     this.data = restored.data;
+    for (const series of this.data.values()) series.blockCache = this.blockCache;
     this.sessions = restored.sessions;
     this.appliedIndexValue = restored.appliedIndexValue;
     this.lastLeaderTimeMsValue = restored.lastLeaderTimeMsValue;

@@ -27,7 +27,7 @@ import { systemClock } from '../util/clock.js';
 import { SeededPrng } from '../util/prng.js';
 import { registerAdminRoutes } from './admin-routes.js';
 import type { Logger } from './logger.js';
-import { mountClientRoutes } from './routes.js';
+import { mountClientRoutes, type ClientSurfaces } from './routes.js';
 
 /** Subfolders of the data directory (docs/operations.md, "Data directory"). */
 export const DB_FOLDER = 'db';
@@ -47,12 +47,13 @@ export class TsraftNode {
   readonly stateMachine: TimeSeriesStateMachine;
   private lifecycle: NodeLifecycle = 'starting';
   private readonly startedAtMs = Date.now();
-  private readonly version: string;
+  readonly version: string;
   private db: RootLevel | null = null;
   private logStore: LevelRaftLogStore | null = null;
   private snapshotStore: FileSnapshotStore | null = null;
   private transportValue: WsTransport | null = null;
   private replicaValue: Replica<ApplyResult> | null = null;
+  private client: ClientSurfaces | null = null;
   private httpPort = 0;
   private peerPort = 0;
   private stopping: Promise<void> | null = null;
@@ -164,6 +165,10 @@ export class TsraftNode {
         onSoftState: (_id, soft) => log.info('raft state', { role: soft.role, leader: soft.leader, term: soft.term }),
         onSnapshotInstalled: (_id, meta) => log.info('installed a snapshot from the leader', { index: meta.index, term: meta.term, bytes: meta.sizeBytes }),
         onSnapshotTaken: (_id, meta) => log.debug('took a local snapshot', { index: meta.index, bytes: meta.sizeBytes }),
+        // Live subscriptions see every applied write (entries without a result are config changes and no-ops).
+        onApplied: (_id, entry, result) => {
+          if (result !== undefined) this.client?.service.onApplied(entry.index, entry.data, result as ApplyResult);
+        },
       },
       onFatal: (error) => hooks.onFatal(error),
     });
@@ -173,7 +178,7 @@ export class TsraftNode {
     log.info('replica started', { applied: started.appliedIndex, lastIndex: started.lastIndex, term: started.term, members: started.members.map((m) => m.id).join(',') || '(none yet)' });
 
     registerAdminRoutes(this.http, this);
-    mountClientRoutes(this.http, this);
+    this.client = await mountClientRoutes(this.http, this);
     this.lifecycle = 'running';
   }
 
@@ -277,6 +282,8 @@ export class TsraftNode {
   async closeResources(): Promise<void> {
     const steps: Array<[string, () => Promise<void>]> = [
       ['http', () => this.http.close(0)],
+      ['telnet listener', async () => this.client?.telnet?.close()],
+      ['client service', async () => this.client?.service.close()],
       ['replica', async () => this.replicaValue?.stop(0)],
       ['transport', async () => this.transportValue?.close()],
       ['snapshot store', async () => this.snapshotStore?.close()],

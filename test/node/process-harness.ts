@@ -328,8 +328,9 @@ export class TestCluster {
   }
 
   /**
-   * Writes point number `n` (timestamp base + n ms) through any running node,
-   * following NOT_LEADER redirects and retrying while there is no leader.
+   * Writes point number `n` (timestamp base + n ms) with OpenTSDB's
+   * `POST /api/put?summary` through any running node (followers forward to
+   * the leader), retrying elsewhere while there is no leader.
    * Resolves true once the write is acknowledged; false when `deadlineMs` passes.
    */
   async put(n: number, deadlineMs = Date.now() + 15_000): Promise<boolean> {
@@ -343,10 +344,12 @@ export class TestCluster {
       attempt += 1;
       target = null;
       try {
-        const response = await fetch(`${url}/api/put`, { method: 'POST', body, headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(5_000) });
-        const answer = (await response.json()) as { success?: number; error?: { code: string; details: { leaderClientUrl?: string | null } } };
+        const response = await fetch(`${url}/api/put?summary`, { method: 'POST', body, headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(5_000) });
+        const answer = (await response.json()) as { success?: number; error?: { details?: string } };
         if (response.status === 200 && answer.success === 1) return true;
-        if (answer.error?.code === 'TSR_ERR_NOT_LEADER' && answer.error.details.leaderClientUrl) target = answer.error.details.leaderClientUrl;
+        // Followers forward writes to the leader; when they cannot, the error names it.
+        const leaderUrl = /"leaderClientUrl":"([^"]+)"/.exec(answer.error?.details ?? '')?.[1];
+        if (leaderUrl !== undefined) target = leaderUrl;
       } catch {
         // The node died or timed out: try another.
       }

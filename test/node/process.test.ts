@@ -190,7 +190,7 @@ describe('tsraft dev', () => {
     expect(status.members.map((m) => m.url)).toEqual([0, 1, 2].map((i) => `ws://127.0.0.1:${port + 100 + i}`));
 
     const leaderUrl = status.leaderClientUrl!;
-    const put = await fetch(`${leaderUrl}/api/put`, { method: 'POST', body: JSON.stringify({ metric: 'dev.test', timestamp: 1_700_000_000, value: 1, tags: { a: 'b' } }) });
+    const put = await fetch(`${leaderUrl}/api/put?summary`, { method: 'POST', body: JSON.stringify({ metric: 'dev.test', timestamp: 1_700_000_000, value: 1, tags: { a: 'b' } }) });
     expect(put.status).toBe(200);
 
     first.child.kill('SIGTERM');

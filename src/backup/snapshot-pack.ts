@@ -2,7 +2,7 @@
 // pack in memory (the Raft snapshot payload of BackupFormatStateMachine), and
 // back: a pack verified and rebuilt into the exact snapshot bytes.
 import { assert } from '../errors.js';
-import { BACKUP_FORMAT, BACKUP_FORMAT_VERSION, sha256Hex, type FileRole } from './constants.js';
+import { BACKUP_FORMAT, BACKUP_FORMAT_VERSION, corruptBackup, sha256Hex, type FileRole } from './constants.js';
 import { exportBackupFiles, type ExportOptions, type ExportSummary } from './export.js';
 import { decodeManifest, encodeManifest, sealManifest, type BackupManifest, type ManifestFile, type Membership } from './manifest.js';
 import { encodePack, unpackSync, type PackEntry } from './pack.js';
@@ -96,6 +96,9 @@ export interface UnpackedState {
 export function unpackState(pack: Uint8Array): UnpackedState {
   const unpacked = unpackSync(pack);
   const manifest = decodeManifest(unpacked.manifest, 'pack:manifest.json');
+  if (unpacked.refs.size > 0) throw corruptBackup('pack', `refers to ${unpacked.refs.size} file(s) it does not hold: only a full pack can be restored from memory`);
+  const listed = new Set(manifest.files.map((f) => f.name));
+  for (const name of unpacked.files.keys()) if (!listed.has(name)) throw corruptBackup(`pack:${name}`, 'the pack holds a file its manifest does not list');
   const chunks: Uint8Array[] = [];
   const result = rebuildState(new MemorySource(manifest, unpacked.files), { sink: (chunk) => chunks.push(chunk) });
   const tssm = new Uint8Array(result.stateBytes);

@@ -1,0 +1,256 @@
+// `tsraft backup ...`: create, verify, restore, list, inspect, keygen
+// (docs/backup-format.md; operations: docs/operations.md). Wired into the
+// dispatcher (src/cli/commands.ts) as `case 'backup'`.
+//
+// Exit codes: 0 success; 10 a backup (or archive) that fails verification;
+// other errors go to the dispatcher (1, or 2 for a bad command line).
+import { writeFileSync } from 'node:fs';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { createBackup } from '../../backup/create.js';
+import { generateKeyHex, loadKeyFile, type BackupKey } from '../../backup/crypto.js';
+import { formatBytes, formatInspect, formatList, inspectBackup, listBackups } from '../../backup/inspect.js';
+import { parseRestoreTarget } from '../../backup/pitr.js';
+import { terminalProgress } from '../../backup/progress.js';
+import { restoreIntoDataDir } from '../../backup/restore.js';
+import { verifyBackup } from '../../backup/verify.js';
+import { loadNodeConfig } from '../../config/load.js';
+import { TsraftError, isTsraftError, rethrowIfBug } from '../../errors.js';
+import { EXIT_CODES } from '../../node/exit-codes.js';
+
+export const BACKUP_USAGE = `usage:
+  tsraft backup create --endpoint URL --out DIR [--base PREV_DIR] [--encrypt-key FILE] [--token T] [--skip-verify]
+                       stream a consistent backup from a node (online; incremental with --base)
+  tsraft backup verify DIR [--encrypt-key FILE] [--json]
+                       check every file, page and count without restoring (exit 10 on corruption)
+  tsraft backup restore DIR --config NODE_CONFIG [--force] [--encrypt-key FILE] [--keep-cluster-id]
+                       [--until INDEX|TIME --archive ARCHIVE_DIR]
+                       seed a node of a new cluster (run for each founding node)
+  tsraft backup list DIR... [--json]      what each backup holds
+  tsraft backup inspect DIR [--json]      one backup in detail
+  tsraft backup keygen --out FILE         a new 32-byte encryption key (hex, mode 0600)
+
+--until takes a log index (digits) or an ISO-8601 time (the leader-stamped time of
+the entries). Format: docs/backup-format.md`;
+
+/** Exit code of a backup or archive that fails verification. */
+export const EXIT_CORRUPT_BACKUP = EXIT_CODES.corruptData;
+
+export interface BackupIo {
+  print(line: string): void;
+  /** Where progress bars go (only when it is a terminal). Default process.stderr. */
+  progressStream?: NodeJS.WriteStream;
+}
+
+type Options = ParseArgsConfig['options'];
+type Values = Record<string, string | boolean | string[] | undefined>;
+
+function usage(message: string): TsraftError {
+  return new TsraftError('TSR_ERR_INVALID_ARGUMENT', message, { details: { usage: true } });
+}
+
+function parse(args: string[], options: Options): { values: Values; positionals: string[] } {
+  try {
+    const parsed = parseArgs({ args, options, strict: true, allowPositionals: true });
+    return { values: parsed.values as Values, positionals: parsed.positionals };
+  } catch (error) {
+    // parseArgs reports a bad command line as a TypeError coded ERR_PARSE_ARGS_*: user input, not a bug.
+    if (!String((error as { code?: unknown }).code ?? '').startsWith('ERR_PARSE_ARGS')) rethrowIfBug(error);
+    throw usage((error as Error).message);
+  }
+}
+
+function str(values: Values, name: string): string | null {
+  const v = values[name];
+  return typeof v === 'string' && v !== '' ? v : null;
+}
+
+function required(values: Values, name: string): string {
+  const v = str(values, name);
+  if (v === null) throw usage(`--${name} is required`);
+  return v;
+}
+
+function onePositional(positionals: string[], what: string): string {
+  if (positionals.length !== 1) throw usage(`expected exactly one ${what}, got ${positionals.length}`);
+  return positionals[0]!;
+}
+
+function keyOf(values: Values): BackupKey | null {
+  const path = str(values, 'encrypt-key');
+  return path === null ? null : loadKeyFile(path);
+}
+
+function endpointsOf(values: Values): string[] {
+  const raw = values.endpoint;
+  const list = (Array.isArray(raw) ? raw : typeof raw === 'string' ? [raw] : []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
+  if (list.length === 0) throw usage('--endpoint is required (a node client URL such as http://127.0.0.1:8080)');
+  for (const e of list) if (!/^https?:\/\/[^/]+/.test(e)) throw usage(`--endpoint must be an http:// or https:// URL, got ${e}`);
+  return list;
+}
+
+/** Runs a verification step; a corrupt backup prints why and exits 10. */
+function corruptExit(io: BackupIo, dir: string, error: unknown): number {
+  rethrowIfBug(error);
+  if (isTsraftError(error) && (error.code === 'TSR_ERR_BACKUP_CORRUPT' || error.code === 'TSR_ERR_ARCHIVE_CORRUPT')) {
+    io.print(`FAILED ${dir}: ${error.message} [${error.code}]`);
+    return EXIT_CORRUPT_BACKUP;
+  }
+  throw error;
+}
+
+export async function runBackupCommand(argv: string[], io: BackupIo): Promise<number> {
+  const [sub, ...rest] = argv;
+  const stream = io.progressStream ?? process.stderr;
+  switch (sub) {
+    case 'create': {
+      const { values, positionals } = parse(rest, {
+        endpoint: { type: 'string', multiple: true },
+        out: { type: 'string' },
+        base: { type: 'string' },
+        'encrypt-key': { type: 'string' },
+        token: { type: 'string' },
+        'skip-verify': { type: 'boolean' },
+      });
+      if (positionals.length > 0) throw usage(`unexpected argument ${positionals[0]}`);
+      const outDir = required(values, 'out');
+      const key = keyOf(values);
+      const token = str(values, 'token') ?? process.env.TSRAFT_TOKEN ?? null;
+      const endpoints = endpointsOf(values);
+      const bar = terminalProgress('backup', stream);
+      let lastError: unknown = null;
+      for (const endpoint of endpoints) {
+        try {
+          const result = await createBackup({
+            endpoint,
+            outDir,
+            baseDir: str(values, 'base'),
+            key,
+            token,
+            verify: values['skip-verify'] !== true,
+            onProgress: (p) => bar?.update(p.receivedBytes, p.stateBytes, `${p.files} files${p.reusedFiles > 0 ? `, ${p.reusedFiles} reused` : ''}`),
+          });
+          bar?.finish();
+          const m = result.manifest;
+          io.print(
+            `backup ${m.backupId} of cluster ${m.clusterId} at index ${m.raft.index} (${m.leaderTime}): ${m.seriesCount} series, ${m.pointCount} points` +
+              `\n  written to ${result.dir}: ${formatBytes(m.totals.storedBytes)} stored` +
+              (m.base === null ? '' : `, ${formatBytes(m.totals.reusedBytes)} reused from ${m.base.path}`) +
+              (m.encryption === null ? '' : ', encrypted (AES-256-GCM)') +
+              (result.verified === null ? '\n  not verified (--skip-verify)' : `\n  verified: ${result.verified.rebuild.filesRead} files, state sha256 ${result.verified.rebuild.stateSha256}`),
+          );
+          return 0;
+        } catch (error) {
+          bar?.finish();
+          rethrowIfBug(error);
+          // Only "this node cannot serve" moves on to the next endpoint.
+          if (isTsraftError(error) && (error.code === 'TSR_ERR_UNREACHABLE' || error.code === 'TSR_ERR_BACKUP_IN_PROGRESS' || error.code === 'TSR_ERR_SHUTTING_DOWN' || error.code === 'TSR_ERR_READ_INDEX_FAILED' || error.code === 'TSR_ERR_NO_LEADER')) {
+            lastError = error;
+            continue;
+          }
+          throw error;
+        }
+      }
+      throw lastError;
+    }
+    case 'verify': {
+      const { values, positionals } = parse(rest, { 'encrypt-key': { type: 'string' }, json: { type: 'boolean' } });
+      const dir = onePositional(positionals, 'backup directory');
+      const key = keyOf(values);
+      const bar = terminalProgress('verify', stream);
+      try {
+        const result = verifyBackup(dir, { key, onProgress: (done, total) => bar?.update(done, total) });
+        bar?.finish();
+        const m = result.manifest;
+        if (values.json === true) {
+          io.print(JSON.stringify({ ok: true, dir: result.dir, backupId: m.backupId, index: m.raft.index, seriesCount: result.rebuild.seriesCount, pointCount: result.rebuild.pointCount, files: result.rebuild.filesRead, storedBytesRead: result.rebuild.storedBytesRead, stateSha256: result.rebuild.stateSha256, stateHash: result.rebuild.stateHash, warnings: result.warnings }, null, 2));
+        } else {
+          io.print(`OK ${result.dir}: backup ${m.backupId} at index ${m.raft.index}, ${result.rebuild.seriesCount} series, ${result.rebuild.pointCount} points; ${result.rebuild.filesRead} files (${formatBytes(result.rebuild.storedBytesRead)}) checked; state sha256 ${result.rebuild.stateSha256}`);
+          for (const w of result.warnings) io.print(`warning: ${w}`);
+        }
+        return 0;
+      } catch (error) {
+        bar?.finish();
+        return corruptExit(io, dir, error);
+      }
+    }
+    case 'restore': {
+      const { values, positionals } = parse(rest, {
+        config: { type: 'string' },
+        force: { type: 'boolean' },
+        'encrypt-key': { type: 'string' },
+        'keep-cluster-id': { type: 'boolean' },
+        until: { type: 'string' },
+        archive: { type: 'string' },
+      });
+      const dir = onePositional(positionals, 'backup directory');
+      const config = loadNodeConfig(required(values, 'config'));
+      const until = str(values, 'until');
+      const archive = str(values, 'archive');
+      if (until !== null && archive === null) throw usage('--until needs --archive ARCHIVE_DIR (the log archive of the source cluster)');
+      if (archive !== null && until === null) throw usage('--archive is only used with --until');
+      const bar = terminalProgress('restore', stream);
+      try {
+        const result = await restoreIntoDataDir(dir, config, {
+          key: keyOf(values),
+          force: values.force === true,
+          keepClusterId: values['keep-cluster-id'] === true,
+          until: until === null ? null : parseRestoreTarget(until),
+          archiveDir: archive,
+          onProgress: (done, total) => bar?.update(done, total),
+        });
+        bar?.finish();
+        const replay = result.replay;
+        io.print(
+          `restored node ${config.nodeId} of cluster ${config.clusterId} into ${result.dataDir}` +
+            `\n  from backup ${result.manifest.backupId} (index ${result.manifest.raft.index}): now at index ${result.index}, term ${result.term}; ${result.seriesCount} series, ${result.pointCount} points; stateHash ${result.stateHash}` +
+            (replay === null ? '' : `\n  replayed ${replay.replayedEntries} archived entries (leader time now ${new Date(replay.leaderTimeMs).toISOString()})`) +
+            (replay?.archiveEndedEarly === true ? `\n  warning: the archive ends before ${until}; later entries may not have been archived` : ''),
+        );
+        return 0;
+      } catch (error) {
+        bar?.finish();
+        return corruptExit(io, dir, error);
+      }
+    }
+    case 'list': {
+      const { values, positionals } = parse(rest, { json: { type: 'boolean' } });
+      if (positionals.length === 0) throw usage('list needs at least one backup directory');
+      const rows = listBackups(positionals);
+      io.print(values.json === true ? JSON.stringify(rows, null, 2) : formatList(rows));
+      return rows.some((r) => r.summary === null) ? EXIT_CORRUPT_BACKUP : 0;
+    }
+    case 'inspect': {
+      const { values, positionals } = parse(rest, { json: { type: 'boolean' } });
+      const dir = onePositional(positionals, 'backup directory');
+      try {
+        const { summary, manifest } = inspectBackup(dir);
+        io.print(values.json === true ? JSON.stringify({ summary, manifest }, null, 2) : formatInspect(summary, manifest));
+        return 0;
+      } catch (error) {
+        return corruptExit(io, dir, error);
+      }
+    }
+    case 'keygen': {
+      const { values, positionals } = parse(rest, { out: { type: 'string' } });
+      if (positionals.length > 0) throw usage(`unexpected argument ${positionals[0]}`);
+      const out = required(values, 'out');
+      try {
+        writeFileSync(out, generateKeyHex() + '\n', { mode: 0o600, flag: 'wx' });
+      } catch (error) {
+        rethrowIfBug(error);
+        if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new TsraftError('TSR_ERR_TARGET_NOT_EMPTY', `${out} exists: a key file is never overwritten (losing it loses the backups encrypted with it)`);
+        throw error;
+      }
+      io.print(`wrote a new backup key to ${out} (keep a copy: backups encrypted with it cannot be read without it)`);
+      return 0;
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      io.print(BACKUP_USAGE);
+      return sub === undefined ? EXIT_CODES.usage : 0;
+    default:
+      throw usage(`unknown backup command ${JSON.stringify(sub)}: expected create, verify, restore, list, inspect or keygen`);
+  }
+}

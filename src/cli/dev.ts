@@ -31,6 +31,8 @@ const LEADER_TIMEOUT_MS = 30_000;
 /** After SIGTERM, a node gets this long to stop before it is killed. */
 const STOP_TIMEOUT_MS = 20_000;
 const POLL_INTERVAL_MS = 100;
+/** A second stop signal within this window counts as the same one. */
+const REPEATED_SIGNAL_WINDOW_MS = 1_000;
 
 export interface DevOptions {
   /** null: the stored count, or the default for a new cluster. */
@@ -207,12 +209,17 @@ export async function runDev(options: DevOptions): Promise<number> {
   const stopSignal = new Promise<NodeJS.Signals>((resolvePromise) => {
     stopRequested = resolvePromise;
   });
+  let firstSignalAtMs = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
-    if (stopping) {
+    if (stopping || firstSignalAtMs > 0) {
+      // One Ctrl-C can arrive twice (a wrapper such as `timeout` or a
+      // supervisor relays it to the whole group): only a later one forces.
+      if (Date.now() - firstSignalAtMs < REPEATED_SIGNAL_WINDOW_MS) return;
       print(`${signal} again: killing the nodes`);
       for (const node of nodes) if (node.exit === null) node.child.kill('SIGKILL');
       return;
     }
+    firstSignalAtMs = Date.now();
     stopRequested(signal);
   };
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];

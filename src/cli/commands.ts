@@ -14,6 +14,10 @@ export const USAGE = `usage:
   tsraft cluster add-node --endpoint URL --id ID --peer-url ws://HOST:PORT [--timeout-ms 300000]
   tsraft cluster remove-node --endpoint URL --id ID [--timeout-ms 60000]
   tsraft cluster transfer-leader --endpoint URL --id ID [--timeout-ms 60000]
+  tsraft put METRIC TIMESTAMP|now VALUE TAGK=TAGV...
+  tsraft query 'sum:1m-avg:METRIC{TAG=*}' --start 1h-ago [--end T] [--format table|csv|json]
+  tsraft import FILE... [--format put|json|csv] [--metric M --tags k=v,...] [--batch 5000]
+  tsraft export --metric M [--start T] [--end T] [--filter k=v] [--format put|csv|json] [--out FILE]
 
 --endpoint is a node's client URL (http://HOST:PORT); give it several times (or
 comma-separated) so the command can find the leader if one node is down.
@@ -100,6 +104,14 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown cluster command ${JSON.stringify(sub ?? '')}: expected add-node, remove-node or transfer-leader`);
       }
       return 0;
+    }
+    case 'put':
+    case 'query':
+    case 'import':
+    case 'export': {
+      // The client commands (src/cli/commands/, the client API room).
+      const { runClientCommand } = await import('./commands/index.js');
+      return runClientCommand(command, rest);
     }
     case undefined:
     case 'help':

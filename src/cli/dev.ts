@@ -236,9 +236,10 @@ export async function runDev(options: DevOptions): Promise<number> {
       // them directly too, and each stops cleanly on its own.
       const child = spawn(process.execPath, [options.mainScript, 'serve', '--config', configPath], { stdio: ['ignore', logFd, logFd] });
       closeSync(logFd);
-      const node: RunningNode = { id: config.nodeId, config, configPath, logPath, child, exit: null, exited: null as never };
-      node.exited = new Promise((resolvePromise) => {
+      let node: RunningNode | null = null;
+      const exited = new Promise<RunningNode['exit'] & object>((resolvePromise) => {
         child.once('exit', (code, signal) => {
+          assert(node !== null, 'a node exited before it was recorded');
           node.exit = { code, signal };
           if (!stopping) {
             print(`node ${node.id} (pid ${child.pid}) exited ${describeExit(code, signal)}; see ${displayPath(logPath)}`);
@@ -247,6 +248,7 @@ export async function runDev(options: DevOptions): Promise<number> {
           resolvePromise({ code, signal });
         });
       });
+      node = { id: config.nodeId, config, configPath, logPath, child, exit: null, exited };
       nodes.push(node);
     }
     writeClusterFile(dataDir, record, nodes);

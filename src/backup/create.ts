@@ -45,6 +45,8 @@ export interface CreateBackupOptions {
   key?: BackupKey | null;
   /** Sent as `Authorization: Bearer` when the node requires client tokens. */
   token?: string | null;
+  /** Layout of a full backup (default: the node chooses; an incremental keeps its base's). For tests and benchmarks. */
+  layout?: BackupLayout | null;
   /** Verify the new backup end to end once written (default true). */
   verify?: boolean;
   onProgress?: (progress: CreateProgress) => void;
@@ -178,7 +180,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
 }
 
 async function receive(outDir: string, options: CreateBackupOptions, key: BackupKey | null, base: BaseInfo | null): Promise<Omit<CreateBackupResult, 'verified'>> {
-  const layout: BackupLayout | null = base === null ? null : base.source.manifest.layout;
+  const layout: BackupLayout | null = base === null ? (options.layout ?? null) : base.source.manifest.layout;
   const res = await postForPack(options.endpoint, { have: base === null ? [] : [...base.contentIds.keys()], layout }, options.token ?? null);
   if (res.statusCode !== 200) throw await errorFromResponse(res, options.endpoint);
   const stateHeader = Number(res.headers['x-tsraft-backup-state-bytes']);

@@ -117,14 +117,16 @@ export function decodeManifest(bytes: Uint8Array, file: string): BackupManifest 
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw corruptBackup(file, 'manifest is not a JSON object');
   const m = parsed as Record<string, unknown>;
+  // Integrity first: a flipped byte anywhere (even in the version) is corruption.
+  const newer = m.formatVersion !== BACKUP_FORMAT_VERSION ? ` (or it was written by a tsraft that reads format version ${JSON.stringify(m.formatVersion)})` : '';
+  if (canonicalJson(m) !== text) throw corruptBackup(file, `manifest was edited: it is not in canonical form (sorted keys, two-space indentation, final newline)${newer}`);
+  const { manifestSha256, ...body } = m;
+  const expected = sha256Hex(new TextEncoder().encode(canonicalJson(body)));
+  if (manifestSha256 !== expected) throw corruptBackup(file, `manifest was edited: its manifestSha256 does not match its contents${newer}`);
   if (m.format !== BACKUP_FORMAT) throw corruptBackup(file, `not a tsraft backup manifest (format ${JSON.stringify(m.format)})`);
   if (m.formatVersion !== BACKUP_FORMAT_VERSION) {
     throw new TsraftError('TSR_ERR_BACKUP_UNSUPPORTED', `${file}: backup format version ${JSON.stringify(m.formatVersion)} is not supported (this build reads ${BACKUP_FORMAT_VERSION})`, { details: { file } });
   }
-  if (canonicalJson(m) !== text) throw corruptBackup(file, 'manifest was edited: it is not in canonical form (sorted keys, two-space indentation, final newline)');
-  const { manifestSha256, ...body } = m;
-  const expected = sha256Hex(new TextEncoder().encode(canonicalJson(body)));
-  if (manifestSha256 !== expected) throw corruptBackup(file, 'manifest was edited: its manifestSha256 does not match its contents');
   checkShape(m, file);
   return m as unknown as BackupManifest;
 }

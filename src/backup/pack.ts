@@ -131,7 +131,10 @@ class ChunkReader {
       this.done = true;
       return false;
     }
-    const chunk = next.value instanceof Uint8Array ? next.value : new Uint8Array(next.value as ArrayBuffer);
+    // A plain Uint8Array view: Buffer.prototype.slice does not copy, and
+    // sockets hand out Buffers on shared pools.
+    const value = next.value as Uint8Array | ArrayBuffer;
+    const chunk = value instanceof Uint8Array ? new Uint8Array(value.buffer, value.byteOffset, value.byteLength) : new Uint8Array(value);
     this.pending = this.pending.length === 0 ? chunk : concat(this.pending, chunk);
     return true;
   }
@@ -215,7 +218,7 @@ export async function readPack(source: AsyncIterable<Uint8Array>, handler: PackH
     if (type !== PACK_TYPE_FILE && type !== PACK_TYPE_REF && type !== PACK_TYPE_MANIFEST) throw packError(`unknown record type ${type}`);
     if (sawManifest) throw packError('a record follows the manifest');
     const lengthBytes = (await r.exact(2, 'a record header')).slice();
-    const nameLength = new DataView(lengthBytes.buffer).getUint16(0, true);
+    const nameLength = lengthBytes[0]! | (lengthBytes[1]! << 8);
     if (nameLength === 0 || nameLength > MAX_NAME_BYTES) throw packError(`record name of ${nameLength} bytes`);
     const nameBytes = (await r.exact(nameLength, 'a record name')).slice();
     const tail = (await r.exact(4 + DIGEST_BYTES + 4, 'a record header')).slice();

@@ -10,7 +10,6 @@ import { decodeGroupFile, decodeRootIndex, decodeSegmentFile, decodeSessionsFile
 import { effectivePages, readSeriesHeader, rebuildBlockFromPages, serializeSeries, type SeriesBlock } from './series-pages.js';
 import type { BackupSource } from './source.js';
 import { TssmWriter } from './tssm.js';
-import { MANIFEST_FILE } from './constants.js';
 
 export interface RebuildResult {
   seriesCount: number;
@@ -63,7 +62,7 @@ function wrap(file: string, error: unknown): unknown {
 
 export function rebuildState(source: BackupSource, options: RebuildOptions = {}): RebuildResult {
   const m = source.manifest;
-  const manifestPath = `${source.label}/${MANIFEST_FILE}`;
+  const manifestPath = source.manifestPath;
   const index = source.readIndex();
   let root: RootIndex;
   try {
@@ -71,8 +70,9 @@ export function rebuildState(source: BackupSource, options: RebuildOptions = {})
   } catch (error) {
     throw wrap(index.file, error);
   }
+  // Both files passed their digests: the manifest is the one that was edited.
   const mismatch = (what: string, a: unknown, b: unknown): never => {
-    throw corruptBackup(index.file, `index ${what} is ${JSON.stringify(a)}, the manifest says ${JSON.stringify(b)}`);
+    throw corruptBackup(manifestPath, `manifest says ${what} ${JSON.stringify(b)}, the index ${index.file} says ${JSON.stringify(a)}`);
   };
   if (root.seriesCount !== m.seriesCount) mismatch('series count', root.seriesCount, m.seriesCount);
   if (root.pointCount !== m.pointCount) mismatch('point count', root.pointCount, m.pointCount);

@@ -32,6 +32,11 @@ export abstract class BackupSource {
     assert(this.byName.size === manifest.files.length, 'BackupSource: duplicate file names');
   }
 
+  /** The manifest's path, for messages. */
+  get manifestPath(): string {
+    return this.label === 'pack' ? 'pack:manifest.json' : join(this.label, MANIFEST_FILE);
+  }
+
   /** Bytes of stored files read so far (progress). */
   get bytesRead(): number {
     return this.storedBytesRead;

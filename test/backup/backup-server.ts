@@ -1,0 +1,37 @@
+// A real HTTP server on 127.0.0.1 (port 0) serving the backup route for an
+// in-process state machine: what a node does, minus Raft. The read barrier
+// resolves at once (one replica), the capture is the state machine's snapshot.
+import { HttpServer } from '../../src/api/http-server.js';
+import { registerBackupRoutes, type BackupRouteSource } from '../../src/backup/route.js';
+import type { TimeSeriesStateMachine } from '../../src/tsdb/state-machine.js';
+
+export interface TestBackupServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+export const SOURCE_CLUSTER_ID = 'source-cluster';
+
+export async function startBackupServer(sm: TimeSeriesStateMachine, raftIndex: () => number, options: { beforeCapture?: () => void } = {}): Promise<TestBackupServer> {
+  const server = new HttpServer({ maxBodyBytes: 32 * 1024 * 1024, maxConnections: 16 });
+  const source: BackupRouteSource = {
+    readBarrier: async () => {},
+    capture: () => {
+      options.beforeCapture?.();
+      return {
+        tssm: sm.snapshot(),
+        info: {
+          clusterId: SOURCE_CLUSTER_ID,
+          nodeId: 'n1',
+          raftIndex: raftIndex(),
+          raftTerm: 3,
+          membership: { voters: ['n1', 'n2', 'n3'], learners: [], peerUrls: { n1: 'ws://127.0.0.1:1', n2: 'ws://127.0.0.1:2', n3: 'ws://127.0.0.1:3' } },
+          createdAtMs: Date.now(),
+        },
+      };
+    },
+  };
+  registerBackupRoutes(server, source);
+  const { port } = await server.listen('127.0.0.1', 0);
+  return { url: `http://127.0.0.1:${port}`, close: () => server.close(0) };
+}

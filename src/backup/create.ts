@@ -91,6 +91,7 @@ function loadBase(baseDir: string, key: BackupKey | null): BaseInfo {
   const contentIds = new Map<string, FileRole>();
   const index = source.readIndex();
   const root = decodeRootIndex(index.bytes, index.file);
+  contentIds.set(sha256Hex(index.bytes), 'index');
   contentIds.set(toHex(root.sessionsId), 'sessions');
   for (const g of root.groups) {
     const id = toHex(g.fileId);

@@ -139,3 +139,26 @@ export function feedLines(feeder: Feeder, lines: readonly string[], batchPoints 
     feeder.apply(writeEntry(points, last < 1e11 ? last * 1000 : last));
   }
 }
+
+/** A day-like workload: gauges with two decimals (random walks), counters and
+ *  millisecond-jittered latencies, `series` series every `intervalMs`, points
+ *  [fromStep, toStep) of each, in time order. */
+export function gaugePoints(seed: number, series: number, fromStep: number, toStep: number, intervalMs = 10_000, startMs = 1_700_000_000_000): RawPoint[] {
+  const points: RawPoint[] = [];
+  for (let s = 0; s < series; s++) {
+    // Each series' walk depends only on (seed, s, step): appending later steps reproduces the same earlier values.
+    const rand = prng(seed * 1000 + s);
+    let level = 50 + 40 * rand();
+    for (let step = 0; step < toStep; step++) {
+      level = Math.min(100, Math.max(0, level + (rand() - 0.5) * 2));
+      const jitter = Math.floor(rand() * 500);
+      if (step < fromStep) continue;
+      const kind = s % 3;
+      const ts = startMs + step * intervalMs + (kind === 2 ? jitter : 0);
+      const value = kind === 0 ? level.toFixed(2) : kind === 1 ? String(step * 1000 + Math.floor(level)) : (level * 3.7).toFixed(3);
+      points.push({ metric: `bench.kind${kind}`, timestamp: ts, value, tags: { host: `host${String(s).padStart(3, '0')}` } });
+    }
+  }
+  points.sort((a, b) => Number(a.timestamp) - Number(b.timestamp));
+  return points;
+}

@@ -12,7 +12,7 @@ export interface TestBackupServer {
 
 export const SOURCE_CLUSTER_ID = 'source-cluster';
 
-export async function startBackupServer(sm: TimeSeriesStateMachine, raftIndex: () => number, options: { beforeCapture?: () => void } = {}): Promise<TestBackupServer> {
+export async function startBackupServer(sm: TimeSeriesStateMachine, raftIndex: () => number, options: { beforeCapture?: () => void; raftTerm?: number } = {}): Promise<TestBackupServer> {
   const server = new HttpServer({ maxBodyBytes: 32 * 1024 * 1024, maxConnections: 16 });
   const source: BackupRouteSource = {
     readBarrier: async () => {},
@@ -24,7 +24,7 @@ export async function startBackupServer(sm: TimeSeriesStateMachine, raftIndex: (
           clusterId: SOURCE_CLUSTER_ID,
           nodeId: 'n1',
           raftIndex: raftIndex(),
-          raftTerm: 3,
+          raftTerm: options.raftTerm ?? 3,
           membership: { voters: ['n1', 'n2', 'n3'], learners: [], peerUrls: { n1: 'ws://127.0.0.1:1', n2: 'ws://127.0.0.1:2', n3: 'ws://127.0.0.1:3' } },
           createdAtMs: Date.now(),
         },

@@ -5,7 +5,7 @@
 import { type ChildProcess, spawn, execFileSync } from 'node:child_process';
 import { createWriteStream, existsSync, readdirSync, lstatSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { cpus as osCpus, tmpdir, totalmem as osTotalmem } from 'node:os';
+import { cpus as osCpus, loadavg, tmpdir, totalmem as osTotalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -193,8 +193,10 @@ export function spread(samples: number[]): Spread {
   return { runs: samples.length, median, min: sorted[0]!, max: sorted[sorted.length - 1]! };
 }
 
-export function machineInfo(): { cpus: number; cpuModel: string; memoryBytes: number; node: string; platform: string } {
+/** The machine; loadAverage1m tells whether other work shared the cores during the run. */
+export function machineInfo(): { cpus: number; cpuModel: string; memoryBytes: number; node: string; platform: string; loadAverage1m: number } {
   return {
+    loadAverage1m: loadavg()[0]!,
     cpus: osCpus().length,
     cpuModel: osCpus()[0]?.model ?? 'unknown',
     memoryBytes: osTotalmem(),

@@ -7,7 +7,7 @@
 // Each run starts a fresh single-node victoria-metrics (Debian package) on
 // 127.0.0.1 with an empty temporary data directory, and stops it again.
 //
-//   node dist/bench/peers/victoria-metrics.js [--runs N] [--quick]
+//   node dist/bench/peers/victoria-metrics.js [--runs N] [--quick] [--no-fidelity] [--no-telnet]
 //
 // Writes bench/results/peers-victoria-metrics.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -52,6 +52,7 @@ interface VmInstance {
   putUrl: string;
   telnetPort: number;
   dataDir: string;
+  logPath: string;
   stop: () => Promise<{ cleanExit: boolean }>;
 }
 
@@ -86,7 +87,7 @@ async function startVictoriaMetrics(dataDir: string, logPath: string, extraArgs:
     throw e;
   }
   // SIGINT is VictoriaMetrics' graceful shutdown: it flushes in-memory rows to parts.
-  return { httpUrl, putUrl: `http://${LOOPBACK}:${putPort}/api/put`, telnetPort, dataDir, stop: () => stopDaemon(daemon, 'SIGINT') };
+  return { httpUrl, putUrl: `http://${LOOPBACK}:${putPort}/api/put`, telnetPort, dataDir, logPath, stop: () => stopDaemon(daemon, 'SIGINT') };
 }
 
 /** The dataset as /api/put JSON bodies, values and timestamps copied verbatim from the file. */
@@ -169,19 +170,27 @@ function metricByType(metricsText: string, name: string): Record<string, number>
 
 const sum = (r: Record<string, number>): number => Object.values(r).reduce((a, b) => a + b, 0);
 
-/** Flushes buffered rows to parts, merges the month's parts, waits until no merge runs. */
+/**
+ * Flushes buffered rows to parts, merges the month's parts, and waits until the
+ * merge is over. /internal/force_merge only starts a background merge, and
+ * VictoriaMetrics 1.79 panics ("unexpected refCount ... when closing the
+ * partition") if it is stopped while that merge runs, losing unflushed parts;
+ * so this waits for the merge's "successfully finished" log line as well as
+ * for the merge gauges to fall to zero.
+ */
 async function flushAndMerge(vm: VmInstance, partitionPrefix: string): Promise<number> {
   const started = performance.now();
   await httpGetText(`${vm.httpUrl}/internal/force_flush`);
   await httpGetText(`${vm.httpUrl}/internal/force_merge?partition_prefix=${partitionPrefix}`);
+  const finished = `forced merge for partition_prefix="${partitionPrefix}" has been successfully finished`;
   const deadline = Date.now() + MERGE_WAIT_MS;
   for (;;) {
     const text = await httpGetText(`${vm.httpUrl}/metrics`);
-    const active = sum(metricByType(text, 'vm_active_merges'));
+    const active = sum(metricByType(text, 'vm_active_merges')) + sum(metricByType(text, 'vm_active_force_merges'));
     const pending = sum(metricByType(text, 'vm_pending_rows'));
-    if (active === 0 && pending === 0) break;
-    if (Date.now() > deadline) throw new Error(`VictoriaMetrics still merging after ${MERGE_WAIT_MS} ms`);
-    await new Promise((r) => setTimeout(r, 250));
+    if (active === 0 && pending === 0 && readFileSync(vm.logPath, 'utf8').includes(finished)) break;
+    if (Date.now() > deadline) throw new Error(`VictoriaMetrics still merging after ${MERGE_WAIT_MS} ms; see ${vm.logPath}`);
+    await new Promise((r) => setTimeout(r, 100));
   }
   return (performance.now() - started) / 1000;
 }
@@ -391,6 +400,11 @@ async function runOnce(ds: DevopsDataset, load: Load, withExport: boolean): Prom
     const exported = withExport ? await exportAll(vm) : null;
     const { cleanExit } = await vm.stop();
     vm = null;
+    if (!cleanExit) {
+      // A killed or failed shutdown leaves unflushed parts behind: its disk size means nothing.
+      const log = readFileSync(join(dir.path, 'victoria-metrics.log'), 'utf8').split('\n').slice(-40).join('\n');
+      throw new Error(`victoria-metrics did not shut down cleanly; its log ends with:\n${log}`);
+    }
     const diskBytes: DiskBytes = {
       dataParts: directoryBytes(join(dataDir, 'data')),
       indexdb: directoryBytes(join(dataDir, 'indexdb')),
@@ -557,7 +571,7 @@ function argValue(name: string): string | undefined {
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
   const runs = Number(argValue('--runs') ?? (quick ? 1 : 5));
-  const report = await runVictoriaMetricsPeerBench({ runs, fidelity: !process.argv.includes('--no-fidelity') });
+  const report = await runVictoriaMetricsPeerBench({ runs, fidelity: !process.argv.includes('--no-fidelity'), telnet: !process.argv.includes('--no-telnet') });
   const outDir = join(repoRoot(), 'bench', 'results');
   mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, 'peers-victoria-metrics.json'), JSON.stringify(report, null, 2) + '\n');

@@ -183,18 +183,20 @@ export async function runBackupCommand(argv: string[], io: BackupIo): Promise<nu
         archive: { type: 'string' },
       });
       const dir = onePositional(positionals, 'backup directory');
-      const config = loadNodeConfig(required(values, 'config'));
+      const configPath = required(values, 'config');
       const until = str(values, 'until');
       const archive = str(values, 'archive');
       if (until !== null && archive === null) throw usage('--until needs --archive ARCHIVE_DIR (the log archive of the source cluster)');
       if (archive !== null && until === null) throw usage('--archive is only used with --until');
+      const target = until === null ? null : parseRestoreTarget(until);
+      const config = loadNodeConfig(configPath);
       const bar = terminalProgress('restore', stream);
       try {
         const result = await restoreIntoDataDir(dir, config, {
           key: keyOf(values),
           force: values.force === true,
           keepClusterId: values['keep-cluster-id'] === true,
-          until: until === null ? null : parseRestoreTarget(until),
+          until: target,
           archiveDir: archive,
           onProgress: (done, total) => bar?.update(done, total),
         });

@@ -18,6 +18,7 @@ export const USAGE = `usage:
   tsraft query 'sum:1m-avg:METRIC{TAG=*}' --start 1h-ago [--end T] [--format table|csv|json]
   tsraft import FILE... [--format put|json|csv] [--metric M --tags k=v,...] [--batch 5000]
   tsraft export --metric M [--start T] [--end T] [--filter k=v] [--format put|csv|json] [--out FILE]
+  tsraft backup create|verify|restore|list|inspect|keygen ...   (tsraft backup help; docs/backup-format.md)
 
 --endpoint is a node's client URL (http://HOST:PORT); give it several times (or
 comma-separated) so the command can find the leader if one node is down.
@@ -112,6 +113,11 @@ export async function main(argv: string[]): Promise<number> {
       // The client commands (src/cli/commands/, the client API room).
       const { runClientCommand } = await import('./commands/index.js');
       return runClientCommand(command, rest);
+    }
+    case 'backup': {
+      // Backups, restore, point-in-time recovery (src/cli/commands/backup.ts, the backup room).
+      const { runBackupCommand } = await import('./commands/backup.js');
+      return runBackupCommand(rest, { print });
     }
     case undefined:
     case 'help':

@@ -56,6 +56,15 @@ export interface ClientApiConfig {
   telnetPort: number | null;
 }
 
+/** Self-monitoring: the node writes a few of its own metrics into the store as
+ *  ordinary `tsraft.*` series (src/node/self-monitor.ts, docs/metrics.md). */
+export interface SelfMonitoringConfig {
+  /** Default false; `tsraft dev` (make run) turns it on. */
+  enabled: boolean;
+  /** Time between two samples, ms. Default 10,000; bounds 1,000..3,600,000. */
+  intervalMs: number;
+}
+
 export interface NodeConfig {
   /** Absolute path of the file this was loaded from (null when built in code). */
   configPath: string | null;
@@ -94,6 +103,7 @@ export interface NodeConfig {
   /** State machine options (src/tsdb/state-machine.ts). */
   tsdb: TimeSeriesStateMachineOptions;
   clientApi: ClientApiConfig;
+  selfMonitoring: SelfMonitoringConfig;
 }
 
 const MiB = 1024 * 1024;
@@ -114,6 +124,8 @@ export const DEFAULT_LIMITS: Readonly<NodeLimits> = Object.freeze({
   maxHttpBodyBytes: 8 * MiB,
   maxHttpConnections: 1024,
 });
+
+export const DEFAULT_SELF_MONITORING: Readonly<SelfMonitoringConfig> = Object.freeze({ enabled: false, intervalMs: 10_000 });
 
 /** Defaults of the top-level scalar fields. Failover (kill -9 of the leader to a
  *  new leader) takes one election timeout, 0.5–1 s with these values. */

@@ -9,7 +9,7 @@ import { DEFAULT_CLIENT_API_LIMITS, type ClientApiLimits } from '../api/limits.j
 import { TsraftError, assert } from '../errors.js';
 import { DEFAULT_STATE_MACHINE_OPTIONS, type TimeSeriesStateMachineOptions } from '../tsdb/state-machine.js';
 import { MIN_SECRET_BYTES } from '../transport/handshake.js';
-import { DEFAULTS, DEFAULT_LIMITS, type ClientApiConfig, type LogLevel, type NodeConfig, type NodeLimits, type TlsConfig } from './types.js';
+import { DEFAULTS, DEFAULT_LIMITS, DEFAULT_SELF_MONITORING, type ClientApiConfig, type LogLevel, type NodeConfig, type NodeLimits, type SelfMonitoringConfig, type TlsConfig } from './types.js';
 
 export { MIN_SECRET_BYTES };
 export const MAX_SECRET_BYTES = 1024;
@@ -298,6 +298,18 @@ function readClientApi(reader: ObjectReader, httpHost: string, problems: ConfigP
   return result;
 }
 
+function readSelfMonitoring(reader: ObjectReader, problems: ConfigProblem[]): SelfMonitoringConfig {
+  const result: SelfMonitoringConfig = { ...DEFAULT_SELF_MONITORING };
+  const value = reader.raw('selfMonitoring');
+  if (value === undefined) return result;
+  const section = ObjectReader.of(value, reader.field('selfMonitoring'), problems);
+  if (section === null) return result;
+  result.enabled = section.boolean('enabled', DEFAULT_SELF_MONITORING.enabled);
+  result.intervalMs = section.integer('intervalMs', DEFAULT_SELF_MONITORING.intervalMs, 1_000, 3_600_000, ' ms');
+  section.rejectUnknown();
+  return result;
+}
+
 /**
  * Validates the parsed JSON of a configuration file. `baseDir` resolves
  * relative paths (dataDir, secretFile, TLS files): the directory of the file,
@@ -378,6 +390,7 @@ export function validateNodeConfig(raw: unknown, options: { baseDir: string; sou
   const limits = readLimits(root, problems);
   const tsdb = readTsdb(root, problems);
   const clientApi = readClientApi(root, httpHost, problems);
+  const selfMonitoring = readSelfMonitoring(root, problems);
   // Comments in JSON are not possible; a "$comment" field is allowed and ignored.
   root.raw('$comment');
   root.rejectUnknown();
@@ -410,6 +423,7 @@ export function validateNodeConfig(raw: unknown, options: { baseDir: string; sou
     limits,
     tsdb,
     clientApi,
+    selfMonitoring,
   };
 }
 

@@ -11,7 +11,7 @@ import type { LookupQuery } from '../tsdb/series-index.js';
 import { TimeSeriesStateMachine, type TimeSeriesStateMachineOptions } from '../tsdb/state-machine.js';
 import type { Tags } from '../tsdb/types.js';
 import { findLastPoints } from './last-point.js';
-import { DEFAULT_PUT_LIMITS, batchToPropose, encodePut, putResultOf, type PutLimits } from './put-encoder.js';
+import { DEFAULT_PUT_LIMITS, SeriesCache, batchToPropose, encodePut, putResultOf, type PutLimits } from './put-encoder.js';
 import { tsuidOf, type LastOptions, type LastPoint, type LastQuery, type LookupAnswer, type PointsInput, type PutOptions, type PutResult, type ReadOptions, type ServiceStatus, type Subscription, type SubscriptionSink, type SubscriptionSpec, type TsdbService } from './service.js';
 import { SubscriptionHub, type SubscriptionHubOptions } from './subscriptions.js';
 
@@ -24,6 +24,8 @@ export interface LocalTsdbServiceOptions {
   subscriptions?: Partial<SubscriptionHubOptions>;
   /** Series one /api/query/last request may return; default 100,000. */
   maxLastSeries?: number;
+  /** Validated series remembered across puts; default 100,000 (0 disables). */
+  seriesCacheEntries?: number;
 }
 
 export function seriesExistsIn(sm: TimeSeriesStateMachine, metric: string, tags: Tags): boolean {
@@ -39,6 +41,8 @@ export class LocalTsdbService implements TsdbService {
   private readonly clock: Clock;
   private readonly nodeId: string;
   private readonly putLimits: PutLimits;
+  /** Series validated by earlier puts (skips re-validating them). */
+  private readonly seriesCache: SeriesCache;
   private readonly queryLimits: Partial<QueryLimits>;
   private readonly hub: SubscriptionHub;
   private readonly maxLastSeries: number;
@@ -49,13 +53,14 @@ export class LocalTsdbService implements TsdbService {
     this.nodeId = options.nodeId ?? 'local';
     this.stateMachine = new TimeSeriesStateMachine(options.stateMachine);
     this.putLimits = { ...DEFAULT_PUT_LIMITS, ...options.putLimits };
+    this.seriesCache = new SeriesCache(options.seriesCacheEntries ?? 100_000);
     this.queryLimits = options.queryLimits ?? {};
     this.hub = new SubscriptionHub(options.subscriptions);
     this.maxLastSeries = options.maxLastSeries ?? 100_000;
   }
 
   async put(points: PointsInput, options: PutOptions = {}): Promise<PutResult> {
-    const encoded = encodePut(points, this.putLimits);
+    const encoded = encodePut(points, this.putLimits, this.seriesCache);
     const session = options.session;
     const batch = batchToPropose(encoded, session !== undefined);
     if (batch === null) return putResultOf(encoded, null, this.putLimits.maxErrorsPerPut);

@@ -9,7 +9,19 @@
 // (rules checked in the order metric, timestamp, value, tags).
 import { TsraftError, assert } from '../errors.js';
 import type { ApplyResult } from '../tsdb/state-machine.js';
-import { parseTimestampMs, parseValue, validatePoint, type InvalidPointReason, type PointError, type PointField, type RawPoint } from '../tsdb/validate.js';
+import {
+  MAX_MILLISECONDS_TIMESTAMP,
+  MAX_SECONDS_TIMESTAMP,
+  MIN_MILLISECONDS_TIMESTAMP,
+  parseTimestampMs,
+  parseValue,
+  parseSeriesKey,
+  validatePoint,
+  type InvalidPointReason,
+  type PointError,
+  type PointField,
+  type RawPoint,
+} from '../tsdb/validate.js';
 import { WriteBatchBuilder } from '../tsdb/write-batch.js';
 import type { ColumnarPoints, PointsInput, PutResult } from './service.js';
 
@@ -74,7 +86,7 @@ class ErrorList {
 
 /** Validates and encodes a put request. Throws TSR_ERR_BATCH_TOO_LARGE or
  *  TSR_ERR_INVALID_ARGUMENT for a request that is wrong as a whole. */
-export function encodePut(input: PointsInput, limits: PutLimits = DEFAULT_PUT_LIMITS): EncodedPut {
+export function encodePut(input: PointsInput, limits: PutLimits = DEFAULT_PUT_LIMITS, cache: SeriesCache | null = null): EncodedPut {
   const builder = new WriteBatchBuilder({ maxPoints: limits.maxPointsPerPut, maxSeriesKeys: limits.maxSeriesPerPut, maxBytes: limits.maxBatchBytes });
   const errors = new ErrorList(limits.maxErrorsPerPut);
   let requestPoints: number;
@@ -83,11 +95,11 @@ export function encodePut(input: PointsInput, limits: PutLimits = DEFAULT_PUT_LI
     requestPoints = input.points.length;
     if (requestPoints > limits.maxPointsPerPut) throw tooLarge('points', 'maxPointsPerPut', limits.maxPointsPerPut, requestPoints);
     requestIndexes = new Uint32Array(requestPoints);
-    encodeObjects(input.points, builder, errors, requestIndexes);
+    encodeObjects(input.points, builder, errors, requestIndexes, cache);
   } else {
     requestPoints = checkColumnsShape(input.columns, limits);
     requestIndexes = new Uint32Array(requestPoints);
-    encodeColumns(input.columns, builder, errors, requestIndexes);
+    encodeColumns(input.columns, builder, errors, requestIndexes, cache);
   }
   const batchPoints = builder.pointCount;
   assert(batchPoints + errors.count === requestPoints, `put: ${batchPoints} valid + ${errors.count} invalid ≠ ${requestPoints} points`);
@@ -95,14 +107,28 @@ export function encodePut(input: PointsInput, limits: PutLimits = DEFAULT_PUT_LI
   return { batch, requestPoints, batchPoints, errors: errors.errors, invalidCount: errors.count, requestIndexes: requestIndexes.subarray(0, batchPoints) };
 }
 
-function encodeObjects(points: readonly RawPoint[], builder: WriteBatchBuilder, errors: ErrorList, requestIndexes: Uint32Array): void {
+function encodeObjects(points: readonly RawPoint[], builder: WriteBatchBuilder, errors: ErrorList, requestIndexes: Uint32Array, cache: SeriesCache | null): void {
   for (let i = 0; i < points.length; i++) {
-    const check = validatePoint(points[i]!, i);
+    const raw = points[i]!;
+    if (cache !== null && typeof raw === 'object' && raw !== null) {
+      const fingerprint = SeriesCache.fingerprint(raw.metric, raw.tags);
+      const seriesKey = fingerprint === null ? undefined : cache.get(fingerprint);
+      if (seriesKey !== undefined) {
+        // Known valid series: only the timestamp and the value are left to check.
+        addChecked(i, { ok: true, seriesKey }, raw.timestamp, raw.value, builder, errors, requestIndexes);
+        continue;
+      }
+    }
+    const check = validatePoint(raw, i);
     if (!check.ok) {
       errors.add(check.error);
       continue;
     }
     const p = check.point;
+    if (cache !== null) {
+      const fingerprint = SeriesCache.fingerprint(p.metric, raw.tags);
+      if (fingerprint !== null) cache.set(fingerprint, p.seriesKey);
+    }
     const position = builder.addPoint(p.seriesKey, p.timestampMs, p.value, p.isInteger, p.bigInt);
     requestIndexes[position] = i;
   }
@@ -113,7 +139,11 @@ function isArrayLike(value: unknown): value is ArrayLike<unknown> {
 }
 
 function checkColumnsShape(columns: ColumnarPoints, limits: PutLimits): number {
-  if (!Array.isArray(columns.series)) throw badRequest('series must be an array of [metric, tags] pairs', 'series');
+  const byKey = columns.seriesKeys !== undefined && columns.seriesKeys !== null;
+  const seriesList: unknown = byKey ? columns.seriesKeys : columns.series;
+  if (!Array.isArray(seriesList)) {
+    throw badRequest(byKey ? 'seriesKeys must be an array of canonical series keys' : 'series must be an array of [metric, tags] pairs', byKey ? 'seriesKeys' : 'series');
+  }
   for (const name of ['seriesIndexes', 'timestamps', 'values'] as const) {
     if (!isArrayLike(columns[name])) throw badRequest(`${name} must be an array`, name);
   }
@@ -122,12 +152,12 @@ function checkColumnsShape(columns: ColumnarPoints, limits: PutLimits): number {
     throw badRequest(`seriesIndexes, timestamps and values must have the same length (${n}, ${columns.timestamps.length}, ${columns.values.length})`, 'values');
   }
   if (n > limits.maxPointsPerPut) throw tooLarge('points', 'maxPointsPerPut', limits.maxPointsPerPut, n);
-  if (columns.series.length > limits.maxSeriesPerPut) throw tooLarge('series', 'maxSeriesPerPut', limits.maxSeriesPerPut, columns.series.length);
-  const seriesCount = columns.series.length;
+  const seriesCount = seriesList.length;
+  if (seriesCount > limits.maxSeriesPerPut) throw tooLarge('series', 'maxSeriesPerPut', limits.maxSeriesPerPut, seriesCount);
   for (let i = 0; i < n; i++) {
     const k = columns.seriesIndexes[i];
     if (typeof k !== 'number' || !Number.isInteger(k) || k < 0 || k >= seriesCount) {
-      throw badRequest(`seriesIndexes[${i}] must be an integer index into series (0..${seriesCount - 1})`, 'seriesIndexes');
+      throw badRequest(`seriesIndexes[${i}] must be an integer index into ${byKey ? 'seriesKeys' : 'series'} (0..${seriesCount - 1})`, 'seriesIndexes');
     }
   }
   return n;
@@ -135,41 +165,152 @@ function checkColumnsShape(columns: ColumnarPoints, limits: PutLimits): number {
 
 type SeriesCheck = { ok: true; seriesKey: string } | { ok: false; error: PointError };
 
-function checkSeries(entry: unknown): SeriesCheck {
+/**
+ * Series validated earlier, by a fingerprint of the (metric, tags) exactly as
+ * a client sent them. Clients write the same series again and again; a hit
+ * skips the name checks and the canonical-key sort. Only valid series are
+ * cached. Bounded: cleared when full (a refill costs one validation per series).
+ */
+export class SeriesCache {
+  private readonly keys = new Map<string, string>();
+  constructor(readonly maxEntries: number) {
+    assert(Number.isSafeInteger(maxEntries) && maxEntries >= 0, `bad series cache size ${maxEntries}`);
+  }
+
+  get size(): number {
+    return this.keys.size;
+  }
+
+  /** The fingerprint, or null when a part is not a string (not cacheable). */
+  static fingerprint(metric: unknown, tags: unknown): string | null {
+    if (typeof metric !== 'string' || typeof tags !== 'object' || tags === null || Array.isArray(tags)) return null;
+    let fp = metric;
+    for (const k in tags) {
+      if (!Object.hasOwn(tags, k)) continue;
+      const v = (tags as Record<string, unknown>)[k];
+      if (typeof v !== 'string') return null;
+      // U+0000 cannot occur in a valid name, so the fingerprint is unambiguous for valid series.
+      fp += '\u0000' + k + '\u0000' + v;
+    }
+    return fp;
+  }
+
+  get(fingerprint: string): string | undefined {
+    return this.keys.get(fingerprint);
+  }
+
+  /** Whether `seriesKey` was checked canonical and valid before. */
+  hasKey(seriesKey: string): boolean {
+    return this.keys.get(seriesKey) === seriesKey;
+  }
+
+  set(fingerprint: string, seriesKey: string): void {
+    if (this.maxEntries === 0) return;
+    if (this.keys.size >= this.maxEntries) this.keys.clear();
+    this.keys.set(fingerprint, seriesKey);
+  }
+}
+
+function checkSeries(entry: unknown, cache: SeriesCache | null): SeriesCheck {
   if (!Array.isArray(entry) || entry.length !== 2) {
     return { ok: false, error: pointError(0, 'metric', 'wrong_type', 'a series must be a [metric, tags] pair') };
   }
+  const fingerprint = cache === null ? null : SeriesCache.fingerprint(entry[0], entry[1]);
+  if (fingerprint !== null) {
+    const known = cache!.get(fingerprint);
+    if (known !== undefined) return { ok: true, seriesKey: known };
+  }
   // A valid timestamp and value, so the first failure is the metric's or the tags'.
   const check = validatePoint({ metric: entry[0], tags: entry[1], timestamp: 1, value: 0 });
-  return check.ok ? { ok: true, seriesKey: check.point.seriesKey } : { ok: false, error: check.error };
+  if (!check.ok) return { ok: false, error: check.error };
+  if (fingerprint !== null) cache!.set(fingerprint, check.point.seriesKey);
+  return { ok: true, seriesKey: check.point.seriesKey };
 }
 
-function encodeColumns(columns: ColumnarPoints, builder: WriteBatchBuilder, errors: ErrorList, requestIndexes: Uint32Array): void {
-  const series = columns.series.map(checkSeries);
-  const n = columns.seriesIndexes.length;
-  for (let i = 0; i < n; i++) {
-    const s = series[columns.seriesIndexes[i] as number]!;
-    if (!s.ok && s.error.details.field === 'metric') {
-      errors.add({ ...s.error, index: i });
-      continue;
+/** A canonical series key from a client: valid and canonical, or the
+ *  reason validatePoint gives for its metric and tags. */
+function checkSeriesKey(key: unknown, cache: SeriesCache | null): SeriesCheck {
+  if (typeof key !== 'string') return { ok: false, error: pointError(0, 'series', 'wrong_type', 'a series key must be a string metric{k=v,...}') };
+  if (cache !== null && cache.hasKey(key)) return { ok: true, seriesKey: key };
+  if (key.length <= MAX_SERIES_KEY_CHARS && parseSeriesKey(key) !== null) {
+    cache?.set(key, key);
+    return { ok: true, seriesKey: key };
+  }
+  // Not canonical: find the precise reason from its parts.
+  const open = key.indexOf('{');
+  const metric = open < 0 ? key : key.slice(0, open);
+  const tags: Record<string, string> = {};
+  if (open >= 0 && key.endsWith('}')) {
+    for (const pair of key.slice(open + 1, -1).split(',')) {
+      const eq = pair.indexOf('=');
+      if (eq > 0) Object.defineProperty(tags, pair.slice(0, eq), { value: pair.slice(eq + 1), enumerable: true, configurable: true, writable: true });
     }
-    const ts = parseTimestampMs(columns.timestamps[i]);
+  }
+  const check = validatePoint({ metric, tags, timestamp: 1, value: 0 });
+  if (!check.ok) return { ok: false, error: check.error };
+  return {
+    ok: false,
+    error: pointError(0, 'series', 'wrong_type', `series key ${JSON.stringify(key.slice(0, 200))} is not canonical (metric{k1=v1,k2=v2} with tags sorted by key, each key once)`),
+  };
+}
+
+/** Longest series key checked, UTF-16 units (names are bounded, so valid keys are shorter). */
+const MAX_SERIES_KEY_CHARS = 16 * 1024;
+
+const TWO_POW_53 = 2 ** 53;
+const TWO_POW_63 = 2 ** 63;
+
+/** Checks point `i` of a series already checked (`s`) and adds it; the
+ *  reason reported is validatePoint's (metric, timestamp, value, tags order). */
+function addChecked(i: number, s: SeriesCheck, rawTs: unknown, rawValue: unknown, builder: WriteBatchBuilder, errors: ErrorList, requestIndexes: Uint32Array): void {
+  if (!s.ok && s.error.details.field === 'metric') {
+    errors.add({ ...s.error, index: i });
+    return;
+  }
+  // Fast path: numbers already in range (OpenTSDB's seconds-or-milliseconds rule).
+  let tsMs: number;
+  if (typeof rawTs === 'number' && Number.isInteger(rawTs) && rawTs > 0 && rawTs <= MAX_SECONDS_TIMESTAMP) tsMs = rawTs * 1000;
+  else if (typeof rawTs === 'number' && Number.isInteger(rawTs) && rawTs >= MIN_MILLISECONDS_TIMESTAMP && rawTs <= MAX_MILLISECONDS_TIMESTAMP) tsMs = rawTs;
+  else {
+    const ts = parseTimestampMs(rawTs);
     if (!('ms' in ts)) {
       errors.add(pointError(i, 'timestamp', ts.reason, `timestamp ${ts.detail}`));
-      continue;
+      return;
     }
-    const value = parseValue(columns.values[i]);
-    if (!('value' in value)) {
-      errors.add(pointError(i, 'value', value.reason, `value ${value.detail}`));
-      continue;
-    }
-    if (!s.ok) {
-      errors.add({ ...s.error, index: i });
-      continue;
-    }
-    const position = builder.addPoint(s.seriesKey, ts.ms, value.value, value.isInteger, value.bigInt);
-    requestIndexes[position] = i;
+    tsMs = ts.ms;
   }
+  let value: number;
+  let isInteger: boolean;
+  let bigInt: bigint | null = null;
+  if (typeof rawValue === 'number' && Number.isFinite(rawValue) && Math.abs(rawValue) <= TWO_POW_53) {
+    value = rawValue;
+    isInteger = Number.isInteger(rawValue);
+  } else {
+    const parsed = parseValue(rawValue);
+    if (!('value' in parsed)) {
+      errors.add(pointError(i, 'value', parsed.reason, `value ${parsed.detail}`));
+      return;
+    }
+    value = parsed.value;
+    isInteger = parsed.isInteger;
+    bigInt = parsed.bigInt;
+    assert(!isInteger || Math.abs(value) < TWO_POW_63 || bigInt !== null, 'an integer value beyond int64 passed validation');
+  }
+  if (!s.ok) {
+    errors.add({ ...s.error, index: i });
+    return;
+  }
+  const position = builder.addPoint(s.seriesKey, tsMs, value, isInteger, bigInt);
+  requestIndexes[position] = i;
+}
+
+function encodeColumns(columns: ColumnarPoints, builder: WriteBatchBuilder, errors: ErrorList, requestIndexes: Uint32Array, cache: SeriesCache | null): void {
+  const series =
+    columns.seriesKeys !== undefined && columns.seriesKeys !== null
+      ? columns.seriesKeys.map((key) => checkSeriesKey(key, cache))
+      : columns.series!.map((entry) => checkSeries(entry, cache));
+  const n = columns.seriesIndexes.length;
+  for (let i = 0; i < n; i++) addChecked(i, series[columns.seriesIndexes[i] as number]!, columns.timestamps[i], columns.values[i], builder, errors, requestIndexes);
 }
 
 /** The batch to propose: the encoded one, or an empty batch when every point

@@ -24,7 +24,7 @@ import type { ApplyResult, TimeSeriesStateMachine } from '../tsdb/state-machine.
 import { findLastPoints } from './last-point.js';
 import { LeaderForwarder } from './leader-forwarder.js';
 import { seriesExistsIn } from './local-service.js';
-import { DEFAULT_PUT_LIMITS, batchToPropose, encodePut, putResultOf, type PutLimits } from './put-encoder.js';
+import { DEFAULT_PUT_LIMITS, SeriesCache, batchToPropose, encodePut, putResultOf, type PutLimits } from './put-encoder.js';
 import {
   tsuidOf,
   type Consistency,
@@ -62,6 +62,8 @@ export interface ReplicatedTsdbServiceOptions {
   subscriptions?: Partial<SubscriptionHubOptions>;
   /** Series one /api/query/last request may return; default 100,000. */
   maxLastSeries?: number;
+  /** Validated series remembered across puts; default 100,000 (0 disables). */
+  seriesCacheEntries?: number;
   /** Forward puts received on a follower to the leader; default true. */
   forwardWrites?: boolean;
   /** Token presented to the leader when forwarding (when tokens are required). */
@@ -75,6 +77,8 @@ export interface ReplicatedTsdbServiceOptions {
 export class ReplicatedTsdbService implements TsdbService {
   private readonly options: ReplicatedTsdbServiceOptions;
   private readonly putLimits: PutLimits;
+  /** Series validated by earlier puts (skips re-validating them). */
+  private readonly seriesCache: SeriesCache;
   private readonly hub: SubscriptionHub;
   private readonly forwarder: LeaderForwarder | null;
   private readonly forwardTimeoutMs: number;
@@ -82,6 +86,7 @@ export class ReplicatedTsdbService implements TsdbService {
   constructor(options: ReplicatedTsdbServiceOptions) {
     this.options = options;
     this.putLimits = { ...DEFAULT_PUT_LIMITS, ...options.putLimits };
+    this.seriesCache = new SeriesCache(options.seriesCacheEntries ?? 100_000);
     this.hub = new SubscriptionHub(options.subscriptions);
     this.forwardTimeoutMs = options.forwardTimeoutMs ?? 10_000;
     this.forwarder =
@@ -125,7 +130,7 @@ export class ReplicatedTsdbService implements TsdbService {
   }
 
   private async proposeLocally(points: PointsInput, options: PutOptions): Promise<PutResult> {
-    const encoded = encodePut(points, this.putLimits);
+    const encoded = encodePut(points, this.putLimits, this.seriesCache);
     const session = options.session;
     const batch = batchToPropose(encoded, session !== undefined);
     if (batch === null) return putResultOf(encoded, null, this.putLimits.maxErrorsPerPut);

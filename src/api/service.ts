@@ -30,13 +30,16 @@ export interface WriteSession {
 
 /**
  * Points in columns: each distinct series once, then one entry per point.
- * The fast wire form (the client library always sends this). `timestamps`
- * follow OpenTSDB's rule (≤ 2^32−1 seconds, else milliseconds); values are
- * numbers (integral → int64, else float64), bigints (int64) or strings
- * (OpenTSDB text: "4.0" stays a float).
+ * The fast wire form (the client library always sends this). A series is
+ * either a [metric, tags] pair (`series`) or its canonical key
+ * `metric{k1=v1,k2=v2}` with tags sorted by key (`seriesKeys`; cheapest to
+ * check). `timestamps` follow OpenTSDB's rule (≤ 2^32−1 seconds, else
+ * milliseconds); values are numbers (integral → int64, else float64), bigints
+ * (int64) or strings (OpenTSDB text: "4.0" stays a float).
  */
 export interface ColumnarPoints {
-  series: ReadonlyArray<readonly [unknown, unknown]>;
+  series?: ReadonlyArray<readonly [unknown, unknown]>;
+  seriesKeys?: ReadonlyArray<unknown>;
   seriesIndexes: ArrayLike<unknown>;
   timestamps: ArrayLike<unknown>;
   values: ArrayLike<unknown>;

@@ -39,13 +39,13 @@ export function pointsOfPutRequest(msg: Record<string, unknown>): PointsInput {
     if (!Array.isArray(msg.points)) throw invalidArgument('points', 'points must be an array of {metric, timestamp, value, tags}');
     return { kind: 'objects', points: msg.points as RawPoint[] };
   }
-  if (msg.series !== undefined) {
+  if (msg.series !== undefined || msg.seriesKeys !== undefined) {
     return {
       kind: 'columns',
-      columns: { series: msg.series, seriesIndexes: msg.seriesIndexes, timestamps: msg.timestamps, values: msg.values } as ColumnarPoints,
+      columns: { series: msg.series, seriesKeys: msg.seriesKeys, seriesIndexes: msg.seriesIndexes, timestamps: msg.timestamps, values: msg.values } as ColumnarPoints,
     };
   }
-  throw invalidArgument('points', 'a put needs points (objects) or series + seriesIndexes + timestamps + values (columns)');
+  throw invalidArgument('points', 'a put needs points (objects) or series (or seriesKeys) + seriesIndexes + timestamps + values (columns)');
 }
 
 function pointCountOf(input: PointsInput): number {

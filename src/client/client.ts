@@ -19,7 +19,7 @@ import { SeededPrng } from '../util/prng.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { Connection, type Hello } from './connection.js';
 import { leaderUrlFrom, toWebSocketUrl } from './endpoints.js';
-import { toColumns, type Point } from './points.js';
+import { toColumns, type Point, type PutColumns } from './points.js';
 import { LiveSubscription } from './subscription.js';
 
 export interface ConnectOptions {
@@ -270,7 +270,12 @@ export class TsraftClient {
    *  point is listed in the result by its index). Exactly-once across retries. */
   async put(points: Point | readonly Point[], options: RequestOptions = {}): Promise<PutResult> {
     const list: readonly Point[] = Array.isArray(points) ? points : [points as Point];
-    const columns = toColumns(list);
+    return this.putColumns(toColumns(list), options);
+  }
+
+  /** put() for bulk loaders that already hold points in columns (each
+   *  series once, then an index, timestamp and value per point). */
+  async putColumns(columns: PutColumns, options: RequestOptions = {}): Promise<PutResult> {
     let sequence = this.nextSequence++;
     this.outstanding.add(sequence);
     try {

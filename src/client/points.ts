@@ -16,34 +16,57 @@ export interface Point {
 }
 
 export interface PutColumns {
-  series: Array<[string, Record<string, string>]>;
+  /** Canonical keys `metric{k1=v1,k2=v2}` (tags sorted), when every name is
+   *  free of the separators { } = , — otherwise `series` pairs are sent. */
+  seriesKeys?: string[];
+  series?: Array<[string, Record<string, string>]>;
   seriesIndexes: Uint32Array;
   timestamps: Float64Array | Array<number | bigint | string>;
   values: Float64Array | Array<number | bigint | string>;
 }
 
-function seriesKey(metric: string, tags: Record<string, string>): string {
+const SEPARATORS = /[{}=,]/;
+
+/** The canonical series key, or null when a name holds a separator (such a
+ *  name is invalid anyway; the pair form lets the node say why). */
+export function canonicalSeriesKey(metric: string, tags: Record<string, string>): string | null {
+  if (typeof metric !== 'string' || SEPARATORS.test(metric) || typeof tags !== 'object' || tags === null) return null;
   const keys = Object.keys(tags);
   if (keys.length > 1) keys.sort();
-  let key = metric;
-  for (const k of keys) key += '\u0000' + k + '\u0001' + tags[k];
-  return key;
+  let key = metric + '{';
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    const v = tags[k];
+    if (typeof v !== 'string' || SEPARATORS.test(k) || SEPARATORS.test(v)) return null;
+    if (i > 0) key += ',';
+    key += k + '=' + v;
+  }
+  return key + '}';
+}
+
+function fallbackKey(metric: string, tags: Record<string, string>): string {
+  const entries = typeof tags === 'object' && tags !== null ? Object.keys(tags).sort().map((k) => [k, tags[k]]) : [];
+  return JSON.stringify([metric, entries]);
 }
 
 export function toColumns(points: readonly Point[]): PutColumns {
   const n = points.length;
+  const seriesKeys: string[] = [];
   const series: Array<[string, Record<string, string>]> = [];
   const indexByKey = new Map<string, number>();
   const seriesIndexes = new Uint32Array(n);
+  let canonical = true;
   let numericTimestamps = true;
   let numericValues = true;
   for (let i = 0; i < n; i++) {
     const p = points[i]!;
-    const key = seriesKey(p.metric, p.tags);
+    const key = canonicalSeriesKey(p.metric, p.tags) ?? fallbackKey(p.metric, p.tags);
     let index = indexByKey.get(key);
     if (index === undefined) {
       index = series.length;
+      if (key.startsWith('[')) canonical = false;
       series.push([p.metric, p.tags]);
+      seriesKeys.push(key);
       indexByKey.set(key, index);
     }
     seriesIndexes[i] = index;
@@ -67,5 +90,5 @@ export function toColumns(points: readonly Point[]): PutColumns {
   } else {
     values = points.map((p) => p.value);
   }
-  return { series, seriesIndexes, timestamps, values };
+  return canonical ? { seriesKeys, seriesIndexes, timestamps, values } : { series, seriesIndexes, timestamps, values };
 }

@@ -139,6 +139,8 @@ function devNodeConfig(record: DevRecord, index: number): Record<string, unknown
     peerPort: record.port + PEER_PORT_OFFSET + index - 1,
     peers,
     clientUrls,
+    // A new user gets live data to query at once (docs/metrics.md, "Self-monitoring").
+    selfMonitoring: { enabled: true },
   };
 }
 

@@ -31,6 +31,9 @@ export type QueryOperation = (typeof QUERY_OPERATIONS)[number];
 /** Values of the `result` label of tsraft_backup_runs_total. */
 export const BACKUP_RESULTS = ['success', 'failure'] as const;
 
+/** prom-client defaults that are gauges ending in `_total`. */
+export const NON_CONVENTIONAL_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'] as const;
+
 export interface MetricFamilies {
   // Node
   nodeInfo: Gauge<'node_id' | 'cluster_id' | 'version'>;
@@ -183,5 +186,8 @@ export function createMetricFamilies(): { registry: Registry; families: MetricFa
   for (const result of ['success', 'failure'] as const) families.selfMonitorWrites.inc({ result }, 0);
   // CPU, memory, event-loop lag, GC, handles: prom-client's standard families.
   collectDefaultMetrics({ register: registry });
+  // Gauges named like counters break the conventions (promtool check metrics);
+  // the same numbers remain, by type, in nodejs_active_handles/_requests/_resources.
+  for (const name of NON_CONVENTIONAL_DEFAULTS) registry.removeSingleMetric(name);
   return { registry, families };
 }

@@ -11,10 +11,14 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
+import { TokenAuth } from '../api/auth.js';
+import { registerConsoleRoutes } from '../api/console/routes.js';
 import { HttpServer } from '../api/http-server.js';
+import { registerMetricsRoutes } from '../api/metrics-route.js';
 import { registerStatusRoutes, type MemberStatus, type NodeLifecycle, type NodeStatus } from '../api/status.js';
 import type { NodeConfig } from '../config/types.js';
 import { TsraftError, assert, rethrowIfBug } from '../errors.js';
+import { NodeMetrics } from '../metrics/node-metrics.js';
 import type { ConfigState, Message, NodeId } from '../raft/types.js';
 import { Replica } from '../replica/replica.js';
 import type { ReplicaStatus } from '../replica/types.js';
@@ -28,6 +32,7 @@ import { SeededPrng } from '../util/prng.js';
 import { registerAdminRoutes } from './admin-routes.js';
 import type { Logger } from './logger.js';
 import { mountClientRoutes, type ClientSurfaces } from './routes.js';
+import { SelfMonitor } from './self-monitor.js';
 
 /** Subfolders of the data directory (docs/operations.md, "Data directory"). */
 export const DB_FOLDER = 'db';
@@ -58,12 +63,21 @@ export class TsraftNode {
   private peerPort = 0;
   private stopping: Promise<void> | null = null;
   private removedLogged = false;
+  /** Prometheus metrics of this node (src/metrics, docs/metrics.md). */
+  readonly metrics: NodeMetrics;
+  private selfMonitor: SelfMonitor | null = null;
 
   private constructor(config: NodeConfig, log: Logger, version: string) {
     this.config = config;
     this.log = log;
     this.version = version;
     this.stateMachine = new TimeSeriesStateMachine(config.tsdb);
+    this.metrics = new NodeMetrics({
+      nodeId: config.nodeId,
+      clusterId: config.clusterId,
+      version,
+      disk: { dataDir: config.dataDir, leveldbDir: join(config.dataDir, DB_FOLDER), snapshotDir: join(config.dataDir, SNAPSHOT_FOLDER) },
+    });
     this.http = new HttpServer({
       maxBodyBytes: config.limits.maxHttpBodyBytes,
       maxConnections: config.limits.maxHttpConnections,
@@ -105,6 +119,13 @@ export class TsraftNode {
   private async startNow(hooks: NodeHooks): Promise<void> {
     const { config, log } = this;
     registerStatusRoutes(this.http, { status: () => this.status() });
+    registerMetricsRoutes(this.http, { metrics: this.metrics, auth: new TokenAuth(config.clientApi.tokens) });
+    registerConsoleRoutes(this.http, { status: { status: () => this.status() } });
+    this.metrics.attach({
+      replicaStatus: () => this.replicaValue?.status() ?? null,
+      transportStats: () => this.transportValue?.stats() ?? null,
+      stateMachineStats: () => this.stateMachine.stats(),
+    });
     this.httpPort = (await this.http.listen(config.httpHost, config.httpPort)).port;
     log.info('client HTTP listening', { address: `${config.httpHost}:${this.httpPort}` });
 
@@ -137,12 +158,12 @@ export class TsraftNode {
       : { voters: Object.keys(config.peers).sort(), learners: [], contexts: { ...config.peers } };
     const replica = new Replica<ApplyResult>({
       id: config.nodeId,
-      logStore: this.logStore,
+      logStore: this.metrics.wrapLogStore(this.logStore),
       snapshotStore: this.snapshotStore,
-      transport: config.join ? new JoiningTransport(transport, config.peers) : transport,
+      transport: this.metrics.wrapTransport(config.join ? new JoiningTransport(transport, config.peers) : transport),
       clock: systemClock,
       prng: new SeededPrng(randomSeed()),
-      stateMachine: this.stateMachine,
+      stateMachine: this.metrics.wrapStateMachine(this.stateMachine),
       bootstrap,
       raft: {
         electionTimeoutTicks: config.electionTimeoutTicks,
@@ -161,7 +182,7 @@ export class TsraftNode {
       maxPendingProposals: config.limits.maxPendingProposals,
       maxProposalBytes: config.limits.maxProposalBytes,
       maxPendingReads: config.limits.maxPendingReads,
-      observer: {
+      observer: this.metrics.observer({
         onSoftState: (_id, soft) => log.info('raft state', { role: soft.role, leader: soft.leader, term: soft.term }),
         onSnapshotInstalled: (_id, meta) => log.info('installed a snapshot from the leader', { index: meta.index, term: meta.term, bytes: meta.sizeBytes }),
         onSnapshotTaken: (_id, meta) => log.debug('took a local snapshot', { index: meta.index, bytes: meta.sizeBytes }),
@@ -169,7 +190,7 @@ export class TsraftNode {
         onApplied: (_id, entry, result) => {
           if (result !== undefined) this.client?.service.onApplied(entry.index, entry.data, result as ApplyResult);
         },
-      },
+      }),
       onFatal: (error) => hooks.onFatal(error),
     });
     this.replicaValue = replica;
@@ -179,6 +200,10 @@ export class TsraftNode {
 
     registerAdminRoutes(this.http, this);
     this.client = await mountClientRoutes(this.http, this);
+    if (config.selfMonitoring.enabled) {
+      this.selfMonitor = new SelfMonitor({ nodeId: config.nodeId, intervalMs: config.selfMonitoring.intervalMs, metrics: this.metrics, service: this.client.metered, clock: systemClock, log });
+      this.selfMonitor.start();
+    }
     this.lifecycle = 'running';
   }
 
@@ -247,6 +272,7 @@ export class TsraftNode {
     const deadline = Date.now() + graceMs;
     this.lifecycle = 'stopping';
     this.log.info('stopping', { graceMs });
+    await this.selfMonitor?.stop();
     await this.handOffLeadership(Math.min(MAX_HANDOFF_MS, graceMs / 2));
     // New requests are refused from here on; those in flight still complete
     // because the replica keeps running until they are done.
@@ -281,6 +307,7 @@ export class TsraftNode {
   /** Close whatever is open, in reverse order of opening. Used by stop and by a failed start. */
   async closeResources(): Promise<void> {
     const steps: Array<[string, () => Promise<void>]> = [
+      ['self-monitoring', async () => this.selfMonitor?.stop()],
       ['http', () => this.http.close(0)],
       ['telnet listener', async () => this.client?.telnet?.close()],
       ['client service', async () => this.client?.service.close()],

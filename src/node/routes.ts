@@ -4,12 +4,16 @@
 import { mountClientApi, startTelnet } from '../api/client-api.js';
 import type { HttpServer } from '../api/http-server.js';
 import { ReplicatedTsdbService } from '../api/replicated-service.js';
+import type { TsdbService } from '../api/service.js';
 import type { TelnetServer } from '../api/telnet-server.js';
+import { instrumentReplicaHandle, instrumentTsdbService } from '../metrics/client-api-metrics.js';
 import { systemClock } from '../util/clock.js';
 import type { TsraftNode } from './node.js';
 
 export interface ClientSurfaces {
   service: ReplicatedTsdbService;
+  /** The same service with its reads and writes measured (src/metrics): what clients get. */
+  metered: TsdbService;
   telnet: TelnetServer | null;
 }
 
@@ -19,19 +23,20 @@ export async function mountClientRoutes(server: HttpServer, node: TsraftNode): P
   // presents one that may write (the same token list is on every node).
   const forwardToken = clientApi.tokens.find((t) => t.access === 'read-write')?.token;
   const service = new ReplicatedTsdbService({
-    replica: node.replica,
+    replica: instrumentReplicaHandle(node.replica, node.metrics.families),
     stateMachine: () => node.stateMachine,
     status: () => node.status(),
     clock: systemClock,
     putLimits: clientApi.limits,
     forwardToken,
   });
-  mountClientApi(server, { service, tokens: clientApi.tokens, limits: clientApi.limits, version: node.version });
+  const metered = instrumentTsdbService(service, node.metrics.clientApi);
+  mountClientApi(server, { service: metered, tokens: clientApi.tokens, limits: clientApi.limits, version: node.version });
   let telnet: TelnetServer | null = null;
   if (clientApi.telnetPort !== null) {
-    const started = await startTelnet({ service, tokens: clientApi.tokens, limits: clientApi.limits, version: node.version, host: clientApi.telnetHost, port: clientApi.telnetPort });
+    const started = await startTelnet({ service: metered, tokens: clientApi.tokens, limits: clientApi.limits, version: node.version, host: clientApi.telnetHost, port: clientApi.telnetPort });
     telnet = started.server;
     node.log.info('telnet put listening', { address: `${clientApi.telnetHost}:${started.port}` });
   }
-  return { service, telnet };
+  return { service, metered, telnet };
 }

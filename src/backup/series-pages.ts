@@ -111,16 +111,25 @@ export interface StoredBlock {
 }
 
 /** Sealed blocks repeat from one snapshot to the next: remembers their pages
- *  by the SHA-256 of the block, within a bound on entries. */
+ *  by the SHA-256 of the block (least recently used first out), within
+ *  bounds on entries and on the page bytes held. */
 export class PageCache {
   private readonly entries = new Map<string, StoredBlock>();
+  private bytes = 0;
 
-  constructor(readonly maxEntries = 200_000) {
-    assert(maxEntries >= 1, 'PageCache needs room for an entry');
+  constructor(
+    readonly maxEntries = 200_000,
+    readonly maxBytes = 64 * 1024 * 1024,
+  ) {
+    assert(maxEntries >= 1 && maxBytes >= 1, 'PageCache needs room for an entry');
   }
 
   get size(): number {
     return this.entries.size;
+  }
+
+  get sizeBytes(): number {
+    return this.bytes;
   }
 
   get(key: string): StoredBlock | undefined {
@@ -134,9 +143,24 @@ export class PageCache {
   }
 
   set(key: string, value: StoredBlock): void {
+    const size = storedBytes(value);
+    if (size > this.maxBytes) return;
+    const previous = this.entries.get(key);
+    if (previous !== undefined) this.bytes -= storedBytes(previous);
     this.entries.set(key, value);
-    while (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+    this.bytes += size;
+    while (this.entries.size > this.maxEntries || this.bytes > this.maxBytes) {
+      const oldest = this.entries.keys().next().value!;
+      this.bytes -= storedBytes(this.entries.get(oldest)!);
+      this.entries.delete(oldest);
+    }
   }
+}
+
+function storedBytes(block: StoredBlock): number {
+  let n = 64;
+  for (const p of block.pages) n += p.bytes.length + 32;
+  return n;
 }
 
 /** Cuts one block into pages (or keeps it raw), see the file comment. */
@@ -161,6 +185,9 @@ function rawBlock(block: SeriesBlock): StoredBlock {
 function splitUncached(block: SeriesBlock, blockSpanMs: number, pages: number): StoredBlock {
   if (pages === 1) return rawBlock(block);
   const cols = decodeBlock(block.bytes);
+  // Pages hold sorted, distinct timestamps (what a rebuild checks); a block
+  // in another order (the codec allows it) stays raw.
+  for (let i = 1; i < cols.length; i++) if (!(cols.timestampsMs[i]! > cols.timestampsMs[i - 1]!)) return rawBlock(block);
   const pageSpanMs = blockSpanMs / pages;
   const stored: StoredPage[] = [];
   let from = 0;
@@ -173,15 +200,23 @@ function splitUncached(block: SeriesBlock, blockSpanMs: number, pages: number): 
     stored.push({ index, bytes: encodeBlock(cols, from, to), pointCount: to - from });
     from = to;
   }
-  // Keep the pages only if they give back this exact block.
-  let rebuilt: Uint8Array;
-  try {
-    rebuilt = rebuildBlockFromPages(stored.map((p) => p.bytes), stored.map((p) => p.index), block.startMs, pageSpanMs).bytes;
-  } catch (error) {
-    if (error instanceof TsraftError) return rawBlock(block);
-    throw error;
+  // Keep the pages only if they give back this exact block. The codecs
+  // round-trip exactly, so the pages decode to `cols` again and the rebuild
+  // is encodeBlock(cols): the block must be that canonical encoding. An open
+  // block is, by construction (serialize() encodes it just so); a sealed one
+  // may come from an older encoder. Exact int64 values take the full check.
+  if (cols.bigInts === null) {
+    if (!block.open && !bytesEqual(encodeBlock(cols), block.bytes)) return rawBlock(block);
+  } else {
+    let rebuilt: Uint8Array;
+    try {
+      rebuilt = rebuildBlockFromPages(stored.map((p) => p.bytes), stored.map((p) => p.index), block.startMs, pageSpanMs).bytes;
+    } catch (error) {
+      if (error instanceof TsraftError) return rawBlock(block);
+      throw error;
+    }
+    if (!bytesEqual(rebuilt, block.bytes)) return rawBlock(block);
   }
-  if (!bytesEqual(rebuilt, block.bytes)) return rawBlock(block);
   return { raw: false, pages: stored, pointCount: cols.length };
 }
 

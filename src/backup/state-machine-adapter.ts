@@ -19,8 +19,8 @@ export interface BackupFormatOptions {
   clusterId: string;
   nodeId: string;
   layout?: BackupLayout | null;
-  /** Sealed blocks whose pages are remembered. Default 200,000. */
-  pageCacheEntries?: number;
+  /** Page bytes of sealed blocks remembered between snapshots. Default 64 MiB. */
+  pageCacheBytes?: number;
 }
 
 export class BackupFormatStateMachine implements ReplicatedStateMachine<ApplyResult> {
@@ -30,7 +30,7 @@ export class BackupFormatStateMachine implements ReplicatedStateMachine<ApplyRes
     readonly inner: TimeSeriesStateMachine,
     private readonly options: BackupFormatOptions,
   ) {
-    this.cache = new PageCache(options.pageCacheEntries ?? 200_000);
+    this.cache = new PageCache(1_000_000, options.pageCacheBytes ?? 64 * 1024 * 1024);
   }
 
   get appliedIndex(): number {

@@ -3,14 +3,14 @@
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { EXIT_CODES } from '../node/exit-codes.js';
-import { addNode, fetchStatus, formatStatus, removeNode, transferLeader } from './cluster-commands.js';
+import { addNode, removeNode, transferLeader } from './cluster-commands.js';
 import { DEV_DEFAULT_NODES, DEV_DEFAULT_PORT, runDev } from './dev.js';
 
 export const USAGE = `usage:
   tsraft serve --config FILE                 run one node (docs/configuration.md)
   tsraft dev [--nodes ${DEV_DEFAULT_NODES}] [--data ./data] [--port ${DEV_DEFAULT_PORT}]
                                              run a local cluster in the foreground
-  tsraft status --endpoint URL [--json]      show a node's view of the cluster
+  tsraft status --endpoint URL [--json]      the cluster as a table: members, roles, term, indexes, lag, health
   tsraft cluster add-node --endpoint URL --id ID --peer-url ws://HOST:PORT [--timeout-ms 300000]
   tsraft cluster remove-node --endpoint URL --id ID [--timeout-ms 60000]
   tsraft cluster transfer-leader --endpoint URL --id ID [--timeout-ms 60000]
@@ -85,10 +85,10 @@ export async function main(argv: string[]): Promise<number> {
       });
     }
     case 'status': {
+      // The cluster table (src/cli/commands/status.ts).
       const values = parse(rest, { endpoint: { type: 'string', multiple: true }, json: { type: 'boolean' } });
-      const status = await fetchStatus(endpoints(values)[0]!);
-      print(values.json === true ? JSON.stringify(status, null, 2) : formatStatus(status));
-      return 0;
+      const { runStatus } = await import('./commands/status.js');
+      return runStatus({ endpoints: endpoints(values), json: values.json === true, print });
     }
     case 'cluster': {
       const [sub, ...subArgs] = rest;

@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT_CORRUPT_BACKUP, runBackupCommand } from '../../src/cli/commands/backup.js';
 import { startBackupServer, type TestBackupServer } from './backup-server.js';
 import { TempDirs } from './temp.js';
-import { Feeder, feedPoints, newStateMachine, syntheticPoints } from './workload.js';
+import { LogArchiver } from '../../src/backup/log-archive.js';
+import { Feeder, feedPoints, newStateMachine, syntheticPoints, writeEntry } from './workload.js';
 
 const temp = new TempDirs();
 
@@ -96,6 +97,32 @@ describe('tsraft backup (command line)', () => {
     expect(existsSync(join(dir, 'data-n1', 'snapshots', 'snapshot.tsrs'))).toBe(true);
     await expect(run('restore', next, '--config', configPath)).rejects.toMatchObject({ code: 'TSR_ERR_TARGET_NOT_EMPTY' });
     expect((await run('restore', next, '--config', configPath, '--force')).code).toBe(0);
+  });
+
+  it('restores to a point in time with --until and --archive', async () => {
+    // A log of 30 write entries, archived; the base backup holds the first 10.
+    const entries = Array.from({ length: 30 }, (_, i) => ({ index: i + 1, term: 1, kind: 'normal' as const, data: writeEntry([{ metric: 'pitr.m', timestamp: 1_700_000_000_000 + i * 1000, value: i, tags: { h: 'a' } }], 1_700_000_000_000 + i * 1000) }));
+    const archiveDir = join(temp.make(), 'archive');
+    const archiver = await LogArchiver.open({ dir: archiveDir, clusterId: 'source-cluster' });
+    for (const e of entries) archiver.append(e);
+    await archiver.close();
+    const base = newStateMachine();
+    for (const e of entries.slice(0, 10)) base.apply(e.index, e.data);
+    const baseServer = await startBackupServer(base, () => 10);
+    const baseDir = join(temp.make(), 'pitr-base');
+    try {
+      expect((await run('create', '--endpoint', baseServer.url, '--out', baseDir)).code).toBe(0);
+    } finally {
+      await baseServer.close();
+    }
+    const dir = temp.make();
+    const configPath = join(dir, 'n1.json');
+    writeFileSync(configPath, JSON.stringify({ nodeId: 'n1', clusterId: 'pitr', dataDir: './data', secret: 'a-cluster-secret-of-enough-bytes', peers: { n1: 'ws://127.0.0.1:9202' } }));
+    const result = await run('restore', baseDir, '--config', configPath, '--until', '2023-11-14T22:13:39.500Z', '--archive', archiveDir);
+    expect(result.code).toBe(0);
+    // Entries 11–20 are stamped at or before :39.5 (entry i at :20 + i - 1).
+    expect(result.out).toContain('now at index 20');
+    expect(result.out).toContain('replayed 10 archived entries');
   });
 
   it('writes a new key file once, readable only by its owner', async () => {

@@ -19,6 +19,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { connect as http2Connect, type ClientHttp2Session } from 'node:http2';
+import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -231,6 +232,8 @@ export interface PutRun {
   latencyMs: { p50: number; p99: number; max: number; mean: number };
   /** Revision growth on the leader during the run: etcd's own count of puts applied. */
   revisionsAdded: number;
+  /** 1-minute load average when the run started (other work on the 2 cores skews results). */
+  loadAverage1m: number;
 }
 
 function percentile(sorted: Float64Array, q: number): number {
@@ -249,6 +252,7 @@ async function runPuts(protocol: EtcdProtocol, clientUrl: string, concurrency: n
   const client = protocol === 'grpc' ? grpcClient(clientUrl) : jsonGatewayClient(clientUrl, concurrency);
   const value = Buffer.alloc(VALUE_BYTES, 'v');
   const latencies = new Float64Array(MAX_LATENCY_SAMPLES);
+  const loadAverage1m = loadavg()[0]!;
   let ops = 0;
   try {
     const revisionBefore = (await memberStatus(clientUrl)).revision;
@@ -277,6 +281,7 @@ async function runPuts(protocol: EtcdProtocol, clientUrl: string, concurrency: n
       opsPerSecond: ops / elapsed,
       latencyMs: { p50: percentile(sample, 0.5), p99: percentile(sample, 0.99), max: sample[sample.length - 1] ?? Number.NaN, mean: total / sample.length },
       revisionsAdded: revisionAfter - revisionBefore,
+      loadAverage1m,
     };
   } finally {
     client.close();

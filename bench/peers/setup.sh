@@ -13,7 +13,7 @@
 #
 # Environment:
 #   PEERS_QUICK=1         short runs (1 run, 3 s per etcd figure, no telnet variant)
-#   PEERS_RUNS=N          runs per figure (default 5)
+#   PEERS_RUNS=N          runs per figure (default: 5 for etcd, 7 for VictoriaMetrics)
 #   PEERS_INSTALL_ONLY=1  install the packages and stop there
 #   PEERS_ONLY=etcd|victoria-metrics   run one of the two
 set -euo pipefail

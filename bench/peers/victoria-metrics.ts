@@ -13,6 +13,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { connect } from 'node:net';
+import { loadavg } from 'node:os';
 import { gunzipSync } from 'node:zlib';
 import { readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
@@ -381,6 +382,8 @@ export interface VmRun {
   /** data/ + indexdb/ divided by the rows VM actually stored. */
   bytesPerStoredPoint: number;
   cleanExit: boolean;
+  /** 1-minute load average when the run started (other work on the 2 cores skews ingest). */
+  loadAverage1m: number;
 }
 
 type Load = { protocol: 'http-api-put'; bodies: Buffer[]; concurrency: number } | { protocol: 'telnet-put'; text: Buffer };
@@ -389,6 +392,7 @@ async function runOnce(ds: DevopsDataset, load: Load, withExport: boolean): Prom
   const dir = tempDir('tsraft-peers-vm-');
   const dataDir = join(dir.path, 'storage');
   let vm: VmInstance | null = null;
+  const loadAverage1m = loadavg()[0]!;
   try {
     vm = await startVictoriaMetrics(dataDir, join(dir.path, 'victoria-metrics.log'));
     const ingestSeconds = load.protocol === 'http-api-put' ? await sendBodies(vm.putUrl, load.bodies, load.concurrency) : await sendTelnet(vm.telnetPort, load.text);
@@ -432,6 +436,7 @@ async function runOnce(ds: DevopsDataset, load: Load, withExport: boolean): Prom
       },
       bytesPerStoredPoint: (diskBytes.dataParts + diskBytes.indexdb) / storedPoints,
       cleanExit,
+      loadAverage1m,
     };
     return { run, exported };
   } finally {
@@ -570,7 +575,8 @@ function argValue(name: string): string | undefined {
 
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
-  const runs = Number(argValue('--runs') ?? (quick ? 1 : 5));
+  // Runs are short (1.2 M points, a few seconds each), so take more of them than elsewhere.
+  const runs = Number(argValue('--runs') ?? (quick ? 1 : 7));
   const report = await runVictoriaMetricsPeerBench({ runs, fidelity: !process.argv.includes('--no-fidelity'), telnet: !process.argv.includes('--no-telnet') });
   const outDir = join(repoRoot(), 'bench', 'results');
   mkdirSync(outDir, { recursive: true });

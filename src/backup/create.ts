@@ -27,6 +27,8 @@ import { verifyBackup, type VerifyResult } from './verify.js';
 const RESPONSE_HEADERS_TIMEOUT_MS = 120_000;
 /** A stream that stalls this long is broken. */
 const STREAM_IDLE_TIMEOUT_MS = 120_000;
+/** Reporting the outcome to the node is best effort and brief. */
+const REPORT_TIMEOUT_MS = 5_000;
 
 export interface CreateProgress {
   /** Bytes of the pack received so far. */
@@ -58,6 +60,8 @@ export interface CreateBackupResult {
   /** Pack bytes received from the node. */
   receivedBytes: number;
   verified: VerifyResult | null;
+  /** Whether the node took the report of this backup (POST /backups, its backup metrics). */
+  reported: boolean;
 }
 
 interface BaseInfo {
@@ -159,6 +163,26 @@ async function errorFromResponse(res: IncomingMessage, endpoint: string): Promis
   return streamError(`${endpoint} answered HTTP ${res.statusCode}: ${text.slice(0, 200)}`);
 }
 
+/** The node's record of the backups taken from it (POST /backups, docs/metrics.md).
+ *  Best effort: a node that does not answer does not fail the backup. */
+async function reportToNode(options: CreateBackupOptions, record: Record<string, unknown>): Promise<boolean> {
+  const url = new URL('/backups', options.endpoint);
+  const payload = Buffer.from(JSON.stringify(record));
+  const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': payload.length };
+  if (options.token != null) headers.authorization = `Bearer ${options.token}`;
+  const requester = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise((resolvePromise) => {
+    const req = requester(url, { method: 'POST', headers, timeout: REPORT_TIMEOUT_MS }, (res) => {
+      res.resume();
+      res.on('end', () => resolvePromise(res.statusCode === 200));
+      res.on('error', () => resolvePromise(false));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolvePromise(false));
+    req.end(payload);
+  });
+}
+
 /** Streams a consistent backup from a node into `outDir` (see the file comment). */
 export async function createBackup(options: CreateBackupOptions): Promise<CreateBackupResult> {
   const outDir = resolve(options.outDir);
@@ -167,10 +191,33 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
   if (base !== null && resolve(base.dir) === outDir) throw new TsraftError('TSR_ERR_INVALID_ARGUMENT', '--base must be another directory than --out');
   const created = !existsSync(outDir);
   prepareOutDir(outDir);
+  const startedAtMs = Date.now();
   try {
     const result = await receive(outDir, options, key, base);
-    const verified = options.verify === false ? null : verifyBackup(outDir, { key });
-    return { ...result, verified };
+    let verified: VerifyResult | null = null;
+    const report = (verification: 'verified' | 'failed' | 'not-verified', error?: unknown): Promise<boolean> =>
+      reportToNode(options, {
+        id: result.manifest.backupId,
+        startedAtMs,
+        durationSeconds: (Date.now() - startedAtMs) / 1000,
+        sizeBytes: result.manifest.totals.storedBytes,
+        raftIndex: result.manifest.raft.index,
+        outcome: 'success',
+        verification,
+        kind: result.manifest.base === null ? 'full' : 'incremental',
+        ...(error === undefined ? {} : { error: (error as Error).message }),
+      });
+    if (options.verify !== false) {
+      try {
+        verified = verifyBackup(outDir, { key });
+      } catch (error) {
+        rethrowIfBug(error);
+        await report('failed', error);
+        throw error;
+      }
+    }
+    const reported = await report(verified === null ? 'not-verified' : 'verified');
+    return { ...result, verified, reported };
   } catch (error) {
     // Nothing half-written is left behind: without a manifest it is no backup.
     rmSync(join(outDir, MANIFEST_FILE), { force: true });
@@ -180,7 +227,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
   }
 }
 
-async function receive(outDir: string, options: CreateBackupOptions, key: BackupKey | null, base: BaseInfo | null): Promise<Omit<CreateBackupResult, 'verified'>> {
+async function receive(outDir: string, options: CreateBackupOptions, key: BackupKey | null, base: BaseInfo | null): Promise<Omit<CreateBackupResult, 'verified' | 'reported'>> {
   const layout: BackupLayout | null = base === null ? (options.layout ?? null) : base.source.manifest.layout;
   const res = await postForPack(options.endpoint, { have: base === null ? [] : [...base.contentIds.keys()], layout }, options.token ?? null);
   if (res.statusCode !== 200) throw await errorFromResponse(res, options.endpoint);

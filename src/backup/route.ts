@@ -12,6 +12,7 @@ import { readBody, type HttpServer, type RouteHandler } from '../api/http-server
 import { TsraftError, assert, rethrowIfBug } from '../errors.js';
 import type { ApplyResult } from '../tsdb/state-machine.js';
 import type { TimeSeriesStateMachine } from '../tsdb/state-machine.js';
+import type { BackupRecorder } from '../metrics/backup-history.js';
 import type { Replica } from '../replica/replica.js';
 import { HEX_DIGEST, MANIFEST_FILE, fromHex, layoutProblem, sha256, type BackupLayout } from './constants.js';
 import { exportBackupFiles } from './export.js';
@@ -48,6 +49,8 @@ export interface BackupRouteOptions {
   /** Page bytes of sealed blocks kept between backups, so a later backup
    *  cuts only the blocks that changed. Default 64 MiB; 0 disables. */
   pageCacheBytes?: number;
+  /** Told how each stream ended (the node's backup metrics and GET /backups). */
+  recorder?: BackupRecorder;
 }
 
 interface BackupRequest {
@@ -87,7 +90,7 @@ function parseRequest(body: Buffer): BackupRequest {
 }
 
 /** res.write with backpressure; rejects when the client went away. */
-function write(res: ServerResponse, chunk: Uint8Array): Promise<void> {
+function writeChunk(res: ServerResponse, chunk: Uint8Array): Promise<void> {
   if (res.destroyed || res.writableEnded) return Promise.reject(new TsraftError('TSR_ERR_BACKUP_STREAM', 'the client closed the backup stream'));
   if (res.write(chunk)) return Promise.resolve();
   return new Promise((resolvePromise, reject) => {
@@ -121,15 +124,46 @@ export function createBackupHandler(source: BackupRouteSource, options: BackupRo
     try {
       const request = method === 'POST' ? parseRequest(await readBody(req, MAX_BACKUP_REQUEST_BYTES)) : { have: new Set<string>(), layout: null };
       await source.readBarrier();
+      const startedAtMs = Date.now();
       const { tssm, info } = source.capture();
-      await streamPack(res, tssm, info, request, cache);
+      const progress: StreamProgress = { sentBytes: 0, backupId: null };
+      const report = (outcome: 'success' | 'failure', error?: unknown): void => {
+        options.recorder?.record({
+          id: progress.backupId ?? `unfinished-${info.raftIndex}-${startedAtMs}`,
+          startedAtMs,
+          durationSeconds: (Date.now() - startedAtMs) / 1000,
+          sizeBytes: progress.sentBytes,
+          raftIndex: info.raftIndex,
+          outcome,
+          verification: 'not-verified',
+          kind: request.have.size > 0 ? 'incremental' : 'full',
+          ...(error === undefined ? {} : { error: (error as Error).message }),
+        });
+      };
+      try {
+        await streamPack(res, tssm, info, request, cache, progress);
+      } catch (error) {
+        report('failure', error);
+        throw error;
+      }
+      report('success');
     } finally {
       active--;
     }
   };
 }
 
-async function streamPack(res: ServerResponse, tssm: Uint8Array, info: CaptureInfo, request: BackupRequest, cache: PageCache | null): Promise<void> {
+interface StreamProgress {
+  sentBytes: number;
+  /** Known once the manifest is built. */
+  backupId: string | null;
+}
+
+async function streamPack(res: ServerResponse, tssm: Uint8Array, info: CaptureInfo, request: BackupRequest, cache: PageCache | null, progress: StreamProgress): Promise<void> {
+  const write = (r: ServerResponse, chunk: Uint8Array): Promise<void> => {
+    progress.sentBytes += chunk.length;
+    return writeChunk(r, chunk);
+  };
   const files = exportBackupFiles(tssm, { layout: request.layout, cache });
   res.writeHead(200, {
     'Content-Type': PACK_CONTENT_TYPE,
@@ -156,7 +190,9 @@ async function streamPack(res: ServerResponse, tssm: Uint8Array, info: CaptureIn
     await yieldToEventLoop();
     step = files.next();
   }
-  const manifest = encodeManifest(manifestFor(step.value, [...listed.values()], info));
+  const sealed = manifestFor(step.value, [...listed.values()], info);
+  progress.backupId = sealed.backupId;
+  const manifest = encodeManifest(sealed);
   await write(res, encodePackRecordHeader(PACK_TYPE_MANIFEST, MANIFEST_FILE, manifest.length, sha256(manifest)));
   await write(res, manifest);
   await write(res, encodePackEnd(records + 1));

@@ -1,12 +1,16 @@
 // A real HTTP server on 127.0.0.1 (port 0) serving the backup route for an
 // in-process state machine: what a node does, minus Raft. The read barrier
 // resolves at once (one replica), the capture is the state machine's snapshot.
-import { HttpServer } from '../../src/api/http-server.js';
+import { HttpServer, readJson, sendJson } from '../../src/api/http-server.js';
+import { checkBackupRecord, type BackupRecord } from '../../src/metrics/backup-history.js';
 import { registerBackupRoutes, type BackupRouteSource } from '../../src/backup/route.js';
 import type { TimeSeriesStateMachine } from '../../src/tsdb/state-machine.js';
 
 export interface TestBackupServer {
   url: string;
+  /** What the route recorded about each stream, and what clients reported (POST /backups). */
+  streamRecords: BackupRecord[];
+  clientReports: BackupRecord[];
   close(): Promise<void>;
 }
 
@@ -31,7 +35,14 @@ export async function startBackupServer(sm: TimeSeriesStateMachine, raftIndex: (
       };
     },
   };
-  registerBackupRoutes(server, source);
+  const streamRecords: BackupRecord[] = [];
+  const clientReports: BackupRecord[] = [];
+  registerBackupRoutes(server, source, { recorder: { record: (r) => streamRecords.push(r) } });
+  // What the node's metrics route does with a client's report (src/api/metrics-route.ts).
+  server.route('POST', '/backups', async ({ req, res }) => {
+    clientReports.push(checkBackupRecord(await readJson(req, 16 * 1024)));
+    sendJson(res, 200, { ok: true });
+  });
   const { port } = await server.listen('127.0.0.1', 0);
-  return { url: `http://127.0.0.1:${port}`, close: () => server.close(0) };
+  return { url: `http://127.0.0.1:${port}`, streamRecords, clientReports, close: () => server.close(0) };
 }

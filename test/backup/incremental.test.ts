@@ -68,6 +68,19 @@ describe('incremental backups', () => {
     expect(second.manifest.totals.reusedBytes).toBeGreaterThan(0.9 * first.manifest.totals.storedBytes);
   });
 
+  it('tells the node how each backup went: the stream, then the verified copy', () => {
+    const ids = [first.manifest.backupId, second.manifest.backupId];
+    expect(server.streamRecords.map((r) => [r.id, r.outcome, r.kind, r.raftIndex])).toEqual([
+      [ids[0], 'success', 'full', first.manifest.raft.index],
+      [ids[1], 'success', 'incremental', second.manifest.raft.index],
+    ]);
+    expect(server.clientReports.map((r) => [r.id, r.verification, r.sizeBytes])).toEqual([
+      [ids[0], 'verified', first.manifest.totals.storedBytes],
+      [ids[1], 'verified', second.manifest.totals.storedBytes],
+    ]);
+    expect(first.reported && second.reported).toBe(true);
+  });
+
   it('restores the incremental backup completely (base files resolved through the chain)', () => {
     expect(verifyBackup(second.dir).rebuild.stateHash).toBe(hashAtSecond);
     const state = restoredState(second.dir);

@@ -58,6 +58,13 @@ export interface ClientApiConfig {
 
 /** Self-monitoring: the node writes a few of its own metrics into the store as
  *  ordinary `tsraft.*` series (src/node/self-monitor.ts, docs/metrics.md). */
+export interface RetentionConfig {
+  /** Keep data this long, ms; 0 keeps everything (the default). At least 1 hour when set. */
+  retentionMs: number;
+  /** How often the leader proposes a retention pass, ms. Default 60,000; bounds 1,000..86,400,000. */
+  checkIntervalMs: number;
+}
+
 export interface SelfMonitoringConfig {
   /** Default false; `tsraft dev` (make run) turns it on. */
   enabled: boolean;
@@ -104,6 +111,7 @@ export interface NodeConfig {
   tsdb: TimeSeriesStateMachineOptions;
   clientApi: ClientApiConfig;
   selfMonitoring: SelfMonitoringConfig;
+  retention: RetentionConfig;
 }
 
 const MiB = 1024 * 1024;
@@ -124,6 +132,8 @@ export const DEFAULT_LIMITS: Readonly<NodeLimits> = Object.freeze({
   maxHttpBodyBytes: 8 * MiB,
   maxHttpConnections: 1024,
 });
+
+export const DEFAULT_RETENTION: Readonly<RetentionConfig> = Object.freeze({ retentionMs: 0, checkIntervalMs: 60_000 });
 
 export const DEFAULT_SELF_MONITORING: Readonly<SelfMonitoringConfig> = Object.freeze({ enabled: false, intervalMs: 10_000 });
 

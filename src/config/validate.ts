@@ -9,7 +9,7 @@ import { DEFAULT_CLIENT_API_LIMITS, type ClientApiLimits } from '../api/limits.j
 import { TsraftError, assert } from '../errors.js';
 import { DEFAULT_STATE_MACHINE_OPTIONS, type TimeSeriesStateMachineOptions } from '../tsdb/state-machine.js';
 import { MIN_SECRET_BYTES } from '../transport/handshake.js';
-import { DEFAULTS, DEFAULT_LIMITS, DEFAULT_SELF_MONITORING, type ClientApiConfig, type LogLevel, type NodeConfig, type NodeLimits, type SelfMonitoringConfig, type TlsConfig } from './types.js';
+import { DEFAULTS, DEFAULT_LIMITS, DEFAULT_RETENTION, DEFAULT_SELF_MONITORING, type ClientApiConfig, type LogLevel, type NodeConfig, type NodeLimits, type RetentionConfig, type SelfMonitoringConfig, type TlsConfig } from './types.js';
 
 export { MIN_SECRET_BYTES };
 export const MAX_SECRET_BYTES = 1024;
@@ -298,6 +298,23 @@ function readClientApi(reader: ObjectReader, httpHost: string, problems: ConfigP
   return result;
 }
 
+const HOUR_MS = 3_600_000;
+
+function readRetention(reader: ObjectReader, problems: ConfigProblem[]): RetentionConfig {
+  const result: RetentionConfig = { ...DEFAULT_RETENTION };
+  const value = reader.raw('retention');
+  if (value === undefined) return result;
+  const section = ObjectReader.of(value, reader.field('retention'), problems);
+  if (section === null) return result;
+  result.retentionMs = section.integer('retentionMs', DEFAULT_RETENTION.retentionMs, 0, 100 * 366 * 24 * HOUR_MS, ' ms');
+  if (result.retentionMs > 0 && result.retentionMs < HOUR_MS) {
+    problems.push({ field: section.field('retentionMs'), problem: `must be 0 (keep everything) or at least ${HOUR_MS} ms (1 hour), got ${result.retentionMs}` });
+  }
+  result.checkIntervalMs = section.integer('checkIntervalMs', DEFAULT_RETENTION.checkIntervalMs, 1_000, 24 * HOUR_MS, ' ms');
+  section.rejectUnknown();
+  return result;
+}
+
 function readSelfMonitoring(reader: ObjectReader, problems: ConfigProblem[]): SelfMonitoringConfig {
   const result: SelfMonitoringConfig = { ...DEFAULT_SELF_MONITORING };
   const value = reader.raw('selfMonitoring');
@@ -391,6 +408,7 @@ export function validateNodeConfig(raw: unknown, options: { baseDir: string; sou
   const tsdb = readTsdb(root, problems);
   const clientApi = readClientApi(root, httpHost, problems);
   const selfMonitoring = readSelfMonitoring(root, problems);
+  const retention = readRetention(root, problems);
   // Comments in JSON are not possible; a "$comment" field is allowed and ignored.
   root.raw('$comment');
   root.rejectUnknown();
@@ -424,6 +442,7 @@ export function validateNodeConfig(raw: unknown, options: { baseDir: string; sou
     tsdb,
     clientApi,
     selfMonitoring,
+    retention,
   };
 }
 

@@ -32,6 +32,7 @@ import { SeededPrng } from '../util/prng.js';
 import { registerAdminRoutes } from './admin-routes.js';
 import type { Logger } from './logger.js';
 import { mountClientRoutes, type ClientSurfaces } from './routes.js';
+import { RetentionScheduler } from './retention.js';
 import { SelfMonitor } from './self-monitor.js';
 
 /** Subfolders of the data directory (docs/operations.md, "Data directory"). */
@@ -66,6 +67,7 @@ export class TsraftNode {
   /** Prometheus metrics of this node (src/metrics, docs/metrics.md). */
   readonly metrics: NodeMetrics;
   private selfMonitor: SelfMonitor | null = null;
+  private retention: RetentionScheduler | null = null;
 
   private constructor(config: NodeConfig, log: Logger, version: string) {
     this.config = config;
@@ -204,6 +206,17 @@ export class TsraftNode {
       this.selfMonitor = new SelfMonitor({ nodeId: config.nodeId, intervalMs: config.selfMonitoring.intervalMs, metrics: this.metrics, service: this.client.metered, clock: systemClock, log });
       this.selfMonitor.start();
     }
+    if (config.retention.retentionMs > 0) {
+      this.retention = new RetentionScheduler({
+        retentionMs: config.retention.retentionMs,
+        checkIntervalMs: config.retention.checkIntervalMs,
+        clock: systemClock,
+        isLeader: () => this.replicaValue?.status().role === 'leader',
+        propose: (data) => this.replica.propose(data),
+        log,
+      });
+      this.retention.start();
+    }
     this.lifecycle = 'running';
   }
 
@@ -273,6 +286,7 @@ export class TsraftNode {
     this.lifecycle = 'stopping';
     this.log.info('stopping', { graceMs });
     await this.selfMonitor?.stop();
+    await this.retention?.stop();
     await this.handOffLeadership(Math.min(MAX_HANDOFF_MS, graceMs / 2));
     // New requests are refused from here on; those in flight still complete
     // because the replica keeps running until they are done.
@@ -308,6 +322,7 @@ export class TsraftNode {
   async closeResources(): Promise<void> {
     const steps: Array<[string, () => Promise<void>]> = [
       ['self-monitoring', async () => this.selfMonitor?.stop()],
+      ['retention', async () => this.retention?.stop()],
       ['http', () => this.http.close(0)],
       ['telnet listener', async () => this.client?.telnet?.close()],
       ['client service', async () => this.client?.service.close()],

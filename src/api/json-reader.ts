@@ -1,9 +1,11 @@
 // A JSON reader for client input that keeps numbers exact, which JSON.parse
 // cannot: in `exact` mode integers beyond ±2^53 become bigints (counters near
-// 2^63 survive); in `literal` mode every number is returned as a
-// JsonNumberText holding its source text, so /api/put can tell "42.0" (a
-// float in OpenTSDB) from "42" (an int64), as OpenTSDB's Jackson-to-String
-// binding does. Objects have a null prototype ("__proto__" stays data).
+// 2^63 survive); in `literal` mode a number whose JS value would lose its
+// OpenTSDB meaning (an integer beyond ±2^53, or a float literal with an
+// integral value such as 42.0 or 1e3) is returned as a JsonNumberText holding
+// its source text, so /api/put can tell "42.0" (a float in OpenTSDB) from
+// "42" (an int64), as OpenTSDB's Jackson-to-String binding does; other
+// numbers are plain numbers. A "__proto__" key stays plain data (never the prototype).
 // Bounded: nesting depth and input length; errors name the offset.
 import { randomBytes } from 'node:crypto';
 import { TsraftError } from '../errors.js';
@@ -102,7 +104,14 @@ class Reader {
     if (match === null || match[0] === '-') this.fail('malformed number', start);
     const literal = match[0];
     this.pos = start + literal.length;
-    if (this.options.numbers === 'literal') return new JsonNumberText(literal);
+    if (this.options.numbers === 'literal') {
+      // A plain number when it means the same under OpenTSDB's rule (no '.',
+      // 'e' or 'E': int64; otherwise float64), which is most of them.
+      const n = Number(literal);
+      const integerLiteral = match[1] === undefined && match[2] === undefined;
+      if (integerLiteral ? Number.isSafeInteger(n) : Number.isFinite(n) && !Number.isInteger(n)) return n;
+      return new JsonNumberText(literal);
+    }
     if (match[1] === undefined && match[2] === undefined) {
       const n = Number(literal);
       return Number.isSafeInteger(n) ? n : BigInt(literal);
@@ -172,7 +181,9 @@ class Reader {
   }
 
   private object(depth: number): Record<string, unknown> {
-    const out = Object.create(null) as Record<string, unknown>;
+    // A plain object (fast property access); "__proto__" is defined as data
+    // below, never assigned, so it cannot replace the prototype.
+    const out: Record<string, unknown> = {};
     this.pos++;
     this.skipSpace();
     if (this.text.charCodeAt(this.pos) === 0x7d) {
@@ -186,7 +197,9 @@ class Reader {
       this.skipSpace();
       if (this.text.charCodeAt(this.pos++) !== 0x3a) this.fail("expected ':'", this.pos - 1);
       this.skipSpace();
-      out[key] = this.value(depth + 1);
+      const value = this.value(depth + 1);
+      if (key === '__proto__') Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+      else out[key] = value;
       this.skipSpace();
       const c = this.text.charCodeAt(this.pos++);
       if (c === 0x7d) return out;

@@ -27,6 +27,15 @@ export interface PutEndpointDeps {
 }
 
 function coerceName(value: unknown): unknown {
+  if (value instanceof JsonNumberText) return value.text;
+  // Jackson binds a JSON number to a String field by its text.
+  return typeof value === 'number' ? String(value) : value;
+}
+
+/** A value as validatePoint reads it: plain numbers from the reader already
+ *  mean what OpenTSDB means; a JsonNumberText (42.0, 1e3, beyond ±2^53)
+ *  goes as its text, which validatePoint reads by OpenTSDB's text rule. */
+function coerceValue(value: unknown): unknown {
   return value instanceof JsonNumberText ? value.text : value;
 }
 
@@ -47,7 +56,7 @@ export function rawPointOf(value: unknown): RawPoint {
     for (const [k, v] of Object.entries(tags as Record<string, unknown>)) copy[k] = coerceName(v);
     tags = copy;
   }
-  return { metric: coerceName(o.metric), timestamp: coerceTimestamp(o.timestamp), value: coerceName(o.value), tags };
+  return { metric: coerceName(o.metric), timestamp: coerceTimestamp(o.timestamp), value: coerceValue(o.value), tags };
 }
 
 /** The data point as OpenTSDB echoes it in ?details (IncomingDataPoint's JSON). */

@@ -111,8 +111,7 @@ function encodeObjects(points: readonly RawPoint[], builder: WriteBatchBuilder, 
   for (let i = 0; i < points.length; i++) {
     const raw = points[i]!;
     if (cache !== null && typeof raw === 'object' && raw !== null) {
-      const fingerprint = SeriesCache.fingerprint(raw.metric, raw.tags);
-      const seriesKey = fingerprint === null ? undefined : cache.get(fingerprint);
+      const seriesKey = cache.lookup(raw.metric, raw.tags);
       if (seriesKey !== undefined) {
         // Known valid series: only the timestamp and the value are left to check.
         addChecked(i, { ok: true, seriesKey }, raw.timestamp, raw.value, builder, errors, requestIndexes);
@@ -125,10 +124,7 @@ function encodeObjects(points: readonly RawPoint[], builder: WriteBatchBuilder, 
       continue;
     }
     const p = check.point;
-    if (cache !== null) {
-      const fingerprint = SeriesCache.fingerprint(p.metric, raw.tags);
-      if (fingerprint !== null) cache.set(fingerprint, p.seriesKey);
-    }
+    cache?.remember(p.metric, raw.tags as object, p.seriesKey);
     const position = builder.addPoint(p.seriesKey, p.timestampMs, p.value, p.isInteger, p.bigInt);
     requestIndexes[position] = i;
   }
@@ -166,64 +162,101 @@ function checkColumnsShape(columns: ColumnarPoints, limits: PutLimits): number {
 type SeriesCheck = { ok: true; seriesKey: string } | { ok: false; error: PointError };
 
 /**
- * Series validated earlier, by a fingerprint of the (metric, tags) exactly as
- * a client sent them. Clients write the same series again and again; a hit
- * skips the name checks and the canonical-key sort. Only valid series are
- * cached. Bounded: cleared when full (a refill costs one validation per series).
+ * Series validated earlier, remembered by the (metric, tags) exactly as a
+ * client sent them (tags in the order given), and canonical series keys
+ * checked earlier. Clients write the same series again and again; a hit skips
+ * the name checks and the canonical-key sort. Only valid series are kept.
+ * (metric, tags) pairs are looked up through a trie of small maps — metric,
+ * then tag key, tag value, … — so a lookup hashes the short strings the
+ * client sent and builds no string. Bounded: cleared when full (a refill
+ * costs one validation per series).
  */
 export class SeriesCache {
-  private readonly keys = new Map<string, string>();
+  private readonly root = new Map<string, TrieNode>();
+  private readonly canonical = new Set<string>();
+  private entries = 0;
+
   constructor(readonly maxEntries: number) {
     assert(Number.isSafeInteger(maxEntries) && maxEntries >= 0, `bad series cache size ${maxEntries}`);
   }
 
   get size(): number {
-    return this.keys.size;
+    return this.entries;
   }
 
-  /** The fingerprint, or null when a part is not a string (not cacheable). */
-  static fingerprint(metric: unknown, tags: unknown): string | null {
-    if (typeof metric !== 'string' || typeof tags !== 'object' || tags === null || Array.isArray(tags)) return null;
-    let fp = metric;
+  private makeRoom(): boolean {
+    if (this.maxEntries === 0) return false;
+    if (this.entries >= this.maxEntries) {
+      this.root.clear();
+      this.canonical.clear();
+      this.entries = 0;
+    }
+    return true;
+  }
+
+  /** The canonical key of a (metric, tags) seen valid before, else undefined. */
+  lookup(metric: unknown, tags: unknown): string | undefined {
+    if (typeof metric !== 'string' || typeof tags !== 'object' || tags === null) return undefined;
+    let node = this.root.get(metric);
+    for (const k in tags) {
+      if (node === undefined) return undefined;
+      if (!Object.hasOwn(tags, k)) continue;
+      const v = (tags as Record<string, unknown>)[k];
+      if (typeof v !== 'string') return undefined;
+      node = node.next?.get(k)?.next?.get(v);
+    }
+    return node?.seriesKey;
+  }
+
+  /** Remembers that (metric, tags), as sent, is the valid series `seriesKey`. */
+  remember(metric: string, tags: object, seriesKey: string): void {
+    if (!this.makeRoom()) return;
+    let node = this.root.get(metric);
+    if (node === undefined) this.root.set(metric, (node = { next: null, seriesKey: undefined }));
     for (const k in tags) {
       if (!Object.hasOwn(tags, k)) continue;
       const v = (tags as Record<string, unknown>)[k];
-      if (typeof v !== 'string') return null;
-      // U+0000 cannot occur in a valid name, so the fingerprint is unambiguous for valid series.
-      fp += '\u0000' + k + '\u0000' + v;
+      if (typeof v !== 'string') return;
+      node = child(child(node, k), v);
     }
-    return fp;
-  }
-
-  get(fingerprint: string): string | undefined {
-    return this.keys.get(fingerprint);
+    if (node.seriesKey === undefined) this.entries++;
+    node.seriesKey = seriesKey;
   }
 
   /** Whether `seriesKey` was checked canonical and valid before. */
   hasKey(seriesKey: string): boolean {
-    return this.keys.get(seriesKey) === seriesKey;
+    return this.canonical.has(seriesKey);
   }
 
-  set(fingerprint: string, seriesKey: string): void {
-    if (this.maxEntries === 0) return;
-    if (this.keys.size >= this.maxEntries) this.keys.clear();
-    this.keys.set(fingerprint, seriesKey);
+  rememberKey(seriesKey: string): void {
+    if (!this.makeRoom() || this.canonical.has(seriesKey)) return;
+    this.canonical.add(seriesKey);
+    this.entries++;
   }
+}
+
+interface TrieNode {
+  next: Map<string, TrieNode> | null;
+  seriesKey: string | undefined;
+}
+
+function child(node: TrieNode, part: string): TrieNode {
+  node.next ??= new Map();
+  let next = node.next.get(part);
+  if (next === undefined) node.next.set(part, (next = { next: null, seriesKey: undefined }));
+  return next;
 }
 
 function checkSeries(entry: unknown, cache: SeriesCache | null): SeriesCheck {
   if (!Array.isArray(entry) || entry.length !== 2) {
     return { ok: false, error: pointError(0, 'metric', 'wrong_type', 'a series must be a [metric, tags] pair') };
   }
-  const fingerprint = cache === null ? null : SeriesCache.fingerprint(entry[0], entry[1]);
-  if (fingerprint !== null) {
-    const known = cache!.get(fingerprint);
-    if (known !== undefined) return { ok: true, seriesKey: known };
-  }
+  const known = cache?.lookup(entry[0], entry[1]);
+  if (known !== undefined) return { ok: true, seriesKey: known };
   // A valid timestamp and value, so the first failure is the metric's or the tags'.
   const check = validatePoint({ metric: entry[0], tags: entry[1], timestamp: 1, value: 0 });
   if (!check.ok) return { ok: false, error: check.error };
-  if (fingerprint !== null) cache!.set(fingerprint, check.point.seriesKey);
+  cache?.remember(check.point.metric, entry[1] as object, check.point.seriesKey);
   return { ok: true, seriesKey: check.point.seriesKey };
 }
 
@@ -233,7 +266,7 @@ function checkSeriesKey(key: unknown, cache: SeriesCache | null): SeriesCheck {
   if (typeof key !== 'string') return { ok: false, error: pointError(0, 'series', 'wrong_type', 'a series key must be a string metric{k=v,...}') };
   if (cache !== null && cache.hasKey(key)) return { ok: true, seriesKey: key };
   if (key.length <= MAX_SERIES_KEY_CHARS && parseSeriesKey(key) !== null) {
-    cache?.set(key, key);
+    cache?.rememberKey(key);
     return { ok: true, seriesKey: key };
   }
   // Not canonical: find the precise reason from its parts.

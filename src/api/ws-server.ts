@@ -53,6 +53,9 @@ export class ClientWsServer {
       // error); beyond that ws closes with 1009 without buffering them.
       maxPayload: options.limits.maxFrameBytes * 4,
       perMessageDeflate: false,
+      // Invalid UTF-8 in a text frame is answered as a bad frame (its JSON
+      // does not parse) instead of closing the connection (ws's default, 1007).
+      skipUTF8Validation: true,
       handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL_CBOR) ? SUBPROTOCOL_CBOR : protocols.has(SUBPROTOCOL_JSON) ? SUBPROTOCOL_JSON : false),
     });
   }

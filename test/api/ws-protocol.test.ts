@@ -142,6 +142,9 @@ describe('bad input on the WebSocket', () => {
     expect((await c.waitFor((m) => (m.error as { details?: { reason?: string } } | undefined)?.details?.reason === 'not_an_object')).ok).toBe(false);
     c.sendJson({ op: 'ping' });
     expect((await c.waitFor((m) => (m.error as { details?: { reason?: string } } | undefined)?.details?.reason === 'bad_id')).ok).toBe(false);
+    // Invalid UTF-8 in a text frame: read with replacement characters, answered, connection kept.
+    c.sendRaw(Buffer.concat([Buffer.from('{"id":77,"op":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]), false);
+    expect((await c.answer(77)).error).toMatchObject({ code: 'TSR_ERR_UNKNOWN_OPERATION' });
     expect((await c.request({ id: 3, op: 'ping' })).ok).toBe(true);
   });
 

@@ -4,7 +4,7 @@
 // kind is answered with a typed error; the connection stays open (except for
 // frames beyond the hard size cap, which ws refuses to read: close 1009).
 import type { WebSocket } from 'ws';
-import { TsraftError, rethrowIfBug } from '../errors.js';
+import { TsraftError, assert, rethrowIfBug } from '../errors.js';
 import type { Clock } from '../util/clock.js';
 import type { Access } from './auth.js';
 import type { ClientApiLimits } from './limits.js';
@@ -168,6 +168,7 @@ export class ClientConnection {
       // timeout answer, so slow work cannot pile up without bound.
       cancelTimer();
       this.inFlight--;
+      assert(this.inFlight >= 0 && this.inFlight >= this.inFlightIds.size, 'in-flight count below the ids waiting for answers');
     });
   }
 
@@ -204,6 +205,7 @@ export class ClientConnection {
     }
     const spec = parseSubscriptionSpec(msg);
     const sub = this.nextSubscriptionId++;
+    assert(!this.subscriptions.has(sub), `subscription id ${sub} reused`);
     const subscription = this.options.service.subscribe(spec, {
       onPoints: (points, logIndex) => this.pushPoints(sub, points, logIndex),
       onEnd: (error) => this.endSubscription(sub, error),

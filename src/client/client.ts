@@ -280,6 +280,7 @@ export class TsraftClient {
     this.outstanding.add(sequence);
     try {
       return await this.withRetries('write', options.timeoutMs ?? this.options.timeoutMs, async (conn, remainingMs, attemptNumber) => {
+        assert(this.outstanding.has(sequence), `sequence ${sequence} is not outstanding`);
         const firstUnacked = this.sessionEstablished ? Math.min(...this.outstanding) : 1;
         assert(firstUnacked <= sequence, 'firstUnacked beyond the sequence');
         try {

@@ -6,8 +6,8 @@
 //   POST /backups   a BackupRecord (JSON): `tsraft backup create` reports the
 //                   outcome and verification of a backup taken from this node.
 //                   Needs a read-write client token when tokens are configured.
+import { checkBackupRecord } from '../metrics/backup-history.js';
 import type { NodeMetrics } from '../metrics/node-metrics.js';
-import { TsraftError } from '../errors.js';
 import { forbidden, unauthorized, type TokenAuth } from './auth.js';
 import { readJson, sendJson, type HttpServer } from './http-server.js';
 
@@ -37,9 +37,8 @@ export function registerMetricsRoutes(server: HttpServer, options: MetricsRouteO
       if (access === null) throw unauthorized();
       if (access !== 'read-write') throw forbidden('report a backup');
     }
-    const body = await readJson(req, MAX_BACKUP_REPORT_BYTES);
-    if (typeof body !== 'object' || body === null) throw new TsraftError('TSR_ERR_INVALID_ARGUMENT', 'the body must be a backup record (JSON object)', { details: { field: 'body' } });
-    metrics.backups.record(body as never);
+    // checkBackupRecord names the bad field (TSR_ERR_INVALID_ARGUMENT, details.field).
+    metrics.backups.record(checkBackupRecord(await readJson(req, MAX_BACKUP_REPORT_BYTES)));
     sendJson(res, 200, { ok: true });
   });
 }

@@ -223,6 +223,8 @@
     healthyCard.textContent = `${healthy} / ${o.members.length}`;
     healthyCard.classList.toggle('bad', healthy < o.members.length);
     $('[data-testid=cluster-id]').textContent = o.clusterId;
+    const me = o.members.find((m) => m.id === o.answeredBy);
+    if (me && me.version) $('[data-testid=node-info]').textContent = `node ${me.id} · ${me.role} · v${me.version}`;
 
     const body = $('[data-testid=members] tbody');
     body.replaceChildren();

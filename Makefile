@@ -7,7 +7,7 @@ DATA ?= ./data
 PORT ?= 8080
 NODES ?= 3
 
-.PHONY: all install build run test lint sim sim-soak bench bench-quick bench-peers clean
+.PHONY: all install build run test test-tools lint sim sim-soak bench bench-quick bench-peers clean
 
 all: build
 
@@ -26,7 +26,27 @@ run: build
 lint: install
 	$(NODE) scripts/lint.mjs
 
-test: build lint
+# Tools some tests use, from Debian's packages (a browser is never downloaded):
+# promtool (package prometheus) checks /metrics, the alert rules and the
+# dashboard's PromQL; chromium runs the web console test. Installed only when
+# missing and apt-get exists; if that fails, `make test` goes on and those
+# checks skip themselves, saying which tool was missing.
+test-tools:
+	@missing=""; \
+	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo -n"; \
+	    echo "make: installing$$missing with apt-get"; \
+	    ($$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	      || echo "make: could not install$$missing; the checks that need it will be skipped"; \
+	  else \
+	    echo "make: apt-get not found; install$$missing by hand, or the checks that need it will be skipped"; \
+	  fi; \
+	fi
+
+test: build lint test-tools
 	$(NODE) scripts/run-tests.mjs
 
 sim: build

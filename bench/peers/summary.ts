@@ -17,11 +17,18 @@ const ms = (n: number): string => n.toFixed(2);
 const bpp = (n: number): string => n.toFixed(3);
 const range = (s: Spread, f: (n: number) => string): string => `${f(s.median)} (${f(s.min)}–${f(s.max)})`;
 
+/** "load average 4.1–9.8" over the runs that recorded it (older results did not). */
+function loadNote(loads: (number | undefined)[]): string {
+  const known = loads.filter((l): l is number => typeof l === 'number');
+  if (known.length === 0) return '';
+  return ` 1-minute load average at the start of the runs: ${Math.min(...known).toFixed(1)}–${Math.max(...known).toFixed(1)} (2 cores).`;
+}
+
 export function renderEtcd(r: EtcdPeerReport): string[] {
   const lines = [
     `## etcd ${r.peer.serverVersion} (${r.peer.members} members, Debian ${r.peer.debianPackage} ${r.peer.packageVersion ?? '?'})`,
     '',
-    `${r.workload.operation}; ${r.workload.keyBytes}-byte keys over ${int(r.workload.keySpace)} distinct keys, ${r.workload.valueBytes}-byte values; ${r.workload.secondsPerRun} s per run, median of ${r.workload.runsPerFigure} runs (min–max). ${r.peer.mode}.`,
+    `${r.workload.operation}; ${r.workload.keyBytes}-byte keys over ${int(r.workload.keySpace)} distinct keys, ${r.workload.valueBytes}-byte values; ${r.workload.secondsPerRun} s per run, median of ${r.workload.runsPerFigure} runs (min–max). ${r.peer.mode}.${loadNote(r.runs.map((x) => x.loadAverage1m))}`,
     '',
     '| client path | concurrency | puts/s | p50 ms | p99 ms |',
     '| --- | ---: | ---: | ---: | ---: |',
@@ -43,7 +50,7 @@ export function renderVm(r: VmPeerReport): string[] {
     `${r.dataset.path}: ${int(r.dataset.points)} points, ${r.dataset.series} series. ${r.peer.mode}; flags ${r.peer.flags.map((f) => `\`${f}\``).join(' ')}.`,
     `Client: ${r.client.protocol}; ${int(r.client.batchPoints)} points per request, ${r.client.concurrency} requests in flight; ${r.client.note}.`,
     '',
-    `Median of ${r.ingestPointsPerSecond.runs} runs (min–max), each a fresh VictoriaMetrics ingesting the whole file, then /internal/force_flush, /internal/force_merge and a clean stop:`,
+    `Median of ${r.ingestPointsPerSecond.runs} runs (min–max), each a fresh VictoriaMetrics ingesting the whole file, then /internal/force_flush, /internal/force_merge and a clean stop.${loadNote(r.runs.map((x) => x.loadAverage1m))}`,
     '',
     '| figure | value |',
     '| --- | ---: |',

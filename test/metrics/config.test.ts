@@ -18,7 +18,7 @@ function exportedNames(): Set<string> {
   const names = new Set<string>(['up']);
   for (const family of metrics.registry.getMetricsAsArray()) {
     names.add(family.name);
-    if (family.type === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) names.add(family.name + suffix);
+    if (String(family.type) === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) names.add(family.name + suffix);
   }
   return names;
 }

@@ -104,7 +104,10 @@ describe('/metrics exposition', () => {
 
   it('follows Prometheus naming: tsraft_ prefix, counters and only counters end in _total, base units last', () => {
     const families = metricsWith({}).registry.getMetricsAsArray();
-    for (const { name, type } of families) {
+    for (const family of families) {
+      const { name } = family;
+      // prom-client declares `type` as an enum; at run time it is the text 'counter', 'gauge', ...
+      const type = String(family.type);
       if (!name.startsWith('tsraft_')) {
         // prom-client's standard process families keep their standard names.
         expect(name, name).toMatch(/^(process|nodejs)_/);

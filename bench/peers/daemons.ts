@@ -15,6 +15,8 @@ export const LOOPBACK = '127.0.0.1';
 const STOP_GRACE_MS = 15_000;
 
 const running = new Set<ChildProcess>();
+/** Temporary directories not yet removed: removed on exit too, after the daemons using them are killed. */
+const liveTempDirs = new Set<string>();
 let exitHooksInstalled = false;
 
 function killAllSync(): void {
@@ -26,6 +28,14 @@ function killAllSync(): void {
     }
   }
   running.clear();
+  for (const dir of liveTempDirs) {
+    try {
+      rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
+    } catch {
+      // A dying daemon may still hold a file for a moment; the OS cleans tmp eventually.
+    }
+  }
+  liveTempDirs.clear();
 }
 
 function installExitHooks(): void {
@@ -146,8 +156,16 @@ export function directoryBytes(dir: string): number {
 
 /** A fresh temporary directory, removed by the returned function. */
 export function tempDir(prefix: string): { path: string; remove: () => void } {
+  installExitHooks();
   const path = mkdtempSync(join(tmpdir(), prefix));
-  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+  liveTempDirs.add(path);
+  return {
+    path,
+    remove: () => {
+      rmSync(path, { recursive: true, force: true });
+      liveTempDirs.delete(path);
+    },
+  };
 }
 
 /** Version of an installed Debian package, or null. */

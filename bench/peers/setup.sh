@@ -25,6 +25,10 @@ PACKAGES=(etcd-server etcd-client victoria-metrics)
 COMMANDS=(etcd etcdctl victoria-metrics)
 GROUPS_STARTED=()
 POLICY_RC_CREATED=0
+# The benches keep their data directories under TMPDIR: one directory for the
+# whole run, removed by the trap even if a bench was killed before cleaning up.
+RUN_TMP="$(mktemp -d "${TMPDIR:-/tmp}/tsraft-peers-run.XXXXXX")"
+export TMPDIR="$RUN_TMP"
 
 cleanup() {
   local status=$?
@@ -36,6 +40,7 @@ cleanup() {
     fi
   done
   if [ "$POLICY_RC_CREATED" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
+  rm -rf "$RUN_TMP"
   exit "$status"
 }
 trap cleanup EXIT

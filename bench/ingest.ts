@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { loadavg } from 'node:os';
 import { connect, type PutColumns, type TsraftClient } from '../src/client/index.js';
 import { canonicalSeriesKey } from '../src/client/points.js';
 import { fmt, percentile, repoRoot, writeResults } from './lib.js';
@@ -213,10 +214,21 @@ export async function timedLoop(concurrency: number, durationMs: number, call: (
   return { latenciesMs, units, elapsedMs: performance.now() - started };
 }
 
-async function httpPut(url: string, body: string): Promise<void> {
-  const response = await fetch(`${url}/api/put`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
-  if (response.status !== 204) throw new Error(`/api/put answered ${response.status}: ${await response.text()}`);
-  await response.arrayBuffer();
+/** Retries of /api/put answered 503 (an election), as a collector would retry them. */
+export const httpRetries = { count: 0 };
+
+export async function httpPut(url: string, body: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    const response = await fetch(`${url}/api/put`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+    if (response.status === 204) {
+      await response.arrayBuffer();
+      return;
+    }
+    const text = await response.text();
+    if (response.status !== 503 || attempt >= 50) throw new Error(`/api/put answered ${response.status}: ${text}`);
+    httpRetries.count++;
+    await sleep(50);
+  }
 }
 
 export async function runIngest(cluster: BenchCluster, client: TsraftClient, api: 'ws' | 'http', batchPoints: number, concurrency: number, durationMs: number, source: BatchSource): Promise<RunResult> {
@@ -261,6 +273,8 @@ async function main(): Promise<void> {
   const apis = values.api.split(',') as Array<'ws' | 'http'>;
   const seriesCount = Number(values.series);
   const results: RunResult[] = [];
+  // Other work on the machine skews these figures: record how busy it was.
+  const loadAverageAtStart = loadavg()[0]!;
   const cluster = await startCluster(3);
   try {
     const client = await connect([cluster.leaderUrl, ...cluster.httpUrls.values()], { timeoutMs: 60_000 });
@@ -286,7 +300,8 @@ async function main(): Promise<void> {
   const markdown = [
     '# Ingest through a local 3-node cluster',
     '',
-    `3 real \`tsraft serve\` processes on 127.0.0.1 (fsync on), ${seriesCount} series, ${durationMs / 1000} s per row after a warm-up. ` +
+    `3 real \`tsraft serve\` processes on 127.0.0.1 (fsync on), ${seriesCount} series, ${durationMs / 1000} s per row after a warm-up; ` +
+      `1-minute load average ${loadAverageAtStart.toFixed(1)} at the start (other work shares the machine). ` +
       'Writes go to the leader; each put is acknowledged after its entry is committed by a majority and applied on the leader.',
     '',
     '| API | points per put | puts in flight | points/s | ack p50 | ack p99 | points |',
@@ -297,7 +312,7 @@ async function main(): Promise<void> {
     '',
     'Reproduce: `npx tsc -p tsconfig.json && node dist/bench/ingest.js`.',
   ].join('\n');
-  writeResults('ingest', { targetPointsPerSecond: TARGET_POINTS_PER_SECOND, meetsTarget, seriesCount, durationS: durationMs / 1000, results }, markdown);
+  writeResults('ingest', { targetPointsPerSecond: TARGET_POINTS_PER_SECOND, meetsTarget, seriesCount, durationS: durationMs / 1000, httpRetries: httpRetries.count, loadAverageAtStart, loadAverageAtEnd: loadavg()[0], results }, markdown);
   console.log(markdown);
 }
 

@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import type { CommandIo } from '../../src/cli/commands/client-args.js';
-import { jsonElements, parseCsvTimestamp, splitCsvLine } from '../../src/cli/commands/import-formats.js';
+import { jsonElements, parseCsvTimestamp, splitCsvLine, valueOfText } from '../../src/cli/commands/import-formats.js';
+import fc from 'fast-check';
+import { parseValue } from '../../src/tsdb/validate.js';
 import { runClientCommand } from '../../src/cli/commands/index.js';
 import { startApi, type ApiHarness } from '../api/harness.js';
 
@@ -140,6 +142,19 @@ describe('tsraft put and query', () => {
 });
 
 describe('import readers', () => {
+  it('turns value text into a number only when the number means the same to the node', () => {
+    const texts = fc.oneof(
+      fc.stringMatching(/^[+-]?[0-9]{0,20}(\.[0-9]{0,6})?([eE][+-]?[0-9]{1,3})?$/),
+      fc.constantFrom('4.0', '-0', '5.', '.5', '9007199254740993', '9223372036854775807', '1e3', 'NaN', '0.1', '-12.75'),
+    );
+    fc.assert(
+      fc.property(texts, (text) => {
+        expect(parseValue(valueOfText(text))).toEqual(parseValue(text));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
   it('splits CSV lines with quotes', () => {
     expect(splitCsvLine('a,"b,c","d""e",f')).toEqual(['a', 'b,c', 'd"e', 'f']);
     expect(splitCsvLine('"unterminated,x')).toBeNull();

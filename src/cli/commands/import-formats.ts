@@ -28,6 +28,27 @@ import { TsraftError, rethrowIfBug } from '../../errors.js';
 export type ImportFormat = 'put' | 'json' | 'csv';
 export const IMPORT_FORMATS: readonly ImportFormat[] = ['put', 'json', 'csv'];
 
+const INTEGER_TEXT = /^-?[0-9]{1,15}$/;
+const DECIMAL_TEXT = /^-?[0-9]*\.[0-9]+$|^-?[0-9]+\.[0-9]*$/;
+
+/** Value text as a number when the number means the same under OpenTSDB's
+ *  text rule (an integer that fits exactly; a decimal that is not integral),
+ *  so batches travel as Float64Arrays; otherwise the text itself ("4.0"
+ *  stays a float, "9223372036854775807" stays exact). */
+export function valueOfText(text: string): number | string {
+  if (INTEGER_TEXT.test(text)) return Number(text) + 0; // + 0: "-0" is the int64 0, not the float -0
+  if (DECIMAL_TEXT.test(text)) {
+    const n = Number(text);
+    if (!Number.isInteger(n)) return n;
+  }
+  return text;
+}
+
+/** Timestamp text as a number when it is plain digits (OpenTSDB's rule applies on the node). */
+export function timestampOfText(text: string): number | string {
+  return /^[0-9]{1,16}$/.test(text) ? Number(text) : text;
+}
+
 export type ImportRecord = { line: number; point: Point } | { line: number; error: string };
 
 /** Longest line or JSON element read, characters. */
@@ -134,7 +155,7 @@ export async function* readPutLines(text: Readable): AsyncGenerator<ImportRecord
     const cmd = parseTelnetLine(trimmed.startsWith('put ') || trimmed.startsWith('put\t') ? trimmed : `put ${trimmed}`);
     if (cmd.kind === 'put') {
       const p = cmd.point;
-      yield { line, point: { metric: p.metric as string, timestamp: p.timestamp as string, value: p.value as string, tags: p.tags as Record<string, string> } };
+      yield { line, point: { metric: p.metric as string, timestamp: timestampOfText(p.timestamp as string), value: valueOfText(p.value as string), tags: p.tags as Record<string, string> } };
     } else if (cmd.kind === 'bad-put') yield { line, error: cmd.message };
     else yield { line, error: `not a put line: ${trimmed.slice(0, 80)}` };
   }
@@ -257,7 +278,7 @@ export async function* readCsv(text: Readable, defaults: CsvDefaults): AsyncGene
       yield { line, error: `tags ${JSON.stringify(fields[columns.tags])} are not k=v pairs` };
       continue;
     }
-    yield { line, point: { metric, timestamp, value, tags } };
+    yield { line, point: { metric, timestamp: typeof timestamp === 'string' ? timestampOfText(timestamp) : timestamp, value: valueOfText(value), tags } };
   }
 }
 

@@ -8,6 +8,7 @@
 // membership it is exactly at. Streaming then proceeds file by file with
 // backpressure, yielding to the event loop between files, so writes continue.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { unauthorized, type TokenAuth } from '../api/auth.js';
 import { readBody, type HttpServer, type RouteHandler } from '../api/http-server.js';
 import { TsraftError, assert, rethrowIfBug } from '../errors.js';
 import type { ApplyResult } from '../tsdb/state-machine.js';
@@ -208,7 +209,9 @@ export interface NodeBackupParts {
   stateMachine: Pick<TimeSeriesStateMachine, 'snapshot' | 'appliedIndex'>;
   clusterId: string;
   nodeId: string;
-  authorize?: (req: IncomingMessage) => void;
+  /** The node's client tokens: a backup holds every point, so it needs a
+   *  valid token (read-only is enough: it could read every point anyway). */
+  auth?: Pick<TokenAuth, 'accessOf'>;
 }
 
 /** The BackupRouteSource of a running node (src/node wires it). */
@@ -242,6 +245,9 @@ export function nodeBackupSource(parts: NodeBackupParts): BackupRouteSource {
         },
       };
     },
-    ...(parts.authorize === undefined ? {} : { authorize: parts.authorize }),
+    authorize: (req) => {
+      if (parts.auth === undefined) return;
+      if (parts.auth.accessOf(req.headers, new URL(req.url ?? '/', 'http://node')) === null) throw unauthorized();
+    },
   };
 }

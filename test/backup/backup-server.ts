@@ -1,9 +1,11 @@
 // A real HTTP server on 127.0.0.1 (port 0) serving the backup route for an
-// in-process state machine: what a node does, minus Raft. The read barrier
-// resolves at once (one replica), the capture is the state machine's snapshot.
+// in-process state machine, through nodeBackupSource as a node wires it, with
+// the replica's part reduced to what a node that applied everything answers.
 import { HttpServer, readJson, sendJson } from '../../src/api/http-server.js';
 import { checkBackupRecord, type BackupRecord } from '../../src/metrics/backup-history.js';
-import { registerBackupRoutes, type BackupRouteSource } from '../../src/backup/route.js';
+import { TokenAuth, type ClientToken } from '../../src/api/auth.js';
+import { nodeBackupSource, registerBackupRoutes, type NodeBackupParts } from '../../src/backup/route.js';
+import type { ReplicaStatus } from '../../src/replica/types.js';
 import type { TimeSeriesStateMachine } from '../../src/tsdb/state-machine.js';
 
 export interface TestBackupServer {
@@ -16,25 +18,44 @@ export interface TestBackupServer {
 
 export const SOURCE_CLUSTER_ID = 'source-cluster';
 
-export async function startBackupServer(sm: TimeSeriesStateMachine, raftIndex: () => number, options: { beforeCapture?: () => void; raftTerm?: number } = {}): Promise<TestBackupServer> {
+export interface BackupServerOptions {
+  /** Runs just before the capture (e.g. applies a write, as a busy node would). */
+  beforeCapture?: () => void;
+  raftTerm?: number;
+  /** Client tokens the route requires. */
+  tokens?: ClientToken[];
+}
+
+export async function startBackupServer(sm: TimeSeriesStateMachine, raftIndex: () => number, options: BackupServerOptions = {}): Promise<TestBackupServer> {
   const server = new HttpServer({ maxBodyBytes: 32 * 1024 * 1024, maxConnections: 16 });
-  const source: BackupRouteSource = {
-    readBarrier: async () => {},
-    capture: () => {
+  // The replica's side of a capture for a one-node "cluster" that has applied
+  // everything: its read barrier has nothing to wait for.
+  const members = [1, 2, 3].map((i) => ({ id: `n${i}`, url: `ws://127.0.0.1:${i}`, role: i === 1 ? 'leader' : 'follower' }));
+  const replica: NodeBackupParts['replica'] = {
+    readBarrier: async () => raftIndex(),
+    // The capture asks for the status first: a write applied here lands before the capture.
+    status: () => {
       options.beforeCapture?.();
-      return {
-        tssm: sm.snapshot(),
-        info: {
-          clusterId: SOURCE_CLUSTER_ID,
-          nodeId: 'n1',
-          raftIndex: raftIndex(),
-          raftTerm: options.raftTerm ?? 3,
-          membership: { voters: ['n1', 'n2', 'n3'], learners: [], peerUrls: { n1: 'ws://127.0.0.1:1', n2: 'ws://127.0.0.1:2', n3: 'ws://127.0.0.1:3' } },
-          createdAtMs: Date.now(),
-        },
-      };
+      return { members, term: options.raftTerm ?? 3 } as unknown as ReplicaStatus;
+    },
+    termAt: () => options.raftTerm ?? 3,
+    get appliedIndex() {
+      return raftIndex();
     },
   };
+  const stateMachine: NodeBackupParts['stateMachine'] = {
+    snapshot: () => sm.snapshot(),
+    get appliedIndex() {
+      return sm.appliedIndex;
+    },
+  };
+  const source = nodeBackupSource({
+    replica,
+    stateMachine,
+    clusterId: SOURCE_CLUSTER_ID,
+    nodeId: 'n1',
+    ...(options.tokens === undefined ? {} : { auth: new TokenAuth(options.tokens) }),
+  });
   const streamRecords: BackupRecord[] = [];
   const clientReports: BackupRecord[] = [];
   registerBackupRoutes(server, source, { recorder: { record: (r) => streamRecords.push(r) } });

@@ -133,6 +133,20 @@ describe('tsraft backup (command line)', () => {
     await expect(run('keygen', '--out', path)).rejects.toMatchObject({ code: 'TSR_ERR_TARGET_NOT_EMPTY' });
   });
 
+  it('sends the client token the node requires', async () => {
+    const sm = newStateMachine();
+    const feeder = new Feeder(sm);
+    feedPoints(feeder, syntheticPoints({ seed: 32, series: 2, pointsPerSeries: 50 }), 50, () => 1_700_000_000_000);
+    const guarded = await startBackupServer(sm, () => feeder.index, { tokens: [{ name: 'ops', token: 'a-read-only-token-0123', access: 'read-only' }] });
+    try {
+      await expect(run('create', '--endpoint', guarded.url, '--out', join(root, 'no-token'))).rejects.toMatchObject({ code: 'TSR_ERR_UNAUTHORIZED' });
+      expect(existsSync(join(root, 'no-token'))).toBe(false);
+      expect((await run('create', '--endpoint', guarded.url, '--out', join(root, 'token'), '--token', 'a-read-only-token-0123')).code).toBe(0);
+    } finally {
+      await guarded.close();
+    }
+  });
+
   it('reports a bad command line as a usage error', async () => {
     await expect(run('create', '--out', join(root, 'x'))).rejects.toMatchObject({ code: 'TSR_ERR_INVALID_ARGUMENT', details: { usage: true } });
     await expect(run('verify')).rejects.toMatchObject({ details: { usage: true } });

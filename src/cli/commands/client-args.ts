@@ -16,6 +16,12 @@ export interface CommandIo {
 }
 
 export function processIo(): CommandIo {
+  // `tsraft export ... | head`: a reader that stops early ends the command
+  // quietly, as other command-line tools do.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    throw error;
+  });
   return { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, stderrIsTty: process.stderr.isTTY === true, env: process.env };
 }
 

@@ -62,6 +62,7 @@ export const ERROR_CODES = {
   TSR_ERR_TOO_MANY_IN_FLIGHT: { httpStatus: 429, retryable: true, summary: 'The connection already has maxInFlightRequests requests waiting for answers; wait for some before sending more.' },
   TSR_ERR_TOO_MANY_SUBSCRIPTIONS: { httpStatus: 429, retryable: false, summary: 'The connection already holds maxSubscriptions subscriptions; unsubscribe first.' },
   TSR_ERR_SUBSCRIPTION_OVERFLOW: { httpStatus: 503, retryable: true, summary: 'A subscriber read too slowly and its bounded buffer filled; the subscription ended (points after details.lastIndex were not delivered). Subscribe again.' },
+  TSR_ERR_SUBSCRIPTION_GAP: { httpStatus: 503, retryable: true, summary: 'The node replaced its state with a snapshot from the leader, so the points committed in between were not pushed; the subscription ended. Subscribe again and query the gap.' },
   TSR_ERR_NOT_FOUND: { httpStatus: 404, retryable: false, summary: 'No such HTTP endpoint or subscription.' },
   TSR_ERR_METHOD_NOT_ALLOWED: { httpStatus: 405, retryable: false, summary: 'The HTTP method is not allowed on this endpoint.' },
   TSR_ERR_CONNECTION_LOST: { httpStatus: 503, retryable: true, summary: 'Client side: the connection closed before the answer arrived; the outcome is unknown (a put retried with the same client id and sequence is applied at most once).' },

@@ -13,6 +13,7 @@
 // Wiring (src/node/node.ts):
 //   const service = new ReplicatedTsdbService({ replica, stateMachine: () => sm, status: () => node.status(), clock: systemClock, ... });
 //   observer.onApplied = (_id, entry, result) => { if (result !== undefined) service.onApplied(entry.index, entry.data, result as ApplyResult); };
+//   observer.onSnapshotInstalled = (_id, meta) => service.onSnapshotInstalled(meta.index);
 //   mountClientApi(http, { service, tokens, limits, version });
 //   on stop: service.close();
 import { TsraftError, rethrowIfBug } from '../errors.js';
@@ -186,6 +187,17 @@ export class ReplicatedTsdbService implements TsdbService {
   /** Called for every applied entry with data (ReplicaObserver.onApplied). */
   onApplied(index: number, data: Uint8Array, result: ApplyResult): void {
     this.hub.onApplied(index, data, result, (metric, tags) => seriesExistsIn(this.options.stateMachine(), metric, tags));
+  }
+
+  /** Called when a snapshot from the leader replaced the state machine
+   *  (ReplicaObserver.onSnapshotInstalled): the entries it covers were never
+   *  applied here one by one, so subscribers would silently miss their points. */
+  onSnapshotInstalled(snapshotIndex: number): void {
+    this.hub.endAll(
+      new TsraftError('TSR_ERR_SUBSCRIPTION_GAP', `this node installed a snapshot up to index ${snapshotIndex}; points committed before it were not pushed`, {
+        details: { snapshotIndex },
+      }),
+    );
   }
 
   /** Ends subscriptions and closes the connections to the leader (node stop). */

@@ -1,0 +1,103 @@
+// ReplicatedTsdbService's decisions, on an in-process one-node "replica" that
+// applies each proposal to a real TimeSeriesStateMachine at the next index
+// (the real cluster is exercised in test/client/cluster.test.ts).
+import { afterEach, describe, expect, it } from 'vitest';
+import { ReplicatedTsdbService, type ReplicaHandle } from '../../src/api/replicated-service.js';
+import type { ServiceStatus, LivePoint } from '../../src/api/service.js';
+import { TsraftError } from '../../src/errors.js';
+import { TimeSeriesStateMachine, type ApplyResult } from '../../src/tsdb/state-machine.js';
+import { parseQueryParams } from '../../src/tsdb/query/index.js';
+import { TestClock, startApi, type ApiHarness } from './harness.js';
+
+class ApplyingReplica implements ReplicaHandle {
+  readonly sm = new TimeSeriesStateMachine();
+  readonly applied: Array<{ index: number; data: Uint8Array; result: ApplyResult }> = [];
+  barriers: string[] = [];
+  async propose(data: Uint8Array): Promise<ApplyResult> {
+    const index = this.sm.appliedIndex + 1;
+    const result = this.sm.apply(index, data);
+    this.applied.push({ index, data, result });
+    return result;
+  }
+  async readBarrier(options: { consistency?: 'linearizable' | 'stale' } = {}): Promise<number> {
+    this.barriers.push(options.consistency ?? 'linearizable');
+    return this.sm.appliedIndex;
+  }
+}
+
+function status(overrides: Partial<ServiceStatus>): ServiceStatus {
+  return { id: 'n1', role: 'leader', leader: 'n1', leaderClientUrl: null, term: 1, commitIndex: 0, appliedIndex: 0, members: [], ...overrides };
+}
+
+const apis: ApiHarness[] = [];
+const services: ReplicatedTsdbService[] = [];
+afterEach(async () => {
+  for (const s of services.splice(0)) s.close();
+  for (const a of apis.splice(0)) await a.close();
+});
+
+function service(replica: ApplyingReplica, current: () => ServiceStatus): ReplicatedTsdbService {
+  const s = new ReplicatedTsdbService({ replica, stateMachine: () => replica.sm, status: current, clock: new TestClock() });
+  services.push(s);
+  return s;
+}
+
+const point = { metric: 'm', timestamp: 1_700_000_000, value: 1, tags: { h: 'a' } };
+
+describe('ReplicatedTsdbService', () => {
+  it('proposes on the leader and answers with the applied result', async () => {
+    const replica = new ApplyingReplica();
+    const s = service(replica, () => status({}));
+    const result = await s.put({ kind: 'objects', points: [point, { ...point, value: 'x' }] }, { session: { clientId: 'c', sequence: 1, firstUnackedSequence: 1 } });
+    expect(result).toMatchObject({ success: 1, failed: 1, duplicate: false });
+    expect(replica.applied).toHaveLength(1);
+  });
+
+  it('refuses to forward a forwarded write and names the leader when it cannot forward', async () => {
+    const replica = new ApplyingReplica();
+    const follower = service(replica, () => status({ role: 'follower', leader: 'n2', leaderClientUrl: 'http://127.0.0.1:1' }));
+    await expect(follower.put({ kind: 'objects', points: [point] }, { forwarded: true })).rejects.toMatchObject({
+      code: 'TSR_ERR_NOT_LEADER',
+      details: { leader: 'n2', leaderClientUrl: 'http://127.0.0.1:1' },
+    });
+    const unknown = service(replica, () => status({ role: 'follower', leader: null }));
+    await expect(unknown.put({ kind: 'objects', points: [point] })).rejects.toMatchObject({ code: 'TSR_ERR_NO_LEADER' });
+    expect(replica.applied).toHaveLength(0);
+  });
+
+  it('forwards a follower\'s write to the leader with its session unchanged', async () => {
+    const leaderReplica = new ApplyingReplica();
+    const leader = service(leaderReplica, () => status({}));
+    const api = await startApi({ service: leader });
+    apis.push(api);
+    const follower = service(new ApplyingReplica(), () => status({ id: 'n2', role: 'follower', leader: 'n1', leaderClientUrl: api.baseUrl }));
+    const session = { clientId: 'client-7', sequence: 1, firstUnackedSequence: 1 };
+    const first = await follower.put({ kind: 'objects', points: [point] }, { session });
+    const retry = await follower.put({ kind: 'objects', points: [point] }, { session });
+    expect(first).toMatchObject({ success: 1, duplicate: false });
+    expect(retry).toMatchObject({ success: 1, duplicate: true });
+    expect(leaderReplica.sm.stats().pointCount).toBe(1);
+  });
+
+  it('passes the consistency of a read to the read barrier', async () => {
+    const replica = new ApplyingReplica();
+    const s = service(replica, () => status({ role: 'follower', leader: 'n2' }));
+    const query = parseQueryParams([['start', '0'], ['m', 'sum:m']], { nowMs: 1_800_000_000_000 });
+    await s.query(query, { consistency: 'linearizable' });
+    await s.suggest('metrics', '', 10, { consistency: 'stale' });
+    expect(replica.barriers).toEqual(['linearizable', 'stale']);
+  });
+
+  it('pushes applied points to subscribers and ends them with TSR_ERR_SUBSCRIPTION_GAP when a snapshot is installed', async () => {
+    const replica = new ApplyingReplica();
+    const s = service(replica, () => status({}));
+    const pushed: LivePoint[] = [];
+    const ended: TsraftError[] = [];
+    s.subscribe({ metric: 'm', filters: [], explicitTags: false }, { onPoints: (points) => pushed.push(...points), onEnd: (e) => ended.push(e as TsraftError) });
+    await s.put({ kind: 'objects', points: [point] });
+    for (const a of replica.applied) s.onApplied(a.index, a.data, a.result);
+    expect(pushed).toEqual([{ metric: 'm', tags: { h: 'a' }, timestampMs: 1_700_000_000_000, value: 1 }]);
+    s.onSnapshotInstalled(42);
+    expect(ended.map((e) => e.code)).toEqual(['TSR_ERR_SUBSCRIPTION_GAP']);
+  });
+});

@@ -67,8 +67,10 @@ function file(role: FileRole, bytes: Uint8Array): ExportedFile {
   return { name: storedFileName(id, role, null), role, id, bytes };
 }
 
-/** Yields every data file of the backup of `tssm`; returns the summary. */
-export function* exportBackupFiles(tssm: Uint8Array, options: ExportOptions = {}): Generator<ExportedFile, ExportSummary, void> {
+/** Yields every data file of the backup of `tssm`, and `null` between series
+ *  (a point where an event-loop caller may pause: cutting a group of series
+ *  can take a while); returns the summary. */
+export function* exportBackupFiles(tssm: Uint8Array, options: ExportOptions = {}): Generator<ExportedFile | null, ExportSummary, void> {
   const parsed = parseTssm(tssm);
   const layout = checkLayout(options.layout ?? defaultLayout(tssm.length));
   const cache = options.cache ?? null;
@@ -79,9 +81,7 @@ export function* exportBackupFiles(tssm: Uint8Array, options: ExportOptions = {}
     const group = Math.floor(parsed.series[s]!.id / layout.seriesPerGroup);
     const from = s;
     while (s < parsed.series.length && Math.floor(parsed.series[s]!.id / layout.seriesPerGroup) === group) s++;
-    const out: ExportedFile[] = [];
-    const summary = exportGroup(group, parsed.series.slice(from, s), layout, cache, out);
-    yield* out;
+    const summary = yield* exportGroup(group, parsed.series.slice(from, s), layout, cache);
     groups.push(summary);
     pointCount += summary.pointCount;
   }
@@ -116,7 +116,7 @@ export function* exportBackupFiles(tssm: Uint8Array, options: ExportOptions = {}
   };
 }
 
-function exportGroup(group: number, series: readonly TssmSeriesRecord[], layout: BackupLayout, cache: PageCache | null, out: ExportedFile[]): RootGroup {
+function* exportGroup(group: number, series: readonly TssmSeriesRecord[], layout: BackupLayout, cache: PageCache | null): Generator<ExportedFile | null, RootGroup, void> {
   const groupSeries: GroupSeries[] = [];
   const records: PendingRecord[] = [];
   let groupPoints = 0;
@@ -132,6 +132,7 @@ function exportGroup(group: number, series: readonly TssmSeriesRecord[], layout:
     });
     groupSeries.push({ id: record.id, key: record.key, header: parsed.header, blockSpanMs: parsed.blockSpanMs, pointCount: seriesPoints, blocks });
     groupPoints += seriesPoints;
+    yield null;
   }
   records.sort((a, b) => a.blockStartMs - b.blockStartMs || a.pageIndex - b.pageIndex || a.seriesId - b.seriesId);
   const segments: GroupSegment[] = [];
@@ -140,10 +141,10 @@ function exportGroup(group: number, series: readonly TssmSeriesRecord[], layout:
     let points = 0;
     for (const r of chunk) points += r.pointCount;
     segments.push({ id: sha256(seg.bytes), recordCount: chunk.length, pointCount: points });
-    out.push(seg);
+    yield seg;
   }
   const grp = file('group', encodeGroupFile({ group, series: groupSeries, segments }));
-  out.push(grp);
+  yield grp;
   assert(segments.reduce((n, seg) => n + seg.pointCount, 0) === groupPoints, `group ${group}: segment points differ from series points`);
   return { group, seriesCount: series.length, pointCount: groupPoints, fileId: sha256(grp.bytes) };
 }

@@ -60,6 +60,23 @@ function wrap(file: string, error: unknown): unknown {
   return error;
 }
 
+/** Rebuilds into one buffer of the size the manifest announces (no second copy). */
+export function rebuildStateBytes(source: BackupSource, onProgress?: (storedBytesRead: number) => void): { tssm: Uint8Array; result: RebuildResult } {
+  const expected = source.manifest.state.bytes;
+  const tssm = new Uint8Array(expected);
+  let at = 0;
+  const result = rebuildState(source, {
+    sink: (chunk) => {
+      if (at + chunk.length > expected) throw corruptBackup(source.manifestPath, `the rebuilt state exceeds the ${expected} bytes the manifest announces`);
+      tssm.set(chunk, at);
+      at += chunk.length;
+    },
+    ...(onProgress === undefined ? {} : { onProgress }),
+  });
+  assert(at === expected, 'rebuildState checks the size against the manifest');
+  return { tssm, result };
+}
+
 export function rebuildState(source: BackupSource, options: RebuildOptions = {}): RebuildResult {
   const m = source.manifest;
   const manifestPath = source.manifestPath;

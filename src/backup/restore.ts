@@ -17,7 +17,7 @@ import type { BackupKey } from './crypto.js';
 import { writeFileAtomically } from './fs-util.js';
 import type { BackupManifest } from './manifest.js';
 import { replayArchive, type ReplayResult, type RestoreTarget } from './pitr.js';
-import { rebuildState } from './rebuild.js';
+import { rebuildStateBytes } from './rebuild.js';
 import { DirectorySource } from './source.js';
 
 /** Subfolders of a node's data directory; must equal src/node/node.ts DB_FOLDER and SNAPSHOT_FOLDER. */
@@ -61,16 +61,8 @@ function hasData(dir: string): boolean {
 export function restoredState(backupDir: string, options: RestoreOptions = {}): { tssm: Uint8Array; manifest: BackupManifest; index: number; term: number; replay: ReplayResult | null } {
   const source = DirectorySource.open(backupDir, { key: options.key ?? null });
   const manifest = source.manifest;
-  const chunks: Uint8Array[] = [];
   const total = manifest.totals.bytes;
-  const result = rebuildState(source, { sink: (chunk) => chunks.push(chunk), onProgress: (read) => options.onProgress?.(read, total) });
-  let tssm: Uint8Array = new Uint8Array(result.stateBytes);
-  let at = 0;
-  for (const c of chunks) {
-    tssm.set(c, at);
-    at += c.length;
-  }
-  chunks.length = 0;
+  let tssm: Uint8Array = rebuildStateBytes(source, (read) => options.onProgress?.(read, total)).tssm;
   let index = manifest.raft.index;
   let term = Math.max(1, manifest.raft.term ?? 1);
   let replay: ReplayResult | null = null;

@@ -178,6 +178,12 @@ async function streamPack(res: ServerResponse, tssm: Uint8Array, info: CaptureIn
   let step = files.next();
   while (step.done !== true) {
     const f = step.value;
+    if (f === null) {
+      // Between series: let the node serve writes, reads and heartbeats.
+      await yieldToEventLoop();
+      step = files.next();
+      continue;
+    }
     if (!listed.has(f.name)) {
       listed.set(f.name, { name: f.name, role: f.role, bytes: f.bytes.length, sha256: f.id });
       records++;

@@ -6,7 +6,7 @@ import { BACKUP_FORMAT, BACKUP_FORMAT_VERSION, corruptBackup, sha256Hex, type Fi
 import { exportBackupFiles, type ExportOptions, type ExportSummary } from './export.js';
 import { decodeManifest, encodeManifest, sealManifest, type BackupManifest, type ManifestFile, type Membership } from './manifest.js';
 import { encodePack, unpackSync, type PackEntry } from './pack.js';
-import { rebuildState, type RebuildResult } from './rebuild.js';
+import { rebuildStateBytes, type RebuildResult } from './rebuild.js';
 import { MemorySource } from './source.js';
 
 /** What the node knows about a captured state beyond the state itself. */
@@ -78,8 +78,10 @@ export function packState(tssm: Uint8Array, info: CaptureInfo, options: ExportOp
   let step = generator.next();
   while (step.done !== true) {
     const f = step.value;
-    files.set(f.name, { name: f.name, bytes: f.bytes });
-    listed.set(f.name, { name: f.name, role: f.role, bytes: f.bytes.length, sha256: f.id });
+    if (f !== null) {
+      files.set(f.name, { name: f.name, bytes: f.bytes });
+      listed.set(f.name, { name: f.name, role: f.role, bytes: f.bytes.length, sha256: f.id });
+    }
     step = generator.next();
   }
   const manifest = manifestFor(step.value, [...listed.values()], info);
@@ -99,14 +101,6 @@ export function unpackState(pack: Uint8Array): UnpackedState {
   if (unpacked.refs.size > 0) throw corruptBackup('pack', `refers to ${unpacked.refs.size} file(s) it does not hold: only a full pack can be restored from memory`);
   const listed = new Set(manifest.files.map((f) => f.name));
   for (const name of unpacked.files.keys()) if (!listed.has(name)) throw corruptBackup(`pack:${name}`, 'the pack holds a file its manifest does not list');
-  const chunks: Uint8Array[] = [];
-  const result = rebuildState(new MemorySource(manifest, unpacked.files), { sink: (chunk) => chunks.push(chunk) });
-  const tssm = new Uint8Array(result.stateBytes);
-  let at = 0;
-  for (const c of chunks) {
-    tssm.set(c, at);
-    at += c.length;
-  }
-  assert(at === result.stateBytes, 'unpackState: rebuilt size');
+  const { tssm, result } = rebuildStateBytes(new MemorySource(manifest, unpacked.files));
   return { tssm, manifest, result };
 }

@@ -200,5 +200,5 @@ describe('snapshot = backup for Raft (BackupFormatStateMachine)', () => {
 
 function* iterateFiles(tssm: Uint8Array, cache: PageCache): Generator<{ id: string }> {
   const g = exportBackupFiles(tssm, { cache });
-  for (let s = g.next(); s.done !== true; s = g.next()) yield s.value;
+  for (let s = g.next(); s.done !== true; s = g.next()) if (s.value !== null) yield s.value;
 }

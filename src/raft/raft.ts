@@ -748,6 +748,11 @@ export class RaftNode {
     if (m.commit <= this.log.lastIndex()) {
       this.log.commitTo(m.commit);
       this.applyNewlyCommittedConfig();
+    } else {
+      // The leader believes we hold entries we do not have: our disk was lost
+      // and rebuilt. Tell it where our log ends so it probes us again.
+      const last = this.log.lastIndex();
+      this.send(m.from, { type: 'append-resp', reject: true, index: m.commit, hintIndex: last, hintTerm: this.log.lastTerm() });
     }
     this.send(m.from, { type: 'heartbeat-resp', readRound: m.readRound });
   }
@@ -909,6 +914,17 @@ export class RaftNode {
   }
 
   private handleAppendResp(m: AppendRespMsg, pr: Progress): void {
+    if (m.reject && m.hintIndex < pr.match) {
+      // The follower's log is shorter than the index we recorded as matching:
+      // it lost its disk and was rebuilt (or the rejection is stale). Probe it
+      // again from its hint. Lowering match is safe: the commit index never
+      // moves back, and a stale rejection only costs one more probe.
+      pr.match = 0;
+      pr.becomeProbe();
+      pr.next = Math.min(m.hintIndex + 1, this.log.lastIndex() + 1);
+      this.sendAppend(m.from, true);
+      return;
+    }
     if (m.reject) {
       // Fast backtracking: skip every index the hint rules out.
       let nextProbe = m.hintIndex;

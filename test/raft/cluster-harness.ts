@@ -192,7 +192,11 @@ export class TestCluster {
     if (n.crashed || !n.raft.hasReady()) return false;
     const rd = n.raft.ready();
     this.persist(n, rd);
-    for (const m of rd.messages) this.queue.push(this.fillSnapshotData(n, m));
+    for (const m of rd.messages) {
+      const filled = this.fillSnapshotData(n, m);
+      if (filled !== null) this.queue.push(filled);
+      else n.raft.reportSnapshotFailed(m.to); // replaced by a newer snapshot meanwhile
+    }
     this.apply(n, rd);
     n.raft.advance(rd);
     return true;
@@ -222,10 +226,12 @@ export class TestCluster {
     if (rd.hardState !== null) n.disk.hardState = { ...rd.hardState };
   }
 
-  private fillSnapshotData(n: TestNode, m: Message): Message {
+  /** The message with its snapshot chunk filled in, or null when that
+   *  snapshot is no longer stored (a newer one replaced it). */
+  private fillSnapshotData(n: TestNode, m: Message): Message | null {
     if (m.type !== 'snapshot') return m;
     const data = n.disk.snapshotData;
-    if (data === null || n.disk.snapshot?.index !== m.meta.index) throw new Error('harness: leader has no such snapshot');
+    if (data === null || n.disk.snapshot?.index !== m.meta.index) return null;
     return { ...m, data: data.slice(m.offset, m.offset + m.length) };
   }
 

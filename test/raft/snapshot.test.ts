@@ -95,3 +95,40 @@ describe('snapshots and log compaction', () => {
     expect(c.node(lagger).applied).toEqual(c.node(leader).applied);
   });
 });
+
+describe('a follower that lost its disk', () => {
+  const wipe = (c: TestCluster, id: string): void => {
+    // Rebuilt from scratch: only the founding bootstrap entries, term 1.
+    c.crash(id);
+    const fresh = new TestCluster(['n1', 'n2', 'n3']).node(id).disk;
+    c.node(id).disk = fresh;
+    c.restart(id);
+  };
+
+  it('catches up again in an idle cluster (the leader learns from its heartbeat answer)', () => {
+    const c = new TestCluster(['n1', 'n2', 'n3']);
+    const leader = c.electLeader();
+    writeMany(c, leader, 'a', 20);
+    c.tickAll(3);
+    const follower = ['n1', 'n2', 'n3'].find((id) => id !== leader)!;
+    wipe(c, follower);
+    c.tickAll(10);
+    expect(c.node(follower).applied).toEqual(c.node(leader).applied);
+  });
+
+  it('catches up again when writes continue, and via a snapshot once the leader compacted', () => {
+    const c = new TestCluster(['n1', 'n2', 'n3']);
+    const leader = c.electLeader();
+    writeMany(c, leader, 'a', 20);
+    const follower = ['n1', 'n2', 'n3'].find((id) => id !== leader)!;
+    wipe(c, follower);
+    writeMany(c, leader, 'b', 5);
+    c.tickAll(5);
+    expect(c.node(follower).applied).toEqual(c.node(leader).applied);
+    wipe(c, follower);
+    c.snapshotAndCompact(leader);
+    writeMany(c, leader, 'c', 5);
+    c.tickAll(10);
+    expect(c.node(follower).applied).toEqual(c.node(leader).applied);
+  });
+});

@@ -87,6 +87,8 @@ describe('web console', () => {
       await page.fill('[data-testid=metric-input]', 'console.te');
       await page.waitForFunction(() => [...document.querySelectorAll('#metric-suggest option')].some((o) => (o as HTMLOptionElement).value === 'console.test.cpu'), null, { timeout: UI_TIMEOUT_MS });
       await page.fill('[data-testid=metric-input]', 'console.test.cpu');
+      await page.fill('input[name=tags]', 'host=w');
+      await page.waitForFunction(() => [...document.querySelectorAll('#tag-suggest option')].map((o) => (o as HTMLOptionElement).value).join(' ') === 'host=web1 host=web2', null, { timeout: UI_TIMEOUT_MS });
       await page.fill('input[name=tags]', 'host=*');
       expect(await page.inputValue('[data-testid=query-input]')).toBe('sum:console.test.cpu{host=*}');
       await page.click('[data-range="1h-ago"]');

@@ -340,7 +340,18 @@
   }
 
   const suggestMetrics = (prefix) => suggest('metrics', prefix, $('#metric-suggest'), (n) => n);
-  const suggestTagKeys = (prefix) => suggest('tagk', prefix, $('#tag-suggest'), (n) => `${n}=*`);
+
+  /** Suggests for the tag being typed (the text after the last comma): keys, or values once `key=` is there. */
+  function suggestTags(text) {
+    const comma = text.lastIndexOf(',');
+    const head = comma < 0 ? '' : text.slice(0, comma + 1);
+    const current = text.slice(comma + 1).trim();
+    const eq = current.indexOf('=');
+    if (eq < 0) return suggest('tagk', current, $('#tag-suggest'), (n) => `${head}${n}=*`);
+    const key = current.slice(0, eq);
+    const value = current.slice(eq + 1);
+    return suggest('tagv', value === '*' ? '' : value, $('#tag-suggest'), (v) => `${head}${key}=${v}`);
+  }
 
   function debounce(fn, ms) {
     let timer = null;
@@ -519,7 +530,9 @@
       onMetricInput();
       buildQueryFromFields();
     });
-    form.tags.addEventListener('focus', () => void suggestTagKeys(''));
+    form.tags.addEventListener('focus', () => void suggestTags(form.tags.value));
+    const onTagsInput = debounce(() => void suggestTags(form.tags.value), SUGGEST_DELAY_MS);
+    form.tags.addEventListener('input', onTagsInput);
     for (const name of ['aggregator', 'downsample', 'tags', 'rate']) {
       form[name].addEventListener('input', buildQueryFromFields);
       form[name].addEventListener('change', buildQueryFromFields);

@@ -56,8 +56,6 @@ export interface ClientApiConfig {
   telnetPort: number | null;
 }
 
-/** Self-monitoring: the node writes a few of its own metrics into the store as
- *  ordinary `tsraft.*` series (src/node/self-monitor.ts, docs/metrics.md). */
 export interface RetentionConfig {
   /** Keep data this long, ms; 0 keeps everything (the default). At least 1 hour when set. */
   retentionMs: number;
@@ -65,6 +63,8 @@ export interface RetentionConfig {
   checkIntervalMs: number;
 }
 
+/** Self-monitoring: the node writes a few of its own metrics into the store as
+ *  ordinary `tsraft.*` series (src/node/self-monitor.ts, docs/metrics.md). */
 export interface SelfMonitoringConfig {
   /** Default false; `tsraft dev` (make run) turns it on. */
   enabled: boolean;

@@ -8,7 +8,7 @@ import { DEV_DEFAULT_NODES, DEV_DEFAULT_PORT, runDev } from './dev.js';
 
 export const USAGE = `usage:
   tsraft serve --config FILE                 run one node (docs/configuration.md)
-  tsraft dev [--nodes ${DEV_DEFAULT_NODES}] [--data ./data] [--port ${DEV_DEFAULT_PORT}]
+  tsraft dev [--nodes ${DEV_DEFAULT_NODES}] [--data ./data] [--port ${DEV_DEFAULT_PORT}] [--restore-from BACKUP_DIR [--decrypt-key FILE]]
                                              run a local cluster in the foreground
   tsraft status --endpoint URL [--json]      the cluster as a table: members, roles, term, indexes, lag, health
   tsraft cluster add-node --endpoint URL --id ID --peer-url ws://HOST:PORT [--timeout-ms 300000]
@@ -75,11 +75,13 @@ export async function main(argv: string[]): Promise<number> {
       return runServe(requireString(values, 'config'));
     }
     case 'dev': {
-      const values = parse(rest, { nodes: { type: 'string' }, data: { type: 'string' }, port: { type: 'string' } });
+      const values = parse(rest, { nodes: { type: 'string' }, data: { type: 'string' }, port: { type: 'string' }, 'restore-from': { type: 'string' }, 'decrypt-key': { type: 'string' } });
       return runDev({
         nodes: optionalInteger(values, 'nodes'),
         port: optionalInteger(values, 'port'),
         dataDir: typeof values.data === 'string' ? values.data : './data',
+        restoreFrom: typeof values['restore-from'] === 'string' ? values['restore-from'] : null,
+        restoreKeyFile: typeof values['decrypt-key'] === 'string' ? values['decrypt-key'] : null,
         mainScript: fileURLToPath(new URL('./main.js', import.meta.url)),
         print,
       });

@@ -41,6 +41,10 @@ export interface DevOptions {
   port: number | null;
   /** The CLI entry script that `serve` runs in each child. */
   mainScript: string;
+  /** Seed a new cluster from this verified backup directory (tsraft backup create). */
+  restoreFrom?: string | null;
+  /** Key file of an encrypted backup given with restoreFrom. */
+  restoreKeyFile?: string | null;
   print: (line: string) => void;
 }
 
@@ -203,6 +207,10 @@ export async function runDev(options: DevOptions): Promise<number> {
   const dataDir = resolve(options.dataDir);
   mkdirSync(dataDir, { recursive: true });
   checkNotRunning(dataDir);
+  const isNewCluster = !existsSync(join(dataDir, 'dev.json'));
+  if (options.restoreFrom != null && !isNewCluster) {
+    throw usage(`${dataDir} already holds a cluster; --restore-from seeds a new one: give another --data`);
+  }
   const record = prepareRecord(dataDir, options.nodes, options.port, print);
 
   const nodes: RunningNode[] = [];
@@ -232,6 +240,14 @@ export async function runDev(options: DevOptions): Promise<number> {
       const configPath = join(dataDir, `n${i}.json`);
       if (!existsSync(configPath)) writeAtomically(configPath, JSON.stringify(devNodeConfig(record, i), null, 2) + '\n');
       const config = loadNodeConfig(configPath);
+      if (options.restoreFrom != null && isNewCluster) {
+        // Every founding node starts from the backup's state (verified first, new cluster id).
+        const { restoreIntoDataDir } = await import('../backup/restore.js');
+        const { loadKeyFile } = await import('../backup/crypto.js');
+        const key = options.restoreKeyFile != null ? loadKeyFile(options.restoreKeyFile) : null;
+        const restored = await restoreIntoDataDir(resolve(options.restoreFrom), config, { key });
+        print(`restored ${config.nodeId} from ${options.restoreFrom} at index ${restored.index}`);
+      }
       const logPath = join(dataDir, `${config.nodeId}.log`);
       const logFd = openSync(logPath, 'a');
       // The nodes stay in this process group: Ctrl-C in the terminal reaches

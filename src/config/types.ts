@@ -56,6 +56,13 @@ export interface ClientApiConfig {
   telnetPort: number | null;
 }
 
+export interface LogArchiveConfig {
+  /** Directory of the archived log segments (relative paths are relative to the config file); null: archiving off (the default). */
+  dir: string | null;
+  /** A segment is sealed at this size, bytes. Default 64 MiB; 4 KiB–1 GiB. */
+  maxSegmentBytes: number;
+}
+
 export interface RetentionConfig {
   /** Keep data this long, ms; 0 keeps everything (the default). At least 1 hour when set. */
   retentionMs: number;
@@ -112,6 +119,8 @@ export interface NodeConfig {
   clientApi: ClientApiConfig;
   selfMonitoring: SelfMonitoringConfig;
   retention: RetentionConfig;
+  /** Point-in-time recovery: archive every committed entry (docs/backup-format.md). */
+  logArchive: LogArchiveConfig;
 }
 
 const MiB = 1024 * 1024;
@@ -132,6 +141,8 @@ export const DEFAULT_LIMITS: Readonly<NodeLimits> = Object.freeze({
   maxHttpBodyBytes: 8 * MiB,
   maxHttpConnections: 1024,
 });
+
+export const DEFAULT_LOG_ARCHIVE: Readonly<LogArchiveConfig> = Object.freeze({ dir: null, maxSegmentBytes: 64 * 1024 * 1024 });
 
 export const DEFAULT_RETENTION: Readonly<RetentionConfig> = Object.freeze({ retentionMs: 0, checkIntervalMs: 60_000 });
 

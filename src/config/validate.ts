@@ -9,7 +9,7 @@ import { DEFAULT_CLIENT_API_LIMITS, type ClientApiLimits } from '../api/limits.j
 import { TsraftError, assert } from '../errors.js';
 import { DEFAULT_STATE_MACHINE_OPTIONS, type TimeSeriesStateMachineOptions } from '../tsdb/state-machine.js';
 import { MIN_SECRET_BYTES } from '../transport/handshake.js';
-import { DEFAULTS, DEFAULT_LIMITS, DEFAULT_RETENTION, DEFAULT_SELF_MONITORING, type ClientApiConfig, type LogLevel, type NodeConfig, type NodeLimits, type RetentionConfig, type SelfMonitoringConfig, type TlsConfig } from './types.js';
+import { DEFAULTS, DEFAULT_LIMITS, DEFAULT_LOG_ARCHIVE, DEFAULT_RETENTION, DEFAULT_SELF_MONITORING, type ClientApiConfig, type LogArchiveConfig, type LogLevel, type NodeConfig, type NodeLimits, type RetentionConfig, type SelfMonitoringConfig, type TlsConfig } from './types.js';
 
 export { MIN_SECRET_BYTES };
 export const MAX_SECRET_BYTES = 1024;
@@ -315,6 +315,23 @@ function readRetention(reader: ObjectReader, problems: ConfigProblem[]): Retenti
   return result;
 }
 
+function readLogArchive(reader: ObjectReader, problems: ConfigProblem[], baseDir: string): LogArchiveConfig {
+  const result: LogArchiveConfig = { ...DEFAULT_LOG_ARCHIVE };
+  const value = reader.raw('logArchive');
+  if (value === undefined || value === null) return result;
+  const section = ObjectReader.of(value, reader.field('logArchive'), problems);
+  if (section === null) return result;
+  const dir = section.raw('dir');
+  if (typeof dir !== 'string' || dir.length === 0) {
+    problems.push({ field: section.field('dir'), problem: 'must be a non-empty path (the archive directory)' });
+  } else {
+    result.dir = resolve(baseDir, dir);
+  }
+  result.maxSegmentBytes = section.integer('maxSegmentBytes', DEFAULT_LOG_ARCHIVE.maxSegmentBytes, 4096, 1 << 30, ' bytes');
+  section.rejectUnknown();
+  return result;
+}
+
 function readSelfMonitoring(reader: ObjectReader, problems: ConfigProblem[]): SelfMonitoringConfig {
   const result: SelfMonitoringConfig = { ...DEFAULT_SELF_MONITORING };
   const value = reader.raw('selfMonitoring');
@@ -409,6 +426,7 @@ export function validateNodeConfig(raw: unknown, options: { baseDir: string; sou
   const clientApi = readClientApi(root, httpHost, problems);
   const selfMonitoring = readSelfMonitoring(root, problems);
   const retention = readRetention(root, problems);
+  const logArchive = readLogArchive(root, problems, options.baseDir);
   // Comments in JSON are not possible; a "$comment" field is allowed and ignored.
   root.raw('$comment');
   root.rejectUnknown();
@@ -443,6 +461,7 @@ export function validateNodeConfig(raw: unknown, options: { baseDir: string; sou
     clientApi,
     selfMonitoring,
     retention,
+    logArchive,
   };
 }
 

@@ -33,6 +33,9 @@ import { registerAdminRoutes } from './admin-routes.js';
 import type { Logger } from './logger.js';
 import { mountClientRoutes, type ClientSurfaces } from './routes.js';
 import { RetentionScheduler } from './retention.js';
+import { registerBackupRoutes, nodeBackupSource } from '../backup/route.js';
+import { BackupFormatStateMachine } from '../backup/state-machine-adapter.js';
+import { LogArchiver } from '../backup/log-archive.js';
 import { SelfMonitor } from './self-monitor.js';
 
 /** Subfolders of the data directory (docs/operations.md, "Data directory"). */
@@ -68,6 +71,7 @@ export class TsraftNode {
   readonly metrics: NodeMetrics;
   private selfMonitor: SelfMonitor | null = null;
   private retention: RetentionScheduler | null = null;
+  private archiver: LogArchiver | null = null;
 
   private constructor(config: NodeConfig, log: Logger, version: string) {
     this.config = config;
@@ -165,7 +169,9 @@ export class TsraftNode {
       transport: this.metrics.wrapTransport(config.join ? new JoiningTransport(transport, config.peers) : transport),
       clock: systemClock,
       prng: new SeededPrng(randomSeed()),
-      stateMachine: this.metrics.wrapStateMachine(this.stateMachine),
+      // Snapshot = backup: the local snapshot and what InstallSnapshot sends
+      // are packs of the verified backup format (docs/backup-format.md).
+      stateMachine: this.metrics.wrapStateMachine(new BackupFormatStateMachine(this.stateMachine, { clusterId: config.clusterId, nodeId: config.nodeId })),
       bootstrap,
       raft: {
         electionTimeoutTicks: config.electionTimeoutTicks,
@@ -190,17 +196,33 @@ export class TsraftNode {
         onSnapshotTaken: (_id, meta) => log.debug('took a local snapshot', { index: meta.index, bytes: meta.sizeBytes }),
         // Live subscriptions see every applied write (entries without a result are config changes and no-ops).
         onApplied: (_id, entry, result) => {
+          this.archiver?.append(entry);
           if (result !== undefined) this.client?.service.onApplied(entry.index, entry.data, result as ApplyResult);
         },
       }),
       onFatal: (error) => hooks.onFatal(error),
     });
     this.replicaValue = replica;
+    if (config.logArchive.dir !== null) {
+      // Point-in-time recovery: every applied entry goes to checksummed archive segments.
+      this.archiver = await LogArchiver.open({
+        dir: config.logArchive.dir,
+        clusterId: config.clusterId,
+        maxSegmentBytes: config.logArchive.maxSegmentBytes,
+        onError: (error) => log.error('log archiving stopped', { dir: config.logArchive.dir, error: (error as Error).message }),
+      });
+      log.info('log archiving on', { dir: config.logArchive.dir, lastIndex: this.archiver.status().lastIndex });
+    }
     await replica.start();
     const started = replica.status();
     log.info('replica started', { applied: started.appliedIndex, lastIndex: started.lastIndex, term: started.term, members: started.members.map((m) => m.id).join(',') || '(none yet)' });
 
     registerAdminRoutes(this.http, this);
+    registerBackupRoutes(
+      this.http,
+      nodeBackupSource({ replica, stateMachine: this.stateMachine, clusterId: config.clusterId, nodeId: config.nodeId, auth: new TokenAuth(config.clientApi.tokens) }),
+      { recorder: this.metrics.backups },
+    );
     this.client = await mountClientRoutes(this.http, this);
     if (config.selfMonitoring.enabled) {
       this.selfMonitor = new SelfMonitor({ nodeId: config.nodeId, intervalMs: config.selfMonitoring.intervalMs, metrics: this.metrics, service: this.client.metered, clock: systemClock, log });
@@ -327,6 +349,7 @@ export class TsraftNode {
       ['telnet listener', async () => this.client?.telnet?.close()],
       ['client service', async () => this.client?.service.close()],
       ['replica', async () => this.replicaValue?.stop(0)],
+      ['log archive', async () => this.archiver?.close()],
       ['transport', async () => this.transportValue?.close()],
       ['snapshot store', async () => this.snapshotStore?.close()],
       ['log store', async () => this.logStore?.close()],

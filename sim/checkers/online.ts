@@ -1,0 +1,154 @@
+// Checkers that watch the replicas as they run (through ReplicaObserver):
+//  - election safety: at most one leader per term (Raft Figure 3);
+//  - state machine safety: every index is applied with the same entry on
+//    every replica (so each replica's applied sequence is a prefix of the
+//    longest), and local snapshots at the same index are byte-identical;
+//  - entry identity (half of log matching): an (index, term) pair names one
+//    entry everywhere, at all times;
+//  - leader completeness: a new leader holds every entry applied anywhere.
+// The applied log they build is also the commit order the linearizability
+// and durability checkers use.
+import { decodeCommand } from '../../src/tsdb/command.js';
+import type { ApplyResult } from '../../src/tsdb/state-machine.js';
+import type { Entry, NodeId, SnapshotMeta, SoftState } from '../../src/raft/types.js';
+import type { ReplicaObserver } from '../../src/replica/types.js';
+import { digestBytes } from '../digest.js';
+import type { Trace } from '../trace.js';
+import type { Violations } from './violations.js';
+
+export interface AppliedEntry {
+  index: number;
+  term: number;
+  kind: Entry['kind'];
+  digest: string;
+  /** "clientId#sequence" of a write command, else null. */
+  writeKey: string | null;
+  /** The write changed state (not a duplicate retry, not refused). */
+  effective: boolean;
+  /** The entry's data (kept for writes, to compare with what the client sent). */
+  data: Uint8Array | null;
+  firstNode: NodeId;
+}
+
+/** What the checkers need to see of a node's Raft log. */
+export interface LogView {
+  termAt(node: NodeId, index: number): number | undefined;
+  lastIndex(node: NodeId): number;
+}
+
+export class OnlineCheckers implements ReplicaObserver {
+  readonly applied = new Map<number, AppliedEntry>();
+  maxAppliedIndex = 0;
+  readonly leaderOfTerm = new Map<number, NodeId>();
+  private readonly entryIdentity = new Map<string, string>();
+  private readonly snapshotDigests = new Map<number, { digest: string; node: NodeId }>();
+  snapshotsInstalled = 0;
+  readonly installedBy = new Map<NodeId, number>();
+  snapshotsTaken = 0;
+
+  constructor(
+    private readonly violations: Violations,
+    private readonly trace: Trace,
+    private readonly logs: LogView,
+  ) {}
+
+  onSoftState(id: NodeId, soft: SoftState): void {
+    this.trace.record('role', `${id} ${soft.role} t${soft.term} leader=${soft.leader ?? '-'}`);
+    if (soft.role !== 'leader') return;
+    const earlier = this.leaderOfTerm.get(soft.term);
+    if (earlier !== undefined && earlier !== id) {
+      this.violations.report('election-safety', `two leaders in term ${soft.term}: ${earlier} and ${id}`, { term: soft.term, leaders: [earlier, id] });
+    }
+    if (earlier === undefined) this.leaderOfTerm.set(soft.term, id);
+  }
+
+  onApplied(id: NodeId, entry: Entry, result: unknown): void {
+    const digest = `${entry.term}/${entry.kind}/${digestBytes(entry.data)}`;
+    const seen = this.applied.get(entry.index);
+    if (seen !== undefined) {
+      if (seen.digest !== digest) {
+        this.violations.report('state-machine-safety', `index ${entry.index} applied as different entries: ${seen.firstNode} applied term ${seen.term}, ${id} applied term ${entry.term}`, {
+          index: entry.index,
+          first: { node: seen.firstNode, digest: seen.digest },
+          second: { node: id, digest },
+        });
+      }
+      return;
+    }
+    let writeKey: string | null = null;
+    let effective = false;
+    if (entry.kind === 'normal' && entry.data.length > 0) {
+      const cmd = decodeCommand(entry.data);
+      if (cmd.type === 'write') {
+        writeKey = `${cmd.clientId}#${cmd.sequence}`;
+        const r = result as ApplyResult | undefined;
+        effective = r !== undefined && r.kind === 'write' && !r.duplicate;
+      }
+    }
+    this.applied.set(entry.index, {
+      index: entry.index,
+      term: entry.term,
+      kind: entry.kind,
+      digest,
+      writeKey,
+      effective,
+      data: writeKey !== null ? entry.data : null,
+      firstNode: id,
+    });
+    if (entry.index > this.maxAppliedIndex) this.maxAppliedIndex = entry.index;
+  }
+
+  onPersisted(id: NodeId, entries: readonly Entry[]): void {
+    for (const e of entries) {
+      const key = `${e.index}:${e.term}`;
+      const digest = `${e.kind}/${digestBytes(e.data)}`;
+      const seen = this.entryIdentity.get(key);
+      if (seen === undefined) this.entryIdentity.set(key, digest);
+      else if (seen !== digest) {
+        this.violations.report('log-matching', `two different entries with index ${e.index} and term ${e.term} (seen again on ${id})`, { index: e.index, term: e.term });
+      }
+    }
+  }
+
+  onSnapshotTaken(id: NodeId, meta: SnapshotMeta, data: Uint8Array): void {
+    this.snapshotsTaken++;
+    this.trace.record('snapshot', `${id} took ${meta.index}/${meta.term} ${data.length}B`);
+    const digest = digestBytes(data);
+    const seen = this.snapshotDigests.get(meta.index);
+    if (seen === undefined) this.snapshotDigests.set(meta.index, { digest, node: id });
+    else if (seen.digest !== digest) {
+      this.violations.report('state-machine-safety', `state differs at applied index ${meta.index}: snapshots of ${seen.node} and ${id} are not byte-identical`, {
+        index: meta.index,
+      });
+    }
+  }
+
+  onSnapshotInstalled(id: NodeId, meta: SnapshotMeta): void {
+    this.snapshotsInstalled++;
+    this.installedBy.set(id, (this.installedBy.get(id) ?? 0) + 1);
+    this.trace.record('snapshot', `${id} installed ${meta.index}/${meta.term}`);
+  }
+
+  /** Raft §5.4: a leader's log holds every committed entry. Call it the
+   *  moment a node wins an election (the world does, right after the vote
+   *  that made it leader): every entry applied anywhere by then was
+   *  committed before. Entries below the leader's in-memory log (where
+   *  termAt is undefined) are covered by its snapshot. */
+  checkLeaderCompleteness(id: NodeId, term: number): void {
+    const lastIndex = this.logs.lastIndex(id);
+    for (let i = this.maxAppliedIndex; i >= 1; i--) {
+      const entry = this.applied.get(i);
+      if (entry === undefined) continue;
+      if (i > lastIndex) {
+        this.violations.report('leader-completeness', `leader ${id} of term ${term} lacks committed entry ${i} (term ${entry.term}); its log ends at ${lastIndex}`, { index: i, term: entry.term });
+        return;
+      }
+      const local = this.logs.termAt(id, i);
+      if (local === undefined) return; // compacted: covered by the snapshot
+      if (local !== entry.term) {
+        this.violations.report('leader-completeness', `leader ${id} of term ${term} has term ${local} at committed index ${i} (term ${entry.term})`, { index: i, term: entry.term });
+        return;
+      }
+    }
+  }
+}

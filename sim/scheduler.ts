@@ -1,0 +1,128 @@
+// Virtual time for the simulator. Every timer, message delivery and disk
+// completion is an event in one priority queue ordered by (time, sequence
+// number). Events run one at a time; after each, the microtask queue is
+// drained (the replica's async code runs on promises), so nothing but this
+// queue decides the order of events and a seed reproduces a run bit for bit.
+import { assert } from '../src/errors.js';
+
+interface SimEvent {
+  timeMs: number;
+  seq: number;
+  fn: () => void;
+  cancelled: boolean;
+}
+
+/** Bound on queued events: a run that grows it without limit has a bug. */
+export const MAX_QUEUED_EVENTS = 1_000_000;
+/** Events in one virtual second beyond which a run is a storm (a message or
+ *  retry loop feeding itself): the run stops and reports it. Normal runs use
+ *  a few hundred to a few thousand. */
+export const MAX_EVENTS_PER_SIM_SECOND = 25_000;
+
+/** Resolves after the microtasks queued so far (and those they queue) ran. */
+function drainMicrotasks(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+export class Scheduler {
+  private heap: SimEvent[] = [];
+  private nextSeq = 0;
+  private now = 0;
+  /** Events run so far (for the speed report). */
+  eventsRun = 0;
+  /** Set when MAX_EVENTS_PER_SIM_SECOND was exceeded; nothing runs after. */
+  storm: { atMs: number; events: number } | null = null;
+  private windowStartMs = 0;
+  private windowEvents = 0;
+
+  get nowMs(): number {
+    return this.now;
+  }
+
+  get queued(): number {
+    return this.heap.length;
+  }
+
+  /** Run `fn` at virtual time `timeMs` (not before now). Returns a cancel function. */
+  at(timeMs: number, fn: () => void): () => void {
+    assert(Number.isFinite(timeMs), `scheduler: bad time ${timeMs}`);
+    assert(this.heap.length < MAX_QUEUED_EVENTS, `scheduler: ${this.heap.length} events queued`);
+    const ev: SimEvent = { timeMs: Math.max(timeMs, this.now), seq: this.nextSeq++, fn, cancelled: false };
+    this.push(ev);
+    return () => {
+      ev.cancelled = true;
+    };
+  }
+
+  after(delayMs: number, fn: () => void): () => void {
+    return this.at(this.now + Math.max(0, delayMs), fn);
+  }
+
+  sleep(delayMs: number): Promise<void> {
+    return new Promise((resolve) => this.after(delayMs, resolve));
+  }
+
+  /** Run events until virtual time passes `endMs`, the queue empties, or
+   *  `stop()` returns true (checked after each event). */
+  async runUntil(endMs: number, stop?: () => boolean): Promise<void> {
+    await drainMicrotasks();
+    while (this.heap.length > 0 && this.storm === null) {
+      const next = this.heap[0]!;
+      if (next.timeMs > endMs) break;
+      this.pop();
+      if (next.cancelled) continue;
+      this.now = next.timeMs;
+      this.eventsRun++;
+      if (this.now - this.windowStartMs >= 1000) {
+        this.windowStartMs = this.now;
+        this.windowEvents = 0;
+      }
+      if (++this.windowEvents > MAX_EVENTS_PER_SIM_SECOND) {
+        this.storm = { atMs: this.now, events: this.windowEvents };
+        return;
+      }
+      next.fn();
+      await drainMicrotasks();
+      if (stop !== undefined && stop()) return;
+    }
+    if (this.now < endMs) this.now = endMs;
+  }
+
+  // Binary heap on (timeMs, seq).
+  private less(a: SimEvent, b: SimEvent): boolean {
+    return a.timeMs < b.timeMs || (a.timeMs === b.timeMs && a.seq < b.seq);
+  }
+
+  private push(ev: SimEvent): void {
+    const h = this.heap;
+    h.push(ev);
+    let i = h.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!this.less(h[i]!, h[parent]!)) break;
+      [h[i], h[parent]] = [h[parent]!, h[i]!];
+      i = parent;
+    }
+  }
+
+  private pop(): SimEvent {
+    const h = this.heap;
+    const top = h[0]!;
+    const last = h.pop()!;
+    if (h.length > 0) {
+      h[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < h.length && this.less(h[l]!, h[m]!)) m = l;
+        if (r < h.length && this.less(h[r]!, h[m]!)) m = r;
+        if (m === i) break;
+        [h[i], h[m]] = [h[m]!, h[i]!];
+        i = m;
+      }
+    }
+    return top;
+  }
+}

@@ -1,0 +1,99 @@
+// Options and results of one simulated run (docs/simulator.md).
+
+export const FAULT_PROFILES = ['all', 'none', 'network', 'crash', 'disk', 'clock'] as const;
+export type FaultProfile = (typeof FAULT_PROFILES)[number];
+
+/** Planted bugs (`--inject-bug`): each must be caught by a checker. */
+export const BUG_NAMES = ['vote-twice', 'commit-old-term', 'ack-before-sync', 'stale-read'] as const;
+export type BugName = (typeof BUG_NAMES)[number];
+
+export const SCENARIO_NAMES = [
+  'figure8',
+  'prevote-rejoin',
+  'checkquorum-isolated-leader',
+  'leader-transfer',
+  'add-learner-promote',
+  'remove-leader',
+  'snapshot-catchup',
+  'disk-wipe-rejoin',
+  'partition-majority-minority',
+] as const;
+export type ScenarioName = (typeof SCENARIO_NAMES)[number];
+
+export interface SimOptions {
+  seed: number;
+  nodes: 3 | 5;
+  faults: FaultProfile;
+  /** Client operations to issue during the fault phase. */
+  ops: number;
+  /** Length of the fault phase, virtual seconds (the liveness phase follows). */
+  simSeconds: number;
+  scenario: ScenarioName | null;
+  injectBug: BugName | null;
+  /** Fault kinds to draw from instead of the profile's (tests use it to aim
+   *  at one planted bug); names as in faults.ts FAULT_KINDS. */
+  faultKinds?: readonly string[];
+  /** Mean virtual ms between random faults. Default 1,500. */
+  faultIntervalMs?: number;
+  /** Membership changes and leadership transfers by the workload's operator. Default true. */
+  membershipChanges?: boolean;
+  /** Receives every trace line (debugging a seed). */
+  traceSink?: (line: string) => void;
+}
+
+export const DEFAULT_OPTIONS: Readonly<Omit<SimOptions, 'seed'>> = Object.freeze({
+  nodes: 3,
+  faults: 'all',
+  ops: 300,
+  simSeconds: 30,
+  scenario: null,
+  injectBug: null,
+});
+
+export type CheckerName =
+  | 'election-safety'
+  | 'log-matching'
+  | 'leader-completeness'
+  | 'state-machine-safety'
+  | 'durability'
+  | 'linearizability'
+  | 'liveness'
+  | 'fatal-error'
+  | 'codec'
+  | 'scenario';
+
+export interface Violation {
+  checker: CheckerName;
+  /** Virtual ms when it was detected. */
+  atMs: number;
+  message: string;
+  details?: Record<string, unknown>;
+}
+
+export interface SeedResult {
+  seed: number;
+  ok: boolean;
+  nodes: number;
+  faults: FaultProfile;
+  scenario: ScenarioName | null;
+  inject_bug: BugName | null;
+  violations: Violation[];
+  acked_writes: number;
+  lost_writes: number;
+  unknown_writes: number;
+  reads_checked: number;
+  failed_ops: number;
+  leaders: number;
+  faults_injected: number;
+  corruptions_detected: number;
+  snapshots_installed: number;
+  applied_index: number;
+  sim_seconds: number;
+  wall_seconds: number;
+  events: number;
+  trace_hash: string;
+  /** The last trace lines (only when the run failed). */
+  trace_tail?: string[];
+  /** The client history (only when linearizability failed), for export as JSON. */
+  history?: unknown;
+}

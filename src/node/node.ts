@@ -192,7 +192,11 @@ export class TsraftNode {
       maxPendingReads: config.limits.maxPendingReads,
       observer: this.metrics.observer({
         onSoftState: (_id, soft) => log.info('raft state', { role: soft.role, leader: soft.leader, term: soft.term }),
-        onSnapshotInstalled: (_id, meta) => log.info('installed a snapshot from the leader', { index: meta.index, term: meta.term, bytes: meta.sizeBytes }),
+        onSnapshotInstalled: (_id, meta) => {
+          log.info('installed a snapshot from the leader', { index: meta.index, term: meta.term, bytes: meta.sizeBytes });
+          // Live subscriptions missed the points inside the snapshot: end them with a gap error.
+          this.client?.service.onSnapshotInstalled(meta.index);
+        },
         onSnapshotTaken: (_id, meta) => log.debug('took a local snapshot', { index: meta.index, bytes: meta.sizeBytes }),
         // Live subscriptions see every applied write (entries without a result are config changes and no-ops).
         onApplied: (_id, entry, result) => {

@@ -219,10 +219,12 @@ const FLOAT_TEXT = /^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$/;
 const NON_FINITE_TEXT = /^[+-]?(NaN|Infinity|inf|infinity)$/i;
 const TWO_POW_53 = 2 ** 53;
 
+const TWO_POW_53_BIG = 2n ** 53n;
+
 function integerValue(big: bigint): ParsedValue | { reason: InvalidPointReason; detail: string } {
   if (big < INT64_BOUNDS.min || big > INT64_BOUNDS.max) return { reason: 'out_of_range', detail: `${big} is outside int64` };
-  const value = Number(big);
-  return { value, isInteger: true, bigInt: Math.abs(value) > TWO_POW_53 ? big : null };
+  // Compare the exact value: Number(2^53 + 1) rounds to 2^53, which would hide the need for the bigint.
+  return { value: Number(big), isInteger: true, bigInt: big > TWO_POW_53_BIG || big < -TWO_POW_53_BIG ? big : null };
 }
 
 /** Parses an OpenTSDB value to int64 or float64, or says why it is refused. */

@@ -221,3 +221,13 @@ describe('validating a request', () => {
     expect(builder.pointCount).toBe(0);
   });
 });
+
+describe('integers just beyond 2^53', () => {
+  it('keeps 2^53 + 1 exact (its float64 rounds down to 2^53)', () => {
+    const parsed = parseValue('9007199254740993');
+    expect(parsed).toMatchObject({ isInteger: true, bigInt: 9007199254740993n });
+    const negative = parseValue('-9007199254740993');
+    expect(negative).toMatchObject({ isInteger: true, bigInt: -9007199254740993n });
+    expect(parseValue('9007199254740992')).toMatchObject({ isInteger: true, bigInt: null, value: 2 ** 53 });
+  });
+});

@@ -302,3 +302,16 @@ export interface RaftStatus {
   progress: Record<NodeId, PeerProgress>;
   transferringTo: NodeId | null;
 }
+
+/**
+ * Whether a message from a Ready may be sent before that Ready is persisted.
+ * Only leaders send these types, and they depend on nothing the Ready is
+ * about to persist: the leader's term was made durable (with its own vote)
+ * before it could ask for votes, and entries it sends need not be on its own
+ * disk yet because the leader counts itself for commit only after its persist
+ * (thesis §10.2.1: the leader writes its log in parallel with replication).
+ * Everything else (votes, append acknowledgements, ...) waits for the persist.
+ */
+export function maySendBeforePersist(message: Message): boolean {
+  return message.type === 'append' || message.type === 'heartbeat' || message.type === 'snapshot' || message.type === 'timeout-now';
+}

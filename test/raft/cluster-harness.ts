@@ -3,6 +3,7 @@
 // with partitions and drops, and a state machine that records what it
 // applied. It is deliberately plain so scenario tests read as scripts.
 import { RaftNode } from '../../src/raft/raft.js';
+import { maySendBeforePersist } from '../../src/raft/types.js';
 import type { ConfigState, Entry, HardState, Message, NodeId, RaftConfig, Ready, SnapshotMeta } from '../../src/raft/types.js';
 import { SeededPrng } from '../../src/util/prng.js';
 import { bootstrapLog, EMPTY_CONFIG } from '../../src/raft/bootstrap.js';
@@ -186,17 +187,29 @@ export class TestCluster {
 
   // ---- driving
 
-  /** Process one node's Ready: persist, send, apply, advance. */
-  handleReady(id: NodeId): boolean {
+  /** Process one node's Ready: send what may go early, persist, send the
+   *  rest, apply, advance. With crashBeforePersist the node sends the early
+   *  messages and then crashes before its write reaches the disk. */
+  handleReady(id: NodeId, options: { crashBeforePersist?: boolean } = {}): boolean {
     const n = this.node(id);
     if (n.crashed || !n.raft.hasReady()) return false;
     const rd = n.raft.ready();
-    this.persist(n, rd);
-    for (const m of rd.messages) {
+    const send = (m: Message): void => {
       const filled = this.fillSnapshotData(n, m);
       if (filled !== null) this.queue.push(filled);
       else n.raft.reportSnapshotFailed(m.to); // replaced by a newer snapshot meanwhile
+    };
+    const queuedBefore = this.queue.length;
+    for (const m of rd.messages) if (maySendBeforePersist(m)) send(m);
+    if (options.crashBeforePersist === true) {
+      // The early messages are already on the network; the write never lands.
+      const early = this.queue.splice(queuedBefore);
+      this.crash(id);
+      this.queue.push(...early);
+      return true;
     }
+    this.persist(n, rd);
+    for (const m of rd.messages) if (!maySendBeforePersist(m)) send(m);
     this.apply(n, rd);
     n.raft.advance(rd);
     return true;

@@ -106,7 +106,11 @@ export function randomSchedule(seed: number, steps: number, knobs: RaftTestingKn
       c.heal();
     } else if (roll < 95) {
       const down = ids.filter((x) => c.node(x).crashed).length;
-      if (!node.crashed && down < Math.floor((size - 1) / 2)) c.crash(id);
+      // Sometimes the crash hits between sending a Ready's early messages
+      // (leader appends) and persisting it.
+      if (!node.crashed && down < Math.floor((size - 1) / 2)) {
+        if (!(rng.chance(0.5) && c.handleReady(id, { crashBeforePersist: true }))) c.crash(id);
+      }
       else if (node.crashed) c.restart(id);
     } else if (roll < 98) {
       if (node.crashed) c.restart(id);

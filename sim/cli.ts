@@ -49,7 +49,7 @@ function parseSeeds(raw: string | undefined): number[] {
 export function parseArgs(argv: readonly string[]): CliOptions {
   const base: Omit<SimOptions, 'seed'> = { ...DEFAULT_OPTIONS };
   let seeds: number[] = [1];
-  let historyDir = 'sim-failures';
+  let historyDir = 'test-artifacts/sim';
   let keepGoing = false;
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;

@@ -96,7 +96,8 @@ export class World {
       raftOverrides: this.scenario?.raft ?? {},
       replicaKnobs: { ackBeforeSync: bug === 'ack-before-sync', staleRead: bug === 'stale-read' },
       onFatal: (node: SimNode, error: unknown) => this.onFatal(node, error),
-      onCrash: (node: SimNode, torn: boolean) => this.persistence.onCrash(node.id, node.disk, torn),
+      // A disk with injected corruption proves nothing about what was durable.
+      onCrash: (node: SimNode, torn: boolean) => this.persistence.onCrash(node.id, node.disk, torn || node.corruptionInjected),
       onWipe: (node: SimNode) => this.persistence.onWipe(node.id),
     };
     for (const id of ids) this.nodes.push(new SimNode(context, id, true));

@@ -183,16 +183,24 @@ export function checkLinearizability(history: History, order: CommitOrder, viola
     if (bad) continue;
     const resultLo = lo;
     const resultHi = hi;
-    lo = Math.max(lo, maxIndexAckedBefore(read.invokeMs));
-    hi = Math.min(hi, minIndexInvokedAfter(read.respondMs) - 1);
+    const timeLo = maxIndexAckedBefore(read.invokeMs);
+    const timeHi = minIndexInvokedAfter(read.respondMs) - 1;
+    lo = Math.max(lo, timeLo);
+    hi = Math.min(hi, timeHi);
     if (lo > hi) {
-      violations.report(
-        'linearizability',
+      const what =
         resultLo > resultHi
-          ? `read ${read.readId} on ${read.node} returned a state no log prefix had (needs index ≥ ${resultLo} and ≤ ${resultHi})`
-          : `read ${read.readId} of ${read.metric} on ${read.node} during [${read.invokeMs}, ${read.respondMs}] ms saw log prefix ${resultLo}..${resultHi}, but real time requires ≥ ${lo} and ≤ ${hi} (stale read)`,
-        { readId: read.readId, lo, hi, resultLo, resultHi },
-      );
+          ? `returned a state no log prefix had (needs index ≥ ${resultLo} and ≤ ${resultHi})`
+          : resultHi < timeLo
+            ? `saw log prefix ${resultLo}..${resultHi}, but a write at index ${timeLo} was acknowledged before it began (stale read)`
+            : `saw log prefix ${resultLo}..${resultHi}, but writes from index ${timeHi + 1} on were issued only after it ended (a read from the future)`;
+      violations.report('linearizability', `read ${read.readId} of ${read.metric} on ${read.node} during [${read.invokeMs}, ${read.respondMs}] ms ${what}`, {
+        readId: read.readId,
+        resultLo,
+        resultHi,
+        timeLo,
+        timeHi,
+      });
       continue;
     }
     intervals.push({ read, lo, hi });

@@ -47,11 +47,12 @@ export class PersistenceChecker {
     }
   }
 
-  /** `node` just crashed: its disk now holds only what was durable. */
-  onCrash(node: NodeId, disk: MemoryDisk, torn: boolean): void {
+  /** `node` just crashed: its disk now holds only what was durable. With
+   *  `unreliable` (a torn write or an injected bit flip) nothing is checked. */
+  onCrash(node: NodeId, disk: MemoryDisk, unreliable: boolean): void {
     const p = this.promises.get(node);
     this.promises.delete(node);
-    if (p === undefined || torn) return;
+    if (p === undefined || unreliable) return;
     let term = 0;
     let vote: NodeId | null = null;
     let lastIndex = 0;

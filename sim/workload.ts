@@ -11,7 +11,7 @@ import { MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS, seriesKeyOf } from '../src/tsdb/val
 import { WriteBatchBuilder } from '../src/tsdb/write-batch.js';
 import type { SeededPrng } from '../src/util/prng.js';
 import type { Violations } from './checkers/violations.js';
-import { History, METRICS, type WriteOp } from './history.js';
+import { History, MAX_POINTS_PER_WRITE, METRICS, type WriteOp } from './history.js';
 import type { SimNode } from './node.js';
 import type { Scheduler } from './scheduler.js';
 import type { Trace } from './trace.js';
@@ -206,7 +206,7 @@ const CONNECTION_REFUSED = new TsraftError('TSR_ERR_SHUTTING_DOWN', 'connection 
 
 /** The log entry a node proposes for `op` (as the API layer on the leader would). */
 export function encodeWrite(op: WriteOp, leaderTimeMs: number): Uint8Array {
-  const builder = new WriteBatchBuilder();
+  const builder = new WriteBatchBuilder({ maxPoints: MAX_POINTS_PER_WRITE });
   for (const p of op.points) builder.addPoint(p.seriesKey, p.timestampMs, p.value, true, null);
   return encodeCommand({ type: 'write', clientId: op.clientId, sequence: op.sequence, firstUnackedSequence: op.sequence, leaderTimeMs, batch: builder.encode() });
 }

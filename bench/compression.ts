@@ -349,7 +349,7 @@ function main(): void {
   const i = process.argv.indexOf('--runs');
   const runs = i >= 0 ? Math.max(5, Number(process.argv[i + 1])) : 7;
   const report = runCompressionBench(runs);
-  const outDir = join(repoRoot(), 'bench', 'results');
+  const outDir = process.env.TSRAFT_BENCH_RESULTS_DIR ?? join(repoRoot(), 'bench', 'results');
   mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, 'compression.json'), JSON.stringify(report, null, 2) + '\n');
   const md = renderMarkdown(report);

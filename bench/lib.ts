@@ -47,14 +47,20 @@ export function machineInfo(): Record<string, unknown> {
   return { node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryBytes: totalmem(), platform: process.platform };
 }
 
-/** Writes bench/results/<name>.json and <name>.md. */
+/** Where results go: bench/results, or TSRAFT_BENCH_RESULTS_DIR when set
+ *  (the harness's quick mode writes there, keeping the full results intact). */
+export function resultsDir(): string {
+  return process.env.TSRAFT_BENCH_RESULTS_DIR ?? join(repoRoot(), 'bench', 'results');
+}
+
+/** Writes <resultsDir>/<name>.json and <name>.md. */
 export function writeResults(name: string, json: Record<string, unknown>, markdown: string): void {
-  const dir = join(repoRoot(), 'bench', 'results');
+  const dir = resultsDir();
   mkdirSync(dir, { recursive: true });
   const body = { name, date: new Date().toISOString(), machine: machineInfo(), ...json };
   writeFileSync(join(dir, `${name}.json`), JSON.stringify(body, null, 2) + '\n');
   writeFileSync(join(dir, `${name}.md`), markdown.endsWith('\n') ? markdown : markdown + '\n');
-  console.log(`wrote bench/results/${name}.json and ${name}.md`);
+  console.log(`wrote ${join(dir, name)}.json and ${name}.md`);
 }
 
 export function fmt(n: number, digits = 1): string {

@@ -1,9 +1,9 @@
 // Random faults, drawn from the run's PRNG during the fault phase. Each fault
 // schedules its own end (heal, restart, resume). Two budgets keep a run
-// meaningful: at most f = ⌊(n−1)/2⌋ nodes are impaired at once by faults that
-// lose data (wipe, torn write, bit flip: only when every node is healthy), so
-// data that a majority stored always survives; crashes and pauses may take
-// one more node, so a quorum is sometimes lost for a while.
+// meaningful: faults that lose data (wipe, torn write, bit flip) hit only a
+// settled cluster (every node healthy and caught up), so data that a majority
+// stored always survives; crashes and pauses may take up to f+1 nodes
+// (f = ⌊(n−1)/2⌋), so a quorum is sometimes lost for a while.
 import type { NodeId } from '../src/raft/types.js';
 import type { SeededPrng } from '../src/util/prng.js';
 import type { SimNetwork } from './network.js';
@@ -55,6 +55,9 @@ export interface FaultWorld {
   impairedCount(): number;
   /** Call `cb` once, the moment some node next wins an election. */
   onNextLeader(cb: (node: SimNode) => void): void;
+  /** No node impaired, no partition, and every member knows the leader's
+   *  commit index (so every member knows the committed membership). */
+  settled(): boolean;
 }
 
 export class FaultInjector {
@@ -276,8 +279,11 @@ export class FaultInjector {
       case 'wipe':
       case 'crash-torn':
       case 'bitflip': {
-        // Data loss: only while every node is healthy, so a majority keeps every committed entry.
-        if (impaired > 0) return;
+        // Data loss: only while the cluster is settled, so a majority keeps
+        // every committed entry and knows the committed membership. (A
+        // voter promoted by a leader that is lost before the others learn
+        // of the commit still counts itself a learner: no quorum is left.)
+        if (impaired > 0 || !w.settled()) return;
         const target = this.pick(healthyUp);
         if (target === null) return;
         if (kind === 'wipe') {

@@ -133,6 +133,16 @@ export class World {
     return this.impairedCount() === 0 && !this.network.partitioned;
   }
 
+  settled(): boolean {
+    if (!this.healthy()) return false;
+    const leader = this.operator.leader();
+    if (leader === null) return false;
+    return leader.status.members.every((m) => {
+      const n = this.node(m.id);
+      return n !== undefined && n.running && n.replica!.status().commitIndex === leader.status.commitIndex;
+    });
+  }
+
   private isMember(id: NodeId): boolean {
     return this.operator.leader()?.status.members.some((m) => m.id === id) ?? false;
   }

@@ -40,6 +40,8 @@ export class OnlineCheckers implements ReplicaObserver {
   readonly applied = new Map<number, AppliedEntry>();
   maxAppliedIndex = 0;
   readonly leaderOfTerm = new Map<number, NodeId>();
+  /** Highest term in which a leader was seen (before any entry it commits is applied). */
+  private maxLeaderTerm = 0;
   private readonly entryIdentity = new Map<string, string>();
   private readonly snapshotDigests = new Map<number, { digest: string; node: NodeId }>();
   snapshotsInstalled = 0;
@@ -60,6 +62,7 @@ export class OnlineCheckers implements ReplicaObserver {
       this.violations.report('election-safety', `two leaders in term ${soft.term}: ${earlier} and ${id}`, { term: soft.term, leaders: [earlier, id] });
     }
     if (earlier === undefined) this.leaderOfTerm.set(soft.term, id);
+    if (soft.term > this.maxLeaderTerm) this.maxLeaderTerm = soft.term;
   }
 
   onApplied(id: NodeId, entry: Entry, result: unknown): void {
@@ -129,12 +132,16 @@ export class OnlineCheckers implements ReplicaObserver {
     this.trace.record('snapshot', `${id} installed ${meta.index}/${meta.term}`);
   }
 
-  /** Raft §5.4: a leader's log holds every committed entry. Call it the
-   *  moment a node wins an election (the world does, right after the vote
-   *  that made it leader): every entry applied anywhere by then was
-   *  committed before. Entries below the leader's in-memory log (where
-   *  termAt is undefined) are covered by its snapshot. */
+  /** Raft §5.4: a leader's log holds every entry committed in earlier terms.
+   *  Call it the moment a node wins an election (the world does, right after
+   *  the vote that made it leader): every entry applied anywhere by then was
+   *  committed by a leader already seen, so in an earlier term unless a
+   *  later term already had a leader. Entries below the leader's in-memory
+   *  log (where termAt is undefined) are covered by its snapshot. */
   checkLeaderCompleteness(id: NodeId, term: number): void {
+    // A vote delayed in the network can make a node leader of a term that is
+    // already over; entries committed in later terms need not be in its log.
+    if (this.maxLeaderTerm > term) return;
     const lastIndex = this.logs.lastIndex(id);
     for (let i = this.maxAppliedIndex; i >= 1; i--) {
       const entry = this.applied.get(i);

@@ -77,6 +77,11 @@ export const ERROR_CODES = {
   TSR_ERR_BACKUP_STREAM: { httpStatus: 502, retryable: true, summary: 'The backup stream from the node broke or ended early; nothing was kept. Retry.' },
   TSR_ERR_ARCHIVE_CORRUPT: { httpStatus: 500, retryable: false, summary: 'An archived log segment failed its checksum or structure check; details.file names it.' },
   TSR_ERR_ARCHIVE_GAP: { httpStatus: 409, retryable: false, summary: 'Point-in-time recovery needs archived log entries that are missing (details give the first missing index); restore to an earlier target or from a later base backup.' },
+  // Backups as a service (src/backup/destinations, schedule, reverify, drill; src/node/scrubber): docs/backup-service.md
+  TSR_ERR_DESTINATION: { httpStatus: 502, retryable: true, summary: 'A backup destination (local directory or S3 bucket) refused or failed an operation; details.destination and details.key name it, details.reason gives the storage error.' },
+  TSR_ERR_BACKUP_NOT_FOUND: { httpStatus: 404, retryable: false, summary: 'The destination holds no (complete) backup of that name, or no backup at all; details.destination names it.' },
+  TSR_ERR_DRILL_FAILED: { httpStatus: 500, retryable: false, summary: 'A restore drill found the restored backup different from the live cluster (state digest or a query answer); details.reason says which.' },
+  TSR_ERR_PEER_UNAVAILABLE: { httpStatus: 503, retryable: true, summary: 'A maintenance request to another node (digest, segment repair, backup record) could not be served: the peer is unreachable, lacks the data, or no client URL is configured for it.' },
   // Generic
   TSR_ERR_INVALID_ARGUMENT: { httpStatus: 400, retryable: false, summary: 'A request field is missing or invalid (the message names the field).' },
   TSR_ERR_TIMEOUT: { httpStatus: 504, retryable: true, summary: 'The request did not complete in time; its outcome may be unknown.' },

@@ -79,6 +79,65 @@ export interface SelfMonitoringConfig {
   intervalMs: number;
 }
 
+/** Backups as a running service (docs/backup-service.md, docs/configuration.md "Backups"). */
+export interface BackupS3Config {
+  /** http(s)://host:port of an S3-compatible server; null: AWS, or AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL. */
+  endpoint: string | null;
+  /** null: AWS_REGION / AWS_DEFAULT_REGION, else us-east-1. */
+  region: string | null;
+  /** null (with the secret): the AWS SDK's default chain (environment variables, profile, instance role). */
+  accessKeyId: string | null;
+  secretAccessKey: string | null;
+  /** Absolute path of a file holding the secret access key (read at start); alternative to secretAccessKey. */
+  secretAccessKeyFile: string | null;
+  sessionToken: string | null;
+  /** null: path-style URLs when an endpoint is set. */
+  forcePathStyle: boolean | null;
+  /** Multipart part size, bytes (5 MiB–5 GiB). Default 16 MiB. */
+  partSizeBytes: number;
+  /** Larger objects go up in parts, bytes (≥ 5 MiB). Default 16 MiB. */
+  multipartThresholdBytes: number;
+  /** Attempts per S3 request (retried with backoff). Default 3; 1–10. */
+  maxAttempts: number;
+}
+
+export interface BackupRetentionConfig {
+  /** Newest backups kept. Default 24; ≥ 1. */
+  keepLast: number;
+  /** The newest backup of each of the last D UTC days is kept too. Default 7; 0 turns it off. */
+  keepDailyDays: number;
+}
+
+export interface BackupScheduleConfig {
+  /** Where scheduled backups go: a directory or s3://bucket/prefix (absolute after validation). */
+  destination: string;
+  /** One backup per interval of leader time, ms. 60,000–31,622,400,000 (366 days). */
+  intervalMs: number;
+  /** Every Nth backup is full; the others are incrementals chained on the last full. Default 24; 1–32 (1: always full). */
+  fullEvery: number;
+  retention: BackupRetentionConfig;
+  /** A node that claimed a backup and has not recorded its end within this much leader time loses the claim (it crashed); the next attempt may start. Default 3,600,000. */
+  claimTimeoutMs: number;
+  /** After a failed backup, the leader waits this long before the next attempt in the same interval, ms. Default 300,000. */
+  retryDelayMs: number;
+}
+
+export interface BackupConfig {
+  /** null: no scheduled backups (the default). */
+  schedule: BackupScheduleConfig | null;
+  s3: BackupS3Config;
+  /** Encrypt scheduled backups with this key file (tsraft backup keygen); null: not encrypted. */
+  encryptKeyFile: string | null;
+  /** Re-verification of stored backups: one backup every intervalMs, read at most maxBytesPerSecond. intervalMs 0: off. Needs a schedule (its destination). */
+  reverify: { intervalMs: number; maxBytesPerSecond: number };
+  /** Restore drills of the latest backup every intervalMs (0: off, the default), downloads at most maxBytesPerSecond. */
+  drill: { intervalMs: number; maxBytesPerSecond: number };
+  /** Live-data scrubbing: re-read sealed segments at most maxBytesPerSecond; a full pass, then passIntervalMs of rest. */
+  scrub: { enabled: boolean; maxBytesPerSecond: number; passIntervalMs: number };
+  /** State digest checkpoints proposed by the leader every intervalMs (0: off); replicas compare them. */
+  digest: { intervalMs: number };
+}
+
 export interface NodeConfig {
   /** Absolute path of the file this was loaded from (null when built in code). */
   configPath: string | null;
@@ -121,6 +180,8 @@ export interface NodeConfig {
   retention: RetentionConfig;
   /** Point-in-time recovery: archive every committed entry (docs/backup-format.md). */
   logArchive: LogArchiveConfig;
+  /** Scheduled backups, re-verification, drills, scrubbing and digests (docs/backup-service.md). */
+  backup: BackupConfig;
 }
 
 const MiB = 1024 * 1024;
@@ -145,6 +206,29 @@ export const DEFAULT_LIMITS: Readonly<NodeLimits> = Object.freeze({
 export const DEFAULT_LOG_ARCHIVE: Readonly<LogArchiveConfig> = Object.freeze({ dir: null, maxSegmentBytes: 64 * 1024 * 1024 });
 
 export const DEFAULT_RETENTION: Readonly<RetentionConfig> = Object.freeze({ retentionMs: 0, checkIntervalMs: 60_000 });
+
+export const DEFAULT_BACKUP_S3: Readonly<BackupS3Config> = Object.freeze({
+  endpoint: null,
+  region: null,
+  accessKeyId: null,
+  secretAccessKey: null,
+  secretAccessKeyFile: null,
+  sessionToken: null,
+  forcePathStyle: null,
+  partSizeBytes: 16 * MiB,
+  multipartThresholdBytes: 16 * MiB,
+  maxAttempts: 3,
+});
+
+export const DEFAULT_BACKUP: Readonly<BackupConfig> = Object.freeze({
+  schedule: null,
+  s3: DEFAULT_BACKUP_S3,
+  encryptKeyFile: null,
+  reverify: Object.freeze({ intervalMs: 3_600_000, maxBytesPerSecond: 16 * MiB }),
+  drill: Object.freeze({ intervalMs: 0, maxBytesPerSecond: 64 * MiB }),
+  scrub: Object.freeze({ enabled: true, maxBytesPerSecond: 4 * MiB, passIntervalMs: 3_600_000 }),
+  digest: Object.freeze({ intervalMs: 300_000 }),
+});
 
 export const DEFAULT_SELF_MONITORING: Readonly<SelfMonitoringConfig> = Object.freeze({ enabled: false, intervalMs: 10_000 });
 

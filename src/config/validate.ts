@@ -9,6 +9,7 @@ import { DEFAULT_CLIENT_API_LIMITS, type ClientApiLimits } from '../api/limits.j
 import { TsraftError, assert } from '../errors.js';
 import { DEFAULT_STATE_MACHINE_OPTIONS, type TimeSeriesStateMachineOptions } from '../tsdb/state-machine.js';
 import { MIN_SECRET_BYTES } from '../transport/handshake.js';
+import { DEFAULT_BACKUP, DEFAULT_BACKUP_S3, type BackupConfig, type BackupS3Config, type BackupScheduleConfig } from './types.js';
 import { DEFAULTS, DEFAULT_LIMITS, DEFAULT_LOG_ARCHIVE, DEFAULT_RETENTION, DEFAULT_SELF_MONITORING, type ClientApiConfig, type LogArchiveConfig, type LogLevel, type NodeConfig, type NodeLimits, type RetentionConfig, type SelfMonitoringConfig, type TlsConfig } from './types.js';
 
 export { MIN_SECRET_BYTES };
@@ -344,6 +345,133 @@ function readSelfMonitoring(reader: ObjectReader, problems: ConfigProblem[]): Se
   return result;
 }
 
+const DAY_MS = 24 * HOUR_MS;
+
+/** A backup destination as written in the file: s3://bucket/prefix or a directory (made absolute). */
+function readDestination(section: ObjectReader, name: string, baseDir: string, required: boolean): string | null {
+  const value = section.string(name, { required });
+  if (value === null) return null;
+  if (value.startsWith('s3://')) {
+    if (!/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/[^/]+)*\/?$/.test(value)) {
+      section.problem(name, `must be s3://bucket/prefix (bucket: 3–63 lowercase letters, digits, . and -), got ${JSON.stringify(value)}`);
+      return null;
+    }
+    return value.replace(/\/+$/, '');
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {
+    section.problem(name, `must be a directory or an s3://bucket/prefix URL, got ${JSON.stringify(value)}`);
+    return null;
+  }
+  return resolve(baseDir, value);
+}
+
+function readBackupS3(section: ObjectReader, problems: ConfigProblem[], baseDir: string): BackupS3Config {
+  const result: BackupS3Config = { ...DEFAULT_BACKUP_S3 };
+  const value = section.raw('s3');
+  if (value === undefined) return result;
+  const s3 = ObjectReader.of(value, section.field('s3'), problems);
+  if (s3 === null) return result;
+  result.endpoint = s3.string('endpoint');
+  if (result.endpoint !== null) {
+    const problem = httpUrlProblem(result.endpoint);
+    if (problem !== null) s3.problem('endpoint', problem);
+  }
+  result.region = s3.string('region');
+  result.accessKeyId = s3.string('accessKeyId');
+  result.secretAccessKey = s3.string('secretAccessKey');
+  const secretFile = s3.string('secretAccessKeyFile');
+  result.secretAccessKeyFile = secretFile === null ? null : resolve(baseDir, secretFile);
+  result.sessionToken = s3.string('sessionToken');
+  if (s3.has('forcePathStyle')) result.forcePathStyle = s3.boolean('forcePathStyle', false);
+  else s3.raw('forcePathStyle');
+  result.partSizeBytes = s3.integer('partSizeBytes', DEFAULT_BACKUP_S3.partSizeBytes, 5 * MiB, 5 * GiB, ' bytes');
+  result.multipartThresholdBytes = s3.integer('multipartThresholdBytes', DEFAULT_BACKUP_S3.multipartThresholdBytes, 5 * MiB, 5 * GiB, ' bytes');
+  result.maxAttempts = s3.integer('maxAttempts', DEFAULT_BACKUP_S3.maxAttempts, 1, 10);
+  s3.rejectUnknown();
+  if (result.secretAccessKey !== null && result.secretAccessKeyFile !== null) s3.problem('secretAccessKeyFile', 'give either secretAccessKey or secretAccessKeyFile, not both');
+  const hasSecret = result.secretAccessKey !== null || result.secretAccessKeyFile !== null;
+  if ((result.accessKeyId === null) !== !hasSecret) s3.problem(result.accessKeyId === null ? 'accessKeyId' : 'secretAccessKey', 'give accessKeyId and a secret key together (or neither: the AWS environment then provides them)');
+  return result;
+}
+
+function readBackupSchedule(section: ObjectReader, problems: ConfigProblem[], baseDir: string): BackupScheduleConfig | null {
+  const value = section.raw('schedule');
+  if (value === undefined || value === null) return null;
+  const schedule = ObjectReader.of(value, section.field('schedule'), problems);
+  if (schedule === null) return null;
+  const destination = readDestination(schedule, 'destination', baseDir, true);
+  const intervalMs = schedule.integer('intervalMs', HOUR_MS, 60_000, 366 * DAY_MS, ' ms');
+  const fullEvery = schedule.integer('fullEvery', 24, 1, 32);
+  const retention = { keepLast: 24, keepDailyDays: 7 };
+  const retentionValue = schedule.raw('retention');
+  if (retentionValue !== undefined) {
+    const r = ObjectReader.of(retentionValue, schedule.field('retention'), problems);
+    if (r !== null) {
+      retention.keepLast = r.integer('keepLast', retention.keepLast, 1, 100_000);
+      retention.keepDailyDays = r.integer('keepDailyDays', retention.keepDailyDays, 0, 36_600);
+      r.rejectUnknown();
+    }
+  }
+  const claimTimeoutMs = schedule.integer('claimTimeoutMs', HOUR_MS, 10_000, 7 * DAY_MS, ' ms');
+  const retryDelayMs = schedule.integer('retryDelayMs', 300_000, 1_000, DAY_MS, ' ms');
+  schedule.rejectUnknown();
+  if (destination === null) return null;
+  return { destination, intervalMs, fullEvery, retention, claimTimeoutMs, retryDelayMs };
+}
+
+function readBackup(reader: ObjectReader, problems: ConfigProblem[], baseDir: string): BackupConfig {
+  const result: BackupConfig = {
+    ...DEFAULT_BACKUP,
+    reverify: { ...DEFAULT_BACKUP.reverify },
+    drill: { ...DEFAULT_BACKUP.drill },
+    scrub: { ...DEFAULT_BACKUP.scrub },
+    digest: { ...DEFAULT_BACKUP.digest },
+    s3: { ...DEFAULT_BACKUP_S3 },
+  };
+  const value = reader.raw('backup');
+  if (value === undefined || value === null) return result;
+  const section = ObjectReader.of(value, reader.field('backup'), problems);
+  if (section === null) return result;
+  result.schedule = readBackupSchedule(section, problems, baseDir);
+  result.s3 = readBackupS3(section, problems, baseDir);
+  const keyFile = section.string('encryptKeyFile');
+  result.encryptKeyFile = keyFile === null ? null : resolve(baseDir, keyFile);
+  const sub = (name: 'reverify' | 'drill' | 'scrub' | 'digest'): ObjectReader | null => {
+    const raw = section.raw(name);
+    return raw === undefined ? null : ObjectReader.of(raw, section.field(name), problems);
+  };
+  const reverify = sub('reverify');
+  if (reverify !== null) {
+    result.reverify.intervalMs = reverify.integer('intervalMs', DEFAULT_BACKUP.reverify.intervalMs, 0, 366 * DAY_MS, ' ms');
+    result.reverify.maxBytesPerSecond = reverify.integer('maxBytesPerSecond', DEFAULT_BACKUP.reverify.maxBytesPerSecond, 64 * 1024, 10 * GiB, ' bytes/s');
+    reverify.rejectUnknown();
+    if (result.reverify.intervalMs > 0 && result.reverify.intervalMs < 1_000) reverify.problem('intervalMs', `must be 0 (off) or at least 1000 ms, got ${result.reverify.intervalMs}`);
+  }
+  const drill = sub('drill');
+  if (drill !== null) {
+    result.drill.intervalMs = drill.integer('intervalMs', DEFAULT_BACKUP.drill.intervalMs, 0, 366 * DAY_MS, ' ms');
+    result.drill.maxBytesPerSecond = drill.integer('maxBytesPerSecond', DEFAULT_BACKUP.drill.maxBytesPerSecond, 64 * 1024, 10 * GiB, ' bytes/s');
+    drill.rejectUnknown();
+    if (result.drill.intervalMs > 0 && result.drill.intervalMs < 60_000) drill.problem('intervalMs', `must be 0 (off) or at least 60000 ms, got ${result.drill.intervalMs}`);
+  }
+  const scrub = sub('scrub');
+  if (scrub !== null) {
+    result.scrub.enabled = scrub.boolean('enabled', DEFAULT_BACKUP.scrub.enabled);
+    result.scrub.maxBytesPerSecond = scrub.integer('maxBytesPerSecond', DEFAULT_BACKUP.scrub.maxBytesPerSecond, 4 * 1024, 10 * GiB, ' bytes/s');
+    result.scrub.passIntervalMs = scrub.integer('passIntervalMs', DEFAULT_BACKUP.scrub.passIntervalMs, 0, 366 * DAY_MS, ' ms');
+    scrub.rejectUnknown();
+  }
+  const digest = sub('digest');
+  if (digest !== null) {
+    result.digest.intervalMs = digest.integer('intervalMs', DEFAULT_BACKUP.digest.intervalMs, 0, 366 * DAY_MS, ' ms');
+    digest.rejectUnknown();
+    if (result.digest.intervalMs > 0 && result.digest.intervalMs < 1_000) digest.problem('intervalMs', `must be 0 (off) or at least 1000 ms, got ${result.digest.intervalMs}`);
+  }
+  section.rejectUnknown();
+  if (result.drill.intervalMs > 0 && result.schedule === null) section.problem('drill', 'scheduled drills restore the latest scheduled backup: configure backup.schedule too');
+  return result;
+}
+
 /**
  * Validates the parsed JSON of a configuration file. `baseDir` resolves
  * relative paths (dataDir, secretFile, TLS files): the directory of the file,
@@ -427,6 +555,7 @@ export function validateNodeConfig(raw: unknown, options: { baseDir: string; sou
   const selfMonitoring = readSelfMonitoring(root, problems);
   const retention = readRetention(root, problems);
   const logArchive = readLogArchive(root, problems, options.baseDir);
+  const backup = readBackup(root, problems, options.baseDir);
   // Comments in JSON are not possible; a "$comment" field is allowed and ignored.
   root.raw('$comment');
   root.rejectUnknown();
@@ -462,6 +591,7 @@ export function validateNodeConfig(raw: unknown, options: { baseDir: string; sou
     selfMonitoring,
     retention,
     logArchive,
+    backup,
   };
 }
 

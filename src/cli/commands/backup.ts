@@ -6,13 +6,23 @@
 // other errors go to the dispatcher (1, or 2 for a bad command line).
 import { writeFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { createBackup } from '../../backup/create.js';
+import { createBackup, type CreateProgress } from '../../backup/create.js';
 import { generateKeyHex, loadKeyFile, type BackupKey } from '../../backup/crypto.js';
 import { formatBytes, formatInspect, formatList, inspectBackup, listBackups } from '../../backup/inspect.js';
 import { parseRestoreTarget } from '../../backup/pitr.js';
 import { terminalProgress } from '../../backup/progress.js';
 import { restoreIntoDataDir } from '../../backup/restore.js';
 import { verifyBackup } from '../../backup/verify.js';
+import { catalogRows, formatCatalog } from '../../backup/destinations/catalog.js';
+import { isS3Url, openDestination, s3SettingsOf, splitBackupLocation } from '../../backup/destinations/open.js';
+import { createBackupAt, withDownloadedBackup } from '../../backup/destinations/remote.js';
+import type { S3Settings } from '../../backup/destinations/s3.js';
+import { listCatalog, readManifestAt } from '../../backup/destinations/transfer.js';
+import { summarize } from '../../backup/inspect.js';
+import type { BackupManifest } from '../../backup/manifest.js';
+import { pruneDestination } from '../../backup/retention-prune.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { loadNodeConfig } from '../../config/load.js';
 import { TsraftError, isTsraftError, rethrowIfBug } from '../../errors.js';
 import { EXIT_CODES } from '../../node/exit-codes.js';
@@ -26,8 +36,18 @@ export const BACKUP_USAGE = `usage:
                        [--until INDEX|TIME --archive ARCHIVE_DIR]
                        seed a node of a new cluster (run for each founding node)
   tsraft backup list DIR... [--json]      what each backup holds
+  tsraft backup list DEST [--json]        every backup of a destination and its chain
   tsraft backup inspect DIR [--json]      one backup in detail
+  tsraft backup prune DEST --keep-last N [--keep-daily D] [--dry-run] [--json]
+                       delete old backups (never one a kept incremental is built on)
+  tsraft backup drill --from DEST --endpoint URL [--encrypt-key FILE] [--json]
+                       restore the latest backup into a temporary node and compare it with the cluster
   tsraft backup keygen --out FILE         a new 32-byte encryption key (hex, mode 0600)
+
+Every DIR may also be a backup in S3, s3://bucket/prefix/NAME, and DEST a directory
+or s3://bucket/prefix. S3 settings: --s3-endpoint URL, --s3-region R, else the AWS
+environment (AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID,
+AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN). docs/backup-service.md
 
 --until takes a log index (digits) or an ISO-8601 time (the leader-stamped time of
 the entries). Format: docs/backup-format.md`;
@@ -80,6 +100,51 @@ function keyOf(values: Values): BackupKey | null {
   return path === null ? null : loadKeyFile(path);
 }
 
+const S3_FLAGS: Options = { 's3-endpoint': { type: 'string' }, 's3-region': { type: 'string' } };
+
+/** S3 settings from --s3-endpoint/--s3-region; credentials come from the environment. */
+function s3Of(values: Values): Partial<S3Settings> {
+  const settings: Partial<S3Settings> = {};
+  const endpoint = str(values, 's3-endpoint');
+  if (endpoint !== null) {
+    if (!/^https?:\/\/[^/]+/.test(endpoint)) throw usage(`--s3-endpoint must be an http:// or https:// URL, got ${endpoint}`);
+    settings.endpoint = endpoint;
+  }
+  const region = str(values, 's3-region');
+  if (region !== null) settings.region = region;
+  return settings;
+}
+
+/** Whether `path` names one backup (it has a manifest) rather than a destination holding backups. */
+async function isOneBackup(path: string, s3: Partial<S3Settings>): Promise<boolean> {
+  if (!isS3Url(path)) return !existsSync(path) || existsSync(join(path, 'manifest.json'));
+  if (!/^s3:\/\/[^/]+\/[^/]/.test(path)) return false;
+  const { root, name } = splitBackupLocation(path);
+  const dest = openDestination(root, s3);
+  try {
+    return (await dest.stat(`${name}/manifest.json`)) !== null;
+  } finally {
+    await dest.close();
+  }
+}
+
+function count(text: string, name: string, min: number): number {
+  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > 100_000) throw usage(`--${name} must be an integer in [${min}, 100000], got ${text}`);
+  return Number(text);
+}
+
+async function readRemoteManifest(location: string, s3: Partial<S3Settings>): Promise<BackupManifest> {
+  const { root, name } = splitBackupLocation(location);
+  const dest = openDestination(root, s3);
+  try {
+    const found = await readManifestAt(dest, name);
+    if (found === null) throw new TsraftError('TSR_ERR_BACKUP_CORRUPT', `${location}/manifest.json is missing: not a backup, or an incomplete one`, { details: { file: `${location}/manifest.json` } });
+    return found.manifest;
+  } finally {
+    await dest.close();
+  }
+}
+
 function endpointsOf(values: Values): string[] {
   const raw = values.endpoint;
   const list = (Array.isArray(raw) ? raw : typeof raw === 'string' ? [raw] : []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
@@ -110,6 +175,7 @@ export async function runBackupCommand(argv: string[], io: BackupIo): Promise<nu
         'encrypt-key': { type: 'string' },
         token: { type: 'string' },
         'skip-verify': { type: 'boolean' },
+        ...S3_FLAGS,
       });
       if (positionals.length > 0) throw usage(`unexpected argument ${positionals[0]}`);
       const outDir = required(values, 'out');
@@ -120,15 +186,17 @@ export async function runBackupCommand(argv: string[], io: BackupIo): Promise<nu
       let lastError: unknown = null;
       for (const endpoint of endpoints) {
         try {
-          const result = await createBackup({
+          const common = {
             endpoint,
-            outDir,
-            baseDir: str(values, 'base'),
             key,
             token,
             verify: values['skip-verify'] !== true,
-            onProgress: (p) => bar?.update(p.receivedBytes, p.stateBytes, `${p.files} files${p.reusedFiles > 0 ? `, ${p.reusedFiles} reused` : ''}`),
-          });
+            onProgress: (p: CreateProgress) => bar?.update(p.receivedBytes, p.stateBytes, `${p.files} files${p.reusedFiles > 0 ? `, ${p.reusedFiles} reused` : ''}`),
+          };
+          // A backup in S3 is staged locally (verified there), then uploaded: docs/backup-service.md.
+          const result = isS3Url(outDir)
+            ? { ...(await createBackupAt({ ...common, location: outDir, base: str(values, 'base'), s3: s3Of(values) })), dir: outDir }
+            : await createBackup({ ...common, outDir, baseDir: str(values, 'base') });
           bar?.finish();
           const m = result.manifest;
           io.print(
@@ -153,12 +221,13 @@ export async function runBackupCommand(argv: string[], io: BackupIo): Promise<nu
       throw lastError;
     }
     case 'verify': {
-      const { values, positionals } = parse(rest, { 'encrypt-key': { type: 'string' }, json: { type: 'boolean' } });
+      const { values, positionals } = parse(rest, { 'encrypt-key': { type: 'string' }, json: { type: 'boolean' }, ...S3_FLAGS });
       const dir = onePositional(positionals, 'backup directory');
       const key = keyOf(values);
       const bar = terminalProgress('verify', stream);
       try {
-        const result = verifyBackup(dir, { key, onProgress: (done, total) => bar?.update(done, total) });
+        const check = (local: string): ReturnType<typeof verifyBackup> => verifyBackup(local, { key, onProgress: (done, total) => bar?.update(done, total) });
+        const result = isS3Url(dir) ? { ...(await withDownloadedBackup(dir, s3Of(values), check)), dir } : check(dir);
         bar?.finish();
         const m = result.manifest;
         if (values.json === true) {
@@ -181,6 +250,7 @@ export async function runBackupCommand(argv: string[], io: BackupIo): Promise<nu
         'keep-cluster-id': { type: 'boolean' },
         until: { type: 'string' },
         archive: { type: 'string' },
+        ...S3_FLAGS,
       });
       const dir = onePositional(positionals, 'backup directory');
       const configPath = required(values, 'config');
@@ -192,14 +262,17 @@ export async function runBackupCommand(argv: string[], io: BackupIo): Promise<nu
       const config = loadNodeConfig(configPath);
       const bar = terminalProgress('restore', stream);
       try {
-        const result = await restoreIntoDataDir(dir, config, {
-          key: keyOf(values),
-          force: values.force === true,
-          keepClusterId: values['keep-cluster-id'] === true,
-          until: target,
-          archiveDir: archive,
-          onProgress: (done, total) => bar?.update(done, total),
-        });
+        const restore = (local: string): ReturnType<typeof restoreIntoDataDir> =>
+          restoreIntoDataDir(local, config, {
+            key: keyOf(values),
+            force: values.force === true,
+            keepClusterId: values['keep-cluster-id'] === true,
+            until: target,
+            archiveDir: archive,
+            onProgress: (done, total) => bar?.update(done, total),
+          });
+        // S3 settings: the flags, else the node configuration's backup.s3 section, else the environment.
+        const result = isS3Url(dir) ? await withDownloadedBackup(dir, { ...s3SettingsOf(config.backup.s3), ...s3Of(values) }, restore) : await restore(dir);
         bar?.finish();
         const replay = result.replay;
         io.print(
@@ -215,21 +288,67 @@ export async function runBackupCommand(argv: string[], io: BackupIo): Promise<nu
       }
     }
     case 'list': {
-      const { values, positionals } = parse(rest, { json: { type: 'boolean' } });
-      if (positionals.length === 0) throw usage('list needs at least one backup directory');
-      const rows = listBackups(positionals);
+      const { values, positionals } = parse(rest, { json: { type: 'boolean' }, ...S3_FLAGS });
+      if (positionals.length === 0) throw usage('list needs at least one backup directory or a destination');
+      const s3 = s3Of(values);
+      if (positionals.length === 1 && !(await isOneBackup(positionals[0]!, s3))) {
+        // A destination: every backup in it, with its chain.
+        const dest = openDestination(positionals[0]!, s3);
+        try {
+          const rows = catalogRows(await listCatalog(dest));
+          io.print(values.json === true ? JSON.stringify({ destination: dest.url, backups: rows }, null, 2) : formatCatalog(dest.url, rows));
+          return rows.some((r) => r.status === 'unreadable' || r.status === 'broken-chain') ? EXIT_CORRUPT_BACKUP : 0;
+        } finally {
+          await dest.close();
+        }
+      }
+      const rows = [];
+      for (const p of positionals) {
+        if (!isS3Url(p)) {
+          rows.push(...listBackups([p]));
+          continue;
+        }
+        try {
+          rows.push({ dir: p, summary: summarize(p, await readRemoteManifest(p, s3)), problem: null });
+        } catch (error) {
+          rethrowIfBug(error);
+          rows.push({ dir: p, summary: null, problem: (error as Error).message });
+        }
+      }
+      rows.sort((a, b) => (a.summary?.index ?? -1) - (b.summary?.index ?? -1) || a.dir.localeCompare(b.dir));
       io.print(values.json === true ? JSON.stringify(rows, null, 2) : formatList(rows));
       return rows.some((r) => r.summary === null) ? EXIT_CORRUPT_BACKUP : 0;
     }
     case 'inspect': {
-      const { values, positionals } = parse(rest, { json: { type: 'boolean' } });
+      const { values, positionals } = parse(rest, { json: { type: 'boolean' }, ...S3_FLAGS });
       const dir = onePositional(positionals, 'backup directory');
       try {
-        const { summary, manifest } = inspectBackup(dir);
+        const { summary, manifest } = isS3Url(dir) ? await (async () => { const m = await readRemoteManifest(dir, s3Of(values)); return { summary: summarize(dir, m), manifest: m }; })() : inspectBackup(dir);
         io.print(values.json === true ? JSON.stringify({ summary, manifest }, null, 2) : formatInspect(summary, manifest));
         return 0;
       } catch (error) {
         return corruptExit(io, dir, error);
+      }
+    }
+    case 'prune': {
+      const { values, positionals } = parse(rest, { 'keep-last': { type: 'string' }, 'keep-daily': { type: 'string' }, 'dry-run': { type: 'boolean' }, json: { type: 'boolean' }, ...S3_FLAGS });
+      const root = onePositional(positionals, 'destination');
+      const keepLast = count(required(values, 'keep-last'), 'keep-last', 1);
+      const keepDailyDays = count(str(values, 'keep-daily') ?? '0', 'keep-daily', 0);
+      const dest = openDestination(root, s3Of(values));
+      try {
+        const result = await pruneDestination(dest, { keepLast, keepDailyDays }, { nowMs: Date.now(), dryRun: values['dry-run'] === true });
+        if (values.json === true) {
+          io.print(JSON.stringify({ destination: dest.url, keep: Object.fromEntries(result.decision.keep), remove: result.decision.remove, deleted: result.deleted, deletedIncomplete: result.deletedIncomplete, broken: result.decision.broken, abortedUploads: result.abortedUploads }, null, 2));
+        } else {
+          for (const [name, why] of result.decision.keep) io.print(`keep    ${name} (${why === 'base' ? 'a kept incremental is built on it' : why === 'last' ? `one of the last ${keepLast}` : 'newest of its day'})`);
+          for (const name of result.decision.remove) io.print(`${values['dry-run'] === true ? 'would delete' : 'deleted'} ${name}`);
+          for (const name of result.deletedIncomplete) io.print(`deleted ${name} (incomplete)`);
+          for (const name of result.decision.broken) io.print(`warning: ${name} is kept but its chain is broken (a base is missing)`);
+        }
+        return 0;
+      } finally {
+        await dest.close();
       }
     }
     case 'keygen': {
@@ -253,6 +372,6 @@ export async function runBackupCommand(argv: string[], io: BackupIo): Promise<nu
       io.print(BACKUP_USAGE);
       return sub === undefined ? EXIT_CODES.usage : 0;
     default:
-      throw usage(`unknown backup command ${JSON.stringify(sub)}: expected create, verify, restore, list, inspect or keygen`);
+      throw usage(`unknown backup command ${JSON.stringify(sub)}: expected create, verify, restore, list, inspect, prune, drill or keygen`);
   }
 }

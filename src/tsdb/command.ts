@@ -10,7 +10,7 @@
 import { TsraftError, assert } from '../errors.js';
 import { ByteReader, ByteWriter } from './byte-io.js';
 
-export const COMMAND_TYPE = { write: 1, retention: 2, noop: 3 } as const;
+export const COMMAND_TYPE = { write: 1, retention: 2, noop: 3, backup: 4, checkpoint: 5 } as const;
 export type CommandTypeName = keyof typeof COMMAND_TYPE;
 /** The version of each command's header this build writes and reads. */
 export const COMMAND_VERSION = 1;
@@ -43,7 +43,95 @@ export interface NoopCommand {
   type: 'noop';
 }
 
-export type Command = WriteCommand | RetentionCommand | NoopCommand;
+/** A scheduled backup's start or end, coordinated through the log
+ *  (docs/backup-service.md, "Schedule"; applied by backup-schedule.ts). */
+export interface BackupStartCommand {
+  type: 'backup';
+  event: 'start';
+  leaderTimeMs: number;
+  /** floor(leader time / interval): one backup per slot. ≥ 1. */
+  slot: number;
+  /** 1 for the first try of a slot, +1 for each retry. */
+  attempt: number;
+  /** The node that takes the backup (the proposing leader). */
+  taker: string;
+  kind: 'full' | 'incremental';
+  /** The backup's folder name in the destination. */
+  name: string;
+  /** The backup it is built on ('' for a full backup). */
+  baseName: string;
+  /** The destination URL (no credentials). */
+  destination: string;
+  /** The taker loses the claim when no finish is applied within this much leader time. */
+  claimTimeoutMs: number;
+}
+
+export interface BackupFinishCommand {
+  type: 'backup';
+  event: 'finish';
+  leaderTimeMs: number;
+  slot: number;
+  attempt: number;
+  ok: boolean;
+  /** The manifest's backupId ('' when it failed). */
+  backupId: string;
+  /** The Raft index the backup holds the state of (0 when it failed). */
+  backupIndex: number;
+  /** The state digest at backupIndex (docs/backup-service.md, "State digest"); '' when it failed. */
+  digest: string;
+  storedBytes: number;
+  /** Why it failed ('' when ok). */
+  error: string;
+}
+
+/** A state digest checkpoint: every replica computes its digest at this entry's index. */
+export interface CheckpointCommand {
+  type: 'checkpoint';
+  leaderTimeMs: number;
+}
+
+export type BackupCommand = BackupStartCommand | BackupFinishCommand;
+
+export type Command = WriteCommand | RetentionCommand | NoopCommand | BackupCommand | CheckpointCommand;
+
+/** Bounds on the strings of a backup record, bytes. */
+export const MAX_BACKUP_NAME_BYTES = 128;
+export const MAX_BACKUP_DESTINATION_BYTES = 1024;
+export const MAX_BACKUP_ERROR_BYTES = 512;
+export const MAX_NODE_ID_BYTES = 64;
+const BACKUP_EVENT_START = 1;
+const BACKUP_EVENT_FINISH = 2;
+const BACKUP_KIND = { full: 1, incremental: 2 } as const;
+
+function checkBackupCommand(cmd: BackupCommand): string | null {
+  const count = (v: number): boolean => Number.isSafeInteger(v) && v >= 0;
+  if (!count(cmd.leaderTimeMs)) return `leaderTimeMs ${cmd.leaderTimeMs} is not a non-negative integer`;
+  if (!count(cmd.slot) || cmd.slot < 1) return `slot ${cmd.slot} must be ≥ 1`;
+  if (!count(cmd.attempt) || cmd.attempt < 1) return `attempt ${cmd.attempt} must be ≥ 1`;
+  if (cmd.event === 'start') {
+    if (cmd.taker === '' || utf8.encode(cmd.taker).length > MAX_NODE_ID_BYTES) return 'taker must be a node id';
+    if (cmd.name === '' || utf8.encode(cmd.name).length > MAX_BACKUP_NAME_BYTES) return `name must be 1–${MAX_BACKUP_NAME_BYTES} bytes`;
+    if (utf8.encode(cmd.baseName).length > MAX_BACKUP_NAME_BYTES) return `baseName longer than ${MAX_BACKUP_NAME_BYTES} bytes`;
+    if ((cmd.kind === 'full') !== (cmd.baseName === '')) return 'a full backup has no base and an incremental one has one';
+    if (cmd.destination === '' || utf8.encode(cmd.destination).length > MAX_BACKUP_DESTINATION_BYTES) return `destination must be 1–${MAX_BACKUP_DESTINATION_BYTES} bytes`;
+    if (!count(cmd.claimTimeoutMs) || cmd.claimTimeoutMs < 1) return `claimTimeoutMs ${cmd.claimTimeoutMs} must be ≥ 1`;
+    return null;
+  }
+  if (!count(cmd.backupIndex) || !count(cmd.storedBytes)) return 'backupIndex and storedBytes must be non-negative integers';
+  if (utf8.encode(cmd.backupId).length > MAX_BACKUP_NAME_BYTES || utf8.encode(cmd.digest).length > MAX_BACKUP_NAME_BYTES) return 'backupId or digest too long';
+  if (utf8.encode(cmd.error).length > MAX_BACKUP_ERROR_BYTES) return `error longer than ${MAX_BACKUP_ERROR_BYTES} bytes`;
+  if (cmd.ok && (cmd.backupId === '' || cmd.backupIndex < 1)) return 'a successful backup names its backupId and index';
+  return null;
+}
+
+/** Cuts a text to at most maxBytes of UTF-8, never inside a character (for error texts in backup records). */
+export function truncateUtf8(text: string, maxBytes: number): string {
+  const bytes = utf8.encode(text);
+  if (bytes.length <= maxBytes) return text;
+  let end = maxBytes;
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--;
+  return new TextDecoder().decode(bytes.subarray(0, end));
+}
 
 const utf8 = new TextEncoder();
 
@@ -93,6 +181,36 @@ export function encodeCommand(cmd: Command): Uint8Array {
     case 'noop':
       w.crc32c();
       break;
+    case 'backup': {
+      const problem = checkBackupCommand(cmd);
+      if (problem !== null) throw new TsraftError('TSR_ERR_INVALID_ARGUMENT', `backup command: ${problem}`, { details: { field: 'backup' } });
+      w.u8(cmd.event === 'start' ? BACKUP_EVENT_START : BACKUP_EVENT_FINISH);
+      w.varuint(cmd.leaderTimeMs);
+      w.varuint(cmd.slot);
+      w.varuint(cmd.attempt);
+      if (cmd.event === 'start') {
+        w.string(cmd.taker);
+        w.u8(BACKUP_KIND[cmd.kind]);
+        w.string(cmd.name);
+        w.string(cmd.baseName);
+        w.string(cmd.destination);
+        w.varuint(cmd.claimTimeoutMs);
+      } else {
+        w.u8(cmd.ok ? 1 : 2);
+        w.string(cmd.backupId);
+        w.varuint(cmd.backupIndex);
+        w.string(cmd.digest);
+        w.varuint(cmd.storedBytes);
+        w.string(cmd.error);
+      }
+      w.crc32c();
+      break;
+    }
+    case 'checkpoint':
+      if (!Number.isSafeInteger(cmd.leaderTimeMs) || cmd.leaderTimeMs < 0) throw new TsraftError('TSR_ERR_INVALID_ARGUMENT', `checkpoint command: leaderTimeMs ${cmd.leaderTimeMs} is not a non-negative integer`, { details: { field: 'checkpoint' } });
+      w.varuint(cmd.leaderTimeMs);
+      w.crc32c();
+      break;
   }
   return w.finish();
 }
@@ -105,7 +223,7 @@ export function decodeCommand(data: Uint8Array): Command {
   const r = new ByteReader(data, 'TSR_ERR_CORRUPT_ENTRY', 'log entry command');
   const typeByte = r.u8('command type');
   const version = r.u8('command version');
-  const known = typeByte === COMMAND_TYPE.write || typeByte === COMMAND_TYPE.retention || typeByte === COMMAND_TYPE.noop;
+  const known = typeByte >= COMMAND_TYPE.write && typeByte <= COMMAND_TYPE.checkpoint;
   if (!known || version !== COMMAND_VERSION) {
     // A CRC failure here would also look unknown; say which it is when we can.
     throw new TsraftError('TSR_ERR_UNSUPPORTED_ENTRY', `command type ${typeByte} version ${version} is not supported by this build`, {
@@ -129,11 +247,51 @@ export function decodeCommand(data: Uint8Array): Command {
     r.expectEnd();
     if (retentionMs < 1) throw r.corrupt('retentionMs must be ≥ 1');
     cmd = { type: 'retention', leaderTimeMs, retentionMs };
+  } else if (typeByte === COMMAND_TYPE.backup) {
+    cmd = decodeBackupCommand(r);
+  } else if (typeByte === COMMAND_TYPE.checkpoint) {
+    const leaderTimeMs = r.varuint('leaderTimeMs');
+    r.expectCrc32c(0, 'command header crc32c');
+    r.expectEnd();
+    cmd = { type: 'checkpoint', leaderTimeMs };
   } else {
     r.expectCrc32c(0, 'command header crc32c');
     r.expectEnd();
     cmd = { type: 'noop' };
   }
   assert(COMMAND_TYPE[cmd.type] === typeByte, 'decoded command type differs from its byte');
+  return cmd;
+}
+
+function decodeBackupCommand(r: ByteReader): BackupCommand {
+  const event = r.u8('backup event');
+  if (event !== BACKUP_EVENT_START && event !== BACKUP_EVENT_FINISH) throw r.corrupt(`unknown backup event ${event}`);
+  const leaderTimeMs = r.varuint('leaderTimeMs');
+  const slot = r.varuint('slot');
+  const attempt = r.varuint('attempt');
+  let cmd: BackupCommand;
+  if (event === BACKUP_EVENT_START) {
+    const taker = r.string(MAX_NODE_ID_BYTES, 'taker');
+    const kindByte = r.u8('kind');
+    if (kindByte !== BACKUP_KIND.full && kindByte !== BACKUP_KIND.incremental) throw r.corrupt(`unknown backup kind ${kindByte}`);
+    const name = r.string(MAX_BACKUP_NAME_BYTES, 'name');
+    const baseName = r.string(MAX_BACKUP_NAME_BYTES, 'baseName');
+    const destination = r.string(MAX_BACKUP_DESTINATION_BYTES, 'destination');
+    const claimTimeoutMs = r.varuint('claimTimeoutMs');
+    cmd = { type: 'backup', event: 'start', leaderTimeMs, slot, attempt, taker, kind: kindByte === BACKUP_KIND.full ? 'full' : 'incremental', name, baseName, destination, claimTimeoutMs };
+  } else {
+    const outcome = r.u8('outcome');
+    if (outcome !== 1 && outcome !== 2) throw r.corrupt(`unknown backup outcome ${outcome}`);
+    const backupId = r.string(MAX_BACKUP_NAME_BYTES, 'backupId');
+    const backupIndex = r.varuint('backupIndex');
+    const digest = r.string(MAX_BACKUP_NAME_BYTES, 'digest');
+    const storedBytes = r.varuint('storedBytes');
+    const error = r.string(MAX_BACKUP_ERROR_BYTES, 'error');
+    cmd = { type: 'backup', event: 'finish', leaderTimeMs, slot, attempt, ok: outcome === 1, backupId, backupIndex, digest, storedBytes, error };
+  }
+  r.expectCrc32c(0, 'command header crc32c');
+  r.expectEnd();
+  const problem = checkBackupCommand(cmd);
+  if (problem !== null) throw r.corrupt(problem);
   return cmd;
 }

@@ -14,6 +14,8 @@ import { DecodedBlockCache } from './block-cache.js';
 import { TsraftError, assert, rethrowIfBug } from '../errors.js';
 import { ByteReader, ByteWriter, fnv1a64Hex } from './byte-io.js';
 import { MAX_CLIENT_ID_BYTES, decodeCommand, type RetentionCommand, type WriteCommand } from './command.js';
+import { BackupScheduleState, type BackupRecordResult, type BackupScheduleSnapshot } from './backup-schedule.js';
+import { computeStateDigest, type StateDigest } from './digest.js';
 import { emptyColumns, type PointColumns } from './points.js';
 import { DEFAULT_BLOCK_SPAN_MS, DEFAULT_MAX_POINTS_PER_BLOCK, SeriesData } from './series-data.js';
 import { SeriesIndex, type LookupQuery, type LookupResult, type SuggestType } from './series-index.js';
@@ -67,7 +69,12 @@ export type ApplyResult =
   | { kind: 'write'; storedCount: number; rejectedCount: number; errors: readonly PointError[]; duplicate: boolean }
   | { kind: 'refused'; code: 'TSR_ERR_SESSION_EXPIRED'; message: string; details: { clientId: string; sequence: number; reason: string } }
   | { kind: 'retention'; cutoffMs: number; droppedPoints: number; removedSeries: number }
-  | { kind: 'noop' };
+  | { kind: 'noop' }
+  | BackupRecordResult
+  | { kind: 'checkpoint' };
+
+/** Tags of the optional sections after the sessions in a snapshot (docs/tsdb-commands.md). */
+const SNAPSHOT_SECTION_BACKUP_SCHEDULE = 1;
 
 export interface StateMachineStats {
   appliedIndex: number;
@@ -110,6 +117,8 @@ export class TimeSeriesStateMachine implements SeriesSource {
   /** series id → its blocks; keys mirror the index. */
   private data = new Map<number, SeriesData>();
   private sessions: ClientSessions;
+  /** Scheduled backups coordinated through the log (backup-schedule.ts). */
+  private backupSchedule = new BackupScheduleState();
   private appliedIndexValue = 0;
   private lastLeaderTimeMsValue = 0;
   /** Decoded sealed blocks recently read by queries: local, not replicated state. */
@@ -161,6 +170,15 @@ export class TimeSeriesStateMachine implements SeriesSource {
         break;
       case 'noop':
         result = { kind: 'noop' };
+        break;
+      case 'backup':
+        this.noteLeaderTime(cmd.leaderTimeMs);
+        result = this.backupSchedule.apply(index, cmd);
+        break;
+      case 'checkpoint':
+        // Changes nothing: replicas compute their state digest at this index.
+        this.noteLeaderTime(cmd.leaderTimeMs);
+        result = { kind: 'checkpoint' };
         break;
     }
     this.appliedIndexValue = index;
@@ -348,6 +366,26 @@ export class TimeSeriesStateMachine implements SeriesSource {
     return this.index.lookup(query);
   }
 
+  /** The scheduled-backup record (a copy). */
+  backupScheduleView(): BackupScheduleSnapshot {
+    return this.backupSchedule.view();
+  }
+
+  /** For maintenance jobs that walk series by id (scrubber, digest): ids are
+   *  below nextSeriesId; removed ids give undefined. The data must not be
+   *  modified (the scrubber's repair writes back the exact original bytes). */
+  seriesDataOf(id: number): SeriesData | undefined {
+    return this.data.get(id);
+  }
+
+  seriesKeyOf(id: number): string | undefined {
+    return this.index.keyOf(id);
+  }
+
+  get nextSeriesId(): number {
+    return this.index.nextId;
+  }
+
   stats(): StateMachineStats {
     let pointCount = 0;
     let encodedBytes = 0;
@@ -385,9 +423,36 @@ export class TimeSeriesStateMachine implements SeriesSource {
       w.varuint(bytes.length);
       w.bytes(bytes);
     }
-    this.sessions.serialize(w);
+    this.writeTail(w);
     w.crc32c();
     return w.finish().slice();
+  }
+
+  /** The sessions, then the optional sections (tag, length, bytes), written
+   *  only when they hold something, so a state without them has the same
+   *  snapshot as before they existed. */
+  private writeTail(w: ByteWriter): void {
+    this.sessions.serialize(w);
+    if (!this.backupSchedule.isEmpty) {
+      const section = new ByteWriter(256);
+      this.backupSchedule.serialize(section);
+      const bytes = section.finish();
+      w.u8(SNAPSHOT_SECTION_BACKUP_SCHEDULE);
+      w.varuint(bytes.length);
+      w.bytes(bytes);
+    }
+  }
+
+  /** The snapshot bytes after the series (sessions and sections), for the state digest. */
+  snapshotTail(): Uint8Array {
+    const w = new ByteWriter(1024);
+    this.writeTail(w);
+    return w.finish();
+  }
+
+  /** The state digest at the applied index (digest.ts): cheap, per segment. */
+  stateDigest(): StateDigest {
+    return computeStateDigest(this);
   }
 
   /** Rebuilds a state machine from snapshot bytes; its snapshot() equals them. */
@@ -434,6 +499,18 @@ export class TimeSeriesStateMachine implements SeriesSource {
     // Series with the highest ids may have been removed by retention.
     sm.index.advanceNextId(nextSeriesId);
     sm.sessions = ClientSessions.deserialize(r, { maxSessions: options.maxSessions, maxResultsPerSession: options.maxResultsPerSession }, MAX_CLIENT_ID_BYTES);
+    let previousTag = 0;
+    while (r.remainingBytes > 0) {
+      const tag = r.u8('section tag');
+      if (tag !== SNAPSHOT_SECTION_BACKUP_SCHEDULE || tag <= previousTag) throw r.corrupt(`unknown or repeated snapshot section ${tag}`);
+      previousTag = tag;
+      const length = r.varuintAtMost(r.remainingBytes, 'section length');
+      const start = r.offset;
+      r.bytesView(length, 'section');
+      const section = new ByteReader(bytes, 'TSR_ERR_CORRUPT_SNAPSHOT', `${what} (backup schedule)`, start, start + length);
+      sm.backupSchedule = BackupScheduleState.deserialize(section);
+      section.expectEnd();
+    }
     r.expectEnd();
     assert(sm.index.size === seriesCount && sm.data.size === seriesCount, 'restored series count differs');
     return sm;
@@ -448,6 +525,7 @@ export class TimeSeriesStateMachine implements SeriesSource {
     this.data = restored.data;
     for (const series of this.data.values()) series.blockCache = this.blockCache;
     this.sessions = restored.sessions;
+    this.backupSchedule = restored.backupSchedule;
     this.appliedIndexValue = restored.appliedIndexValue;
     this.lastLeaderTimeMsValue = restored.lastLeaderTimeMsValue;
   }

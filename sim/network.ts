@@ -208,37 +208,10 @@ export class SimNetwork {
       this.stats.framesDelivered++;
       for (const m of decoded.messages) {
         this.stats.messagesDelivered++;
-        this.trace.record('msg', describe(m));
+        this.trace.recordMessage(m);
         target.handler(m);
         this.afterDeliver?.(to, m);
       }
     })();
-  }
-}
-
-/** A short, deterministic description of a message for the trace. */
-export function describe(m: Message): string {
-  const head = `${m.from}>${m.to} ${m.type} t${m.term}`;
-  switch (m.type) {
-    case 'append':
-      return `${head} prev=${m.prevIndex}/${m.prevTerm} n=${m.entries.length} c=${m.commit}`;
-    case 'append-resp':
-      return `${head} ${m.reject ? 'rej' : 'ok'} i=${m.index}`;
-    case 'vote':
-    case 'prevote':
-      return `${head} last=${m.lastIndex}/${m.lastTerm}`;
-    case 'vote-resp':
-    case 'prevote-resp':
-      return `${head} ${m.reject ? 'rej' : 'ok'}`;
-    case 'heartbeat':
-      return `${head} c=${m.commit} r=${m.readRound}`;
-    case 'snapshot':
-      return `${head} s=${m.meta.index} off=${m.offset}+${m.length}`;
-    case 'snapshot-resp':
-      return `${head} s=${m.snapshotIndex} next=${m.nextOffset}${m.done ? ' done' : ''}${m.reject ? ' rej' : ''}`;
-    case 'read-index-resp':
-      return `${head} i=${m.index}${m.reject ? ' rej' : ''}`;
-    default:
-      return head;
   }
 }

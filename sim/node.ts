@@ -126,7 +126,7 @@ export class SimNode {
         bootstrap,
         raft: { ...SIM_RAFT, ...this.ctx.raftOverrides, testingKnobs: this.ctx.raftKnobs },
         tickIntervalMs: SIM_TICK_MS,
-        snapshotEveryEntries: 40,
+        snapshotEveryEntries: 64,
         logEntriesKeptAfterSnapshot: 10,
         proposalTimeoutMs: 3_000,
         readTimeoutMs: 3_000,

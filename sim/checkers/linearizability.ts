@@ -147,6 +147,12 @@ export function checkLinearizability(history: History, order: CommitOrder, viola
     }
   }
 
+  // For each effective value: the index of the next write to the same point.
+  const nextIndexAfterValue = new Map<number, number>();
+  for (const writes of order.writesOfKey.values()) {
+    for (let i = 0; i < writes.length; i++) nextIndexAfterValue.set(writes[i]!.value, i + 1 < writes.length ? writes[i + 1]!.index : Infinity);
+  }
+
   const intervals: Interval[] = [];
   for (const read of history.reads) {
     let lo = 0;
@@ -172,9 +178,7 @@ export function checkLinearizability(history: History, order: CommitOrder, viola
           continue;
         }
         lo = Math.max(lo, at);
-        const writes = order.writesOfKey.get(key)!;
-        const next = writes.find((x) => x.index > at);
-        if (next !== undefined) hi = Math.min(hi, next.index - 1);
+        hi = Math.min(hi, (nextIndexAfterValue.get(value) ?? Infinity) - 1);
       }
     }
     for (const key of order.keysOfMetric.get(read.metric) ?? []) {

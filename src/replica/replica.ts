@@ -141,7 +141,13 @@ export class Replica<R = unknown> {
     let applied = 0;
     let config = cloneConfig(EMPTY_CONFIG);
     if (stored.snapshot !== null) {
-      assert(local !== null && local.meta.index === stored.snapshot.index, `replica ${this.id}: recorded snapshot ${stored.snapshot.index} has no snapshot file`);
+      if (local === null || local.meta.index !== stored.snapshot.index) {
+        // The log records a snapshot the snapshot store does not hold (lost or
+        // replaced outside tsraft): the state before the log cannot be rebuilt.
+        throw new TsraftError('TSR_ERR_CORRUPT_SNAPSHOT', `replica ${this.id}: the log records snapshot ${stored.snapshot.index} but the snapshot store holds ${local === null ? 'none' : `snapshot ${local.meta.index}`}`, {
+          details: { index: stored.snapshot.index, localIndex: local?.meta.index ?? null },
+        });
+      }
       if (this.sm.appliedIndex < stored.snapshot.index) this.sm.restore(local.data);
       applied = stored.snapshot.index;
       config = cloneConfig(stored.snapshot.config);

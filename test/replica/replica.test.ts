@@ -191,6 +191,17 @@ describe('Replica: snapshots and restarts', () => {
     expect(restarted.sm.items).toEqual(['n0', 'n1', 'n2', 'n3']);
   });
 
+  it('refuses to start when the log records a snapshot the snapshot store lost', async () => {
+    const w = await cluster({ snapshotEveryEntries: 3 });
+    const leader = w.leader()!;
+    for (let i = 0; i < 6; i++) expect((await w.settle(leader.replica.propose(bytes(`l${i}`)))).ok).toBe(true);
+    const follower = w.followers()[0]!;
+    await w.waitFor(() => follower.replica.status().snapshotIndex > 0, 5_000, 'a follower snapshot');
+    w.crash(follower.id);
+    expect((await w.settle(follower.disk.write([{ type: 'del', key: 'snap/snapshot.tsrs' }]))).ok).toBe(true);
+    await expect(w.start(follower.id, null)).rejects.toMatchObject({ code: 'TSR_ERR_CORRUPT_SNAPSHOT' });
+  });
+
   it('refuses to start on a log with a corrupted entry (TSR_ERR_CORRUPT_LOG)', async () => {
     const w = await cluster();
     const leader = w.leader()!;

@@ -63,6 +63,10 @@ export interface BackupManifest {
   base: BaseReference | null;
   files: ManifestFile[];
   totals: { files: number; bytes: number; storedBytes: number; reusedBytes: number };
+  /** Scheduled backups only (docs/backup-service.md): the state digest at raft.index. */
+  stateDigest?: { algorithm: string; index: number; digest: string };
+  /** Scheduled backups only: the schedule slot and attempt that took it. */
+  schedule?: { slot: number; attempt: number; kind: 'full' | 'incremental' };
   manifestSha256: string;
 }
 
@@ -213,4 +217,16 @@ function checkShape(m: Record<string, unknown>, file: string): void {
   if (indexFiles !== 1) fail('files (exactly one index file)');
   const totals = obj(m.totals, 'totals');
   for (const k of ['files', 'bytes', 'storedBytes', 'reusedBytes']) need(totals[k], `totals.${k}`, isCount);
+  if (m.stateDigest !== undefined) {
+    const d = obj(m.stateDigest, 'stateDigest');
+    need(d.algorithm, 'stateDigest.algorithm', isString);
+    need(d.index, 'stateDigest.index', isCount);
+    need(d.digest, 'stateDigest.digest', (v) => typeof v === 'string' && /^[0-9a-f]{16}$/.test(v));
+  }
+  if (m.schedule !== undefined) {
+    const sch = obj(m.schedule, 'schedule');
+    need(sch.slot, 'schedule.slot', isCount);
+    need(sch.attempt, 'schedule.attempt', isCount);
+    need(sch.kind, 'schedule.kind', (v) => v === 'full' || v === 'incremental');
+  }
 }

@@ -111,7 +111,7 @@ export interface BackupRetentionConfig {
 export interface BackupScheduleConfig {
   /** Where scheduled backups go: a directory or s3://bucket/prefix (absolute after validation). */
   destination: string;
-  /** One backup per interval of leader time, ms. 60,000–31,622,400,000 (366 days). */
+  /** One backup per interval of leader time, ms. 1,000–31,622,400,000 (366 days). */
   intervalMs: number;
   /** Every Nth backup is full; the others are incrementals chained on the last full. Default 24; 1–32 (1: always full). */
   fullEvery: number;

@@ -400,7 +400,7 @@ function readBackupSchedule(section: ObjectReader, problems: ConfigProblem[], ba
   const schedule = ObjectReader.of(value, section.field('schedule'), problems);
   if (schedule === null) return null;
   const destination = readDestination(schedule, 'destination', baseDir, true);
-  const intervalMs = schedule.integer('intervalMs', HOUR_MS, 60_000, 366 * DAY_MS, ' ms');
+  const intervalMs = schedule.integer('intervalMs', HOUR_MS, 1_000, 366 * DAY_MS, ' ms');
   const fullEvery = schedule.integer('fullEvery', 24, 1, 32);
   const retention = { keepLast: 24, keepDailyDays: 7 };
   const retentionValue = schedule.raw('retention');
@@ -412,7 +412,7 @@ function readBackupSchedule(section: ObjectReader, problems: ConfigProblem[], ba
       r.rejectUnknown();
     }
   }
-  const claimTimeoutMs = schedule.integer('claimTimeoutMs', HOUR_MS, 10_000, 7 * DAY_MS, ' ms');
+  const claimTimeoutMs = schedule.integer('claimTimeoutMs', HOUR_MS, 1_000, 7 * DAY_MS, ' ms');
   const retryDelayMs = schedule.integer('retryDelayMs', 300_000, 1_000, DAY_MS, ' ms');
   schedule.rejectUnknown();
   if (destination === null) return null;

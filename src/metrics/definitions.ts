@@ -98,9 +98,37 @@ export interface MetricFamilies {
   snapshotDuration: Histogram;
   snapshotLastSize: Gauge;
   snapshotLastTimestamp: Gauge;
+  // Backups as a service (docs/backup-service.md)
+  scheduleInterval: Gauge<'destination'>;
+  destinationLastSuccess: Gauge<'destination'>;
+  destinationLastVerified: Gauge<'destination'>;
+  scheduleBackups: Gauge<'result'>;
+  scheduleMissedSlots: Gauge;
+  scheduleInProgress: Gauge;
+  reverifyRuns: Counter<'destination' | 'result'>;
+  reverifyReadBytes: Counter<'destination'>;
+  drillRuns: Counter<'result'>;
+  drillLastResult: Gauge;
+  drillLastTimestamp: Gauge;
+  scrubReadBytes: Counter;
+  scrubPasses: Counter;
+  scrubProgress: Gauge;
+  scrubLastPass: Gauge;
+  scrubCorruptSegments: Counter;
+  scrubRepairedSegments: Counter<'source'>;
+  scrubUnrepairedSegments: Gauge;
+  digestChecks: Counter<'result'>;
+  digestMismatches: Counter<'peer'>;
+  digestLastIndex: Gauge;
+  digestLastDuration: Gauge;
   // Self-monitoring
   selfMonitorWrites: Counter<'result'>;
 }
+
+/** Values of the `result` label of tsraft_backup_schedule_backups (replicated counts). */
+export const SCHEDULE_RESULTS = ['started', 'succeeded', 'failed', 'superseded'] as const;
+/** Values of the `source` label of tsraft_scrub_repaired_segments_total. */
+export const SCRUB_REPAIR_SOURCES = ['peer', 'snapshot'] as const;
 
 /** Creates a registry holding every tsraft family plus the process defaults. */
 export function createMetricFamilies(): { registry: Registry; families: MetricFamilies } {
@@ -175,6 +203,29 @@ export function createMetricFamilies(): { registry: Registry; families: MetricFa
     snapshotLastSize: gauge('tsraft_snapshot_last_size_bytes', 'Bytes of the latest local snapshot.'),
     snapshotLastTimestamp: gauge('tsraft_snapshot_last_timestamp_seconds', 'Unix time the latest local snapshot became durable; 0 when none since start.'),
 
+    scheduleInterval: gauge('tsraft_backup_schedule_interval_seconds', 'Interval of the scheduled backups to each destination (backup.schedule); absent without a schedule.', ['destination']),
+    destinationLastSuccess: gauge('tsraft_backup_destination_last_success_timestamp_seconds', 'Unix time (leader time) the last scheduled backup to the destination was recorded as finished in the log; 0 when none. Every node reports it.', ['destination']),
+    destinationLastVerified: gauge('tsraft_backup_destination_last_verified_timestamp_seconds', 'Unix time this node last re-verified a stored backup of the destination end to end without a fault; 0 when never since start.', ['destination']),
+    scheduleBackups: gauge('tsraft_backup_schedule_backups', 'Scheduled backups as recorded in the replicated log, by result: started, succeeded, failed, superseded (a claim taken over after its taker timed out).', ['result']),
+    scheduleMissedSlots: gauge('tsraft_backup_schedule_missed_slots', 'Schedule intervals that passed without any backup starting (recorded in the replicated log).'),
+    scheduleInProgress: gauge('tsraft_backup_schedule_in_progress', '1 while a scheduled backup is claimed and not finished (replicated state), else 0.'),
+    reverifyRuns: counter('tsraft_backup_reverify_runs_total', 'Re-verifications of stored backups run by this node, by destination and result (success, failure: the backup is damaged).', ['destination', 'result']),
+    reverifyReadBytes: counter('tsraft_backup_reverify_read_bytes_total', 'Bytes read from the destination by re-verification on this node.', ['destination']),
+    drillRuns: counter('tsraft_backup_drill_runs_total', 'Restore drills run by this node, by result: pass, fail.', ['result']),
+    drillLastResult: gauge('tsraft_backup_drill_last_result', 'Result of the last restore drill on this node: 1 pass, 0 fail, -1 none since start.'),
+    drillLastTimestamp: gauge('tsraft_backup_drill_last_timestamp_seconds', 'Unix time the last restore drill on this node ended; 0 when none.'),
+    scrubReadBytes: counter('tsraft_scrub_read_bytes_total', 'Bytes of sealed segments the scrubber re-read and checked on this node.'),
+    scrubPasses: counter('tsraft_scrub_passes_total', 'Full scrubbing passes over every sealed segment completed on this node.'),
+    scrubProgress: gauge('tsraft_scrub_pass_progress_ratio', 'Share of the series the current scrubbing pass has checked (0–1).'),
+    scrubLastPass: gauge('tsraft_scrub_last_pass_timestamp_seconds', 'Unix time the last full scrubbing pass completed; 0 when none since start.'),
+    scrubCorruptSegments: counter('tsraft_scrub_corrupt_segments_total', 'Sealed segments the scrubber found failing their checksum on this node.'),
+    scrubRepairedSegments: counter('tsraft_scrub_repaired_segments_total', 'Corrupt segments repaired with the exact original bytes, by source: peer (a healthy replica), snapshot (this node\'s snapshot file).', ['source']),
+    scrubUnrepairedSegments: gauge('tsraft_scrub_unrepaired_segments', 'Corrupt segments on this node not repaired yet; queries touching them fail rather than serve them.'),
+    digestChecks: counter('tsraft_state_digest_checks_total', 'Comparisons of this node\'s state digest with a peer\'s at the same index, by result: match, mismatch.', ['result']),
+    digestMismatches: counter('tsraft_state_digest_mismatches_total', 'Digest comparisons with each peer that found different state at the same index.', ['peer']),
+    digestLastIndex: gauge('tsraft_state_digest_last_index', 'Log index of the newest state digest this node computed; 0 when none.'),
+    digestLastDuration: gauge('tsraft_state_digest_last_duration_seconds', 'Time the newest state digest took to compute.'),
+
     selfMonitorWrites: counter('tsraft_self_monitor_writes_total', 'Self-monitoring writes of this node\'s own metrics into the store, by result.', ['result']),
   };
   for (const result of BACKUP_RESULTS) families.backupRuns.inc({ result }, 0);
@@ -184,6 +235,10 @@ export function createMetricFamilies(): { registry: Registry; families: MetricFa
     families.queryErrors.inc({ operation }, 0);
   }
   for (const result of ['success', 'failure'] as const) families.selfMonitorWrites.inc({ result }, 0);
+  for (const result of ['pass', 'fail'] as const) families.drillRuns.inc({ result }, 0);
+  for (const result of ['match', 'mismatch'] as const) families.digestChecks.inc({ result }, 0);
+  for (const source of SCRUB_REPAIR_SOURCES) families.scrubRepairedSegments.inc({ source }, 0);
+  families.drillLastResult.set(-1);
   // CPU, memory, event-loop lag, GC, handles: prom-client's standard families.
   collectDefaultMetrics({ register: registry });
   // Gauges named like counters break the conventions (promtool check metrics);

@@ -37,6 +37,7 @@ import { registerBackupRoutes, nodeBackupSource } from '../backup/route.js';
 import { BackupFormatStateMachine } from '../backup/state-machine-adapter.js';
 import { LogArchiver } from '../backup/log-archive.js';
 import { SelfMonitor } from './self-monitor.js';
+import { BackupService } from '../backup/schedule-service.js';
 
 /** Subfolders of the data directory (docs/operations.md, "Data directory"). */
 export const DB_FOLDER = 'db';
@@ -72,6 +73,8 @@ export class TsraftNode {
   private selfMonitor: SelfMonitor | null = null;
   private retention: RetentionScheduler | null = null;
   private archiver: LogArchiver | null = null;
+  /** Scheduled backups, digests, re-verification, drills, scrubbing (docs/backup-service.md). */
+  private backupService: BackupService | null = null;
 
   private constructor(config: NodeConfig, log: Logger, version: string) {
     this.config = config;
@@ -201,6 +204,7 @@ export class TsraftNode {
         // Live subscriptions see every applied write (entries without a result are config changes and no-ops).
         onApplied: (_id, entry, result) => {
           this.archiver?.append(entry);
+          this.backupService?.onApplied(entry, result);
           if (result !== undefined) this.client?.service.onApplied(entry.index, entry.data, result as ApplyResult);
         },
       }),
@@ -217,6 +221,16 @@ export class TsraftNode {
       });
       log.info('log archiving on', { dir: config.logArchive.dir, lastIndex: this.archiver.status().lastIndex });
     }
+    this.backupService = new BackupService({
+      config,
+      replica,
+      stateMachine: this.stateMachine,
+      families: this.metrics.families,
+      recorder: this.metrics.backups,
+      auth: new TokenAuth(config.clientApi.tokens),
+      clock: systemClock,
+      log,
+    });
     await replica.start();
     const started = replica.status();
     log.info('replica started', { applied: started.appliedIndex, lastIndex: started.lastIndex, term: started.term, members: started.members.map((m) => m.id).join(',') || '(none yet)' });
@@ -227,6 +241,7 @@ export class TsraftNode {
       nodeBackupSource({ replica, stateMachine: this.stateMachine, clusterId: config.clusterId, nodeId: config.nodeId, auth: new TokenAuth(config.clientApi.tokens) }),
       { recorder: this.metrics.backups },
     );
+    this.backupService.registerRoutes(this.http);
     this.client = await mountClientRoutes(this.http, this);
     if (config.selfMonitoring.enabled) {
       this.selfMonitor = new SelfMonitor({ nodeId: config.nodeId, intervalMs: config.selfMonitoring.intervalMs, metrics: this.metrics, service: this.client.metered, clock: systemClock, log });
@@ -243,10 +258,11 @@ export class TsraftNode {
       });
       this.retention.start();
     }
+    this.backupService.start();
     this.lifecycle = 'running';
   }
 
-  status(): NodeStatus {
+  status(): NodeStatus & { backupService: Record<string, unknown> | null } {
     const replica = this.replicaValue;
     const base: ReplicaStatus | null = replica === null ? null : replica.status();
     const clientUrls = this.config.clientUrls;
@@ -289,6 +305,7 @@ export class TsraftNode {
       transport,
       uptimeSeconds: Math.floor((Date.now() - this.startedAtMs) / 1000),
       version: this.version,
+      backupService: this.backupService?.status() ?? null,
     };
   }
 
@@ -313,6 +330,7 @@ export class TsraftNode {
     this.log.info('stopping', { graceMs });
     await this.selfMonitor?.stop();
     await this.retention?.stop();
+    await this.backupService?.stop();
     await this.handOffLeadership(Math.min(MAX_HANDOFF_MS, graceMs / 2));
     // New requests are refused from here on; those in flight still complete
     // because the replica keeps running until they are done.
@@ -349,6 +367,7 @@ export class TsraftNode {
     const steps: Array<[string, () => Promise<void>]> = [
       ['self-monitoring', async () => this.selfMonitor?.stop()],
       ['retention', async () => this.retention?.stop()],
+      ['backup service', async () => this.backupService?.stop()],
       ['http', () => this.http.close(0)],
       ['telnet listener', async () => this.client?.telnet?.close()],
       ['client service', async () => this.client?.service.close()],

@@ -78,6 +78,8 @@ export class TestS3Server {
   /** Every request answered, oldest first (bounded). */
   readonly log: Array<{ operation: Operation; key: string; status: number }> = [];
   port = 0;
+  /** Delay before answering each PutObject / UploadPart, ms (makes a backup last a while). */
+  writeLatencyMs = 0;
 
   constructor(readonly credentials: S3Credentials = { accessKeyId: 'TSRAFTTESTKEY', secretAccessKey: randomBytes(16).toString('hex') }) {}
 
@@ -268,6 +270,7 @@ export class TestS3Server {
         return this.error(res, 500, 'InternalError', 'injected fault');
       }
     }
+    if (this.writeLatencyMs > 0 && (operation === 'PutObject' || operation === 'UploadPart')) await new Promise((r) => setTimeout(r, this.writeLatencyMs));
     if (operation === 'CreateBucket') {
       this.createBucket(bucketName);
       this.record(operation, key, 200);

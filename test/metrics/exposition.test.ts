@@ -94,7 +94,8 @@ const REQUIRED_FAMILIES = [
   'process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds',
 ];
 
-const BOUNDED_LABELS = new Set(['peer', 'message', 'operation', 'reason', 'result', 'code', 'kind', 'node_id', 'cluster_id', 'version', 'le', 'type', 'space', 'major', 'minor', 'patch']);
+// `destination`: the backup destinations of the node's configuration (one with backup.schedule).
+const BOUNDED_LABELS = new Set(['peer', 'message', 'operation', 'reason', 'result', 'code', 'kind', 'node_id', 'cluster_id', 'version', 'le', 'type', 'space', 'major', 'minor', 'patch', 'destination', 'source']);
 
 describe('/metrics exposition', () => {
   it('has every family the operations issue lists', () => {

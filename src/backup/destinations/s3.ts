@@ -286,6 +286,14 @@ export class S3Destination implements Destination {
   }
 
   async write(key: string, bytes: Uint8Array, options: WriteOptions): Promise<void> {
+    if (bytes.length > this.settings.multipartThresholdBytes) {
+      const partSize = this.partSizeFor(bytes.length);
+      await this.uploadMultipart(key, bytes.length, options, async (n) => {
+        const from = (n - 1) * partSize;
+        return Buffer.from(bytes.buffer, bytes.byteOffset + from, Math.min(partSize, bytes.length - from));
+      });
+      return;
+    }
     this.count('PutObject');
     try {
       await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.fullKey(key), Body: bytes, ContentLength: bytes.length, Metadata: { sha256: options.sha256 } }));
@@ -296,18 +304,23 @@ export class S3Destination implements Destination {
 
   async upload(key: string, path: string, options: WriteOptions): Promise<void> {
     const size = (await statFile(path)).size;
-    if (size <= this.settings.multipartThresholdBytes) {
-      const handle = await open(path, 'r');
-      let bytes: Buffer;
-      try {
-        bytes = await handle.readFile();
-      } finally {
-        await handle.close();
+    const handle = await open(path, 'r');
+    try {
+      if (size <= this.settings.multipartThresholdBytes) {
+        await this.write(key, await handle.readFile(), options);
+        return;
       }
-      await this.write(key, bytes, options);
-      return;
+      const partSize = this.partSizeFor(size);
+      await this.uploadMultipart(key, size, options, async (n) => {
+        const length = Math.min(partSize, size - (n - 1) * partSize);
+        const buffer = Buffer.alloc(length);
+        const { bytesRead } = await handle.read(buffer, 0, length, (n - 1) * partSize);
+        assert(bytesRead === length, `short read of part ${n} of ${path}`);
+        return buffer;
+      });
+    } finally {
+      await handle.close();
     }
-    await this.uploadMultipart(key, path, size, options);
   }
 
   /** The part size for an object: the setting, grown when 10,000 parts would not hold it. */
@@ -317,59 +330,47 @@ export class S3Destination implements Destination {
     return part;
   }
 
-  private async uploadMultipart(key: string, path: string, size: number, options: WriteOptions): Promise<void> {
+  private async uploadMultipart(key: string, size: number, options: WriteOptions, readPart: (n: number) => Promise<Buffer>): Promise<void> {
     const fullKey = this.fullKey(key);
     const partSize = this.partSizeFor(size);
     const partCount = Math.ceil(size / partSize);
-    const handle = await open(path, 'r');
-    try {
-      const readPart = async (n: number): Promise<Buffer> => {
-        const length = Math.min(partSize, size - (n - 1) * partSize);
-        const buffer = Buffer.alloc(length);
-        const { bytesRead } = await handle.read(buffer, 0, length, (n - 1) * partSize);
-        assert(bytesRead === length, `short read of part ${n} of ${path}`);
-        return buffer;
-      };
-      const resumed = await this.findResumable(key, partSize, partCount, readPart);
-      let uploadId = resumed?.uploadId ?? null;
-      const etags = resumed?.etags ?? new Map<number, string>();
-      if (uploadId === null) {
-        this.count('CreateMultipartUpload');
-        try {
-          const created = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: fullKey, Metadata: { sha256: options.sha256 } }));
-          uploadId = created.UploadId ?? null;
-        } catch (error) {
-          throw this.fail(key, error);
-        }
-        if (uploadId === null) throw this.fail(key, new Error('CreateMultipartUpload returned no UploadId'));
-      }
-      for (let n = 1; n <= partCount; n++) {
-        if (etags.has(n)) continue;
-        const body = await readPart(n);
-        this.count('UploadPart');
-        try {
-          const part = await this.client.send(new UploadPartCommand({ Bucket: this.bucket, Key: fullKey, UploadId: uploadId, PartNumber: n, Body: body, ContentLength: body.length }));
-          etags.set(n, part.ETag ?? '');
-        } catch (error) {
-          // Left for the next attempt to resume (or for abortIncompleteUploads to clean up).
-          throw this.fail(key, error);
-        }
-      }
-      this.count('CompleteMultipartUpload');
+    const resumed = await this.findResumable(key, partSize, partCount, readPart);
+    let uploadId = resumed?.uploadId ?? null;
+    const etags = resumed?.etags ?? new Map<number, string>();
+    if (uploadId === null) {
+      this.count('CreateMultipartUpload');
       try {
-        await this.client.send(
-          new CompleteMultipartUploadCommand({
-            Bucket: this.bucket,
-            Key: fullKey,
-            UploadId: uploadId,
-            MultipartUpload: { Parts: [...etags.entries()].sort((a, b) => a[0] - b[0]).map(([PartNumber, ETag]) => ({ PartNumber, ETag })) },
-          }),
-        );
+        const created = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: fullKey, Metadata: { sha256: options.sha256 } }));
+        uploadId = created.UploadId ?? null;
       } catch (error) {
         throw this.fail(key, error);
       }
-    } finally {
-      await handle.close();
+      if (uploadId === null) throw this.fail(key, new Error('CreateMultipartUpload returned no UploadId'));
+    }
+    for (let n = 1; n <= partCount; n++) {
+      if (etags.has(n)) continue;
+      const body = await readPart(n);
+      this.count('UploadPart');
+      try {
+        const part = await this.client.send(new UploadPartCommand({ Bucket: this.bucket, Key: fullKey, UploadId: uploadId, PartNumber: n, Body: body, ContentLength: body.length }));
+        etags.set(n, part.ETag ?? '');
+      } catch (error) {
+        // Left for the next attempt to resume (or for abortIncompleteUploads to clean up).
+        throw this.fail(key, error);
+      }
+    }
+    this.count('CompleteMultipartUpload');
+    try {
+      await this.client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: fullKey,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: [...etags.entries()].sort((a, b) => a[0] - b[0]).map(([PartNumber, ETag]) => ({ PartNumber, ETag })) },
+        }),
+      );
+    } catch (error) {
+      throw this.fail(key, error);
     }
     const info = await this.stat(key);
     if (info === null || info.bytes !== size) throw this.fail(key, new Error(`the completed upload holds ${info?.bytes ?? 0} bytes, not ${size}`));

@@ -35,9 +35,42 @@ interface Run {
   loadAverage1m: number;
 }
 
-async function storedPoints(cluster: BenchCluster): Promise<number> {
-  const response = await fetch(`${cluster.leaderUrl}/cluster/state`, { signal: AbortSignal.timeout(10_000) });
-  return ((await response.json()) as { pointCount: number }).pointCount;
+/** How long the cluster may take, after the last acknowledgement, to show every point on its leader. */
+const SETTLE_TIMEOUT_MS = 30_000;
+
+async function getJson<T>(url: string): Promise<T | null> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(5_000) });
+    return response.status === 200 ? ((await response.json()) as T) : null;
+  } catch (error) {
+    // A refused or timed-out request: the node is busy or changing roles; ask again.
+    if (!(error instanceof TypeError) && (error as Error).name !== 'TimeoutError') throw error;
+    return null;
+  }
+}
+
+/**
+ * Points held by the current leader once it holds `expected` (or the most
+ * seen when the wait runs out). The leader can change during a run on a
+ * loaded machine: the node first elected may be a follower that has not yet
+ * applied the last entries, so ask whichever node leads now.
+ */
+async function settledPoints(cluster: BenchCluster, expected: number): Promise<number> {
+  const deadline = Date.now() + SETTLE_TIMEOUT_MS;
+  let most = 0;
+  for (;;) {
+    const status = await getJson<{ leader: string | null }>(`${cluster.leaderUrl}/status`);
+    const leaderUrl = status?.leader == null ? undefined : cluster.httpUrls.get(status.leader);
+    if (leaderUrl !== undefined) {
+      const state = await getJson<{ pointCount: number }>(`${leaderUrl}/cluster/state`);
+      if (state !== null) {
+        most = Math.max(most, state.pointCount);
+        if (state.pointCount === expected) return expected;
+      }
+    }
+    if (Date.now() > deadline) return most;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
 
 async function oneRun(bodies: string[], points: number): Promise<Run> {
@@ -52,8 +85,8 @@ async function oneRun(bodies: string[], points: number): Promise<Run> {
       }),
     );
     const seconds = (performance.now() - started) / 1000;
-    const stored = await storedPoints(cluster);
-    if (stored !== points) throw new Error(`ingest-devops: the leader holds ${stored} points after the ingest, the file has ${points}`);
+    const stored = await settledPoints(cluster, points);
+    if (stored !== points) throw new Error(`ingest-devops: ${SETTLE_TIMEOUT_MS / 1000} s after the last acknowledgement the leader holds ${stored} points; the file has ${points}`);
     return { points, seconds, pointsPerSecond: points / seconds, loadAverage1m };
   } finally {
     await cluster.stop();

@@ -35,6 +35,19 @@ function loadRange(values: readonly number[]): string {
   return lo === hi ? lo.toFixed(1) : `${lo.toFixed(1)}–${hi.toFixed(1)}`;
 }
 
+/**
+ * When the figures in a summary were measured: from the first benchmark's
+ * start to the last one's end (a partial run keeps older benchmarks), and the
+ * 1-minute load averages recorded before each invocation.
+ */
+export function measuredSpan(s: HarnessSummary): { from: string; to: string; loads: number[] } {
+  if (s.benchmarks.length === 0) return { from: s.startedAt, to: s.finishedAt, loads: [s.loadAverage.start, s.loadAverage.end] };
+  const starts = s.benchmarks.map((b) => Date.parse(b.date));
+  const ends = s.benchmarks.map((b) => Date.parse(b.date) + b.durationSeconds * 1000);
+  const loads = s.benchmarks.flatMap((b) => b.loadAverages);
+  return { from: new Date(Math.min(...starts)).toISOString(), to: new Date(Math.max(...ends)).toISOString(), loads: loads.length > 0 ? loads : [s.loadAverage.start, s.loadAverage.end] };
+}
+
 function runsText(f: Figure): string {
   if (f.exact === true) return 'exact';
   return String(f.value.runs);
@@ -113,6 +126,7 @@ function outcomeLines(s: HarnessSummary): string[] {
 
 export function renderSummaryMarkdown(s: HarnessSummary): string {
   const quick = s.mode === 'quick';
+  const span = measuredSpan(s);
   const lines = [
     quick ? '# Benchmark summary (quick mode)' : '# Benchmark summary',
     '',
@@ -120,8 +134,8 @@ export function renderSummaryMarkdown(s: HarnessSummary): string {
       ? 'Written by `make bench-quick`: short runs for development, **not** the published figures (those are in bench/results/SUMMARY.md, from `make bench`).'
       : 'Written by the bench harness (`make bench`; `make bench-peers` adds the peer comparison). Every figure is the median of its runs with the min–max range; "exact" marks sizes that are the same on every run.',
     '',
-    `- Date: ${formatDate(s.startedAt)} to ${formatDate(s.finishedAt)} (last command: \`${s.command}\`).`,
-    `- Machine: ${machineLine(s)}. 1-minute load average ${s.loadAverage.start.toFixed(1)} at the start, ${s.loadAverage.end.toFixed(1)} at the end: the 2 cores are shared with other work, and the throughput figures move with it (each benchmark's load average is listed below).`,
+    `- Measured: ${formatDate(span.from)} to ${formatDate(span.to)} (each benchmark's own date is under Runs; last command: \`${s.command}\`).`,
+    `- Machine: ${machineLine(s)}. 1-minute load average ${loadRange(span.loads)} before the benchmarks: the ${s.machine.cores} cores are shared with other work, and the throughput figures move with it (each benchmark's load average is under Runs).`,
     `- Versions: ${versionsLine(s)}.`,
     '- Data:',
     ...datasetLines(s),
@@ -166,10 +180,11 @@ export function renderSummaryMarkdown(s: HarnessSummary): string {
 
 /** The generated part of README.md's Benchmarks section. */
 export function renderReadmeBlock(s: HarnessSummary): string {
+  const span = measuredSpan(s);
   const lines = [
     README_START,
     '',
-    `Latest run: ${formatDate(s.startedAt)}, on ${machineLine(s)} (1-minute load average ${s.loadAverage.start.toFixed(1)}–${s.loadAverage.end.toFixed(1)}; the cores are shared, so throughput moves with it). Medians with min–max; commands, versions and dataset in [bench/results/SUMMARY.md](bench/results/SUMMARY.md).`,
+    `Latest run: ${formatDate(span.from)} to ${formatDate(span.to)}, on ${machineLine(s)} (1-minute load average ${loadRange(span.loads)}; the cores are shared with other work, so throughput moves with it). Medians with min–max; commands, versions and dataset in [bench/results/SUMMARY.md](bench/results/SUMMARY.md).`,
     '',
     ...figureTable(rowsOf(s, true), false),
     '',

@@ -3,7 +3,7 @@
 // partial run into the last summary, and the exit status.
 import { describe, expect, it } from 'vitest';
 import type { Figure } from '../../bench/harness/figures.js';
-import { README_END, README_START, renderReadmeBlock, renderSummaryMarkdown, replaceReadmeBlock } from '../../bench/harness/render.js';
+import { README_END, README_START, measuredSpan, renderReadmeBlock, renderSummaryMarkdown, replaceReadmeBlock } from '../../bench/harness/render.js';
 import { exitCodeFor, figuresById, mergeOutcomes, parseSummary, type BenchmarkOutcome, type HarnessSummary } from '../../bench/harness/summary.js';
 
 const failover: Figure = {
@@ -71,6 +71,7 @@ describe('SUMMARY.md', () => {
     expect(md).toContain('tsraft 0.1.0, commit abc1234, ws 8.23.0');
     expect(md).toContain('sha256 `5a67b548c9ebcf1d`, 1,209,600 points');
     expect(md).toContain('| 2.5–7.3 |');
+    expect(md).toContain('1-minute load average 2.5–7.3 before the benchmarks');
     expect(md).toContain('- Not compared: etcd: no peer results.');
   });
 
@@ -89,13 +90,22 @@ describe('the README block', () => {
     expect(updated.startsWith('# tsraft\n\n## Benchmarks\n\nintro\n\n')).toBe(true);
     expect(updated.endsWith('\n\n## After\n')).toBe(true);
     expect(updated).not.toContain('old table');
-    expect(updated).toContain('Latest run: 2026-11-21 11:00 UTC');
+    expect(updated).toContain('Latest run: 2026-11-21 11:00 UTC to 2026-11-21 11:00 UTC');
     expect(replaceReadmeBlock(updated, block)).toBe(updated);
   });
 
   it('leaves a README without the markers alone', () => {
     expect(replaceReadmeBlock('# tsraft\n', block)).toBeNull();
     expect(replaceReadmeBlock(`${README_END}\n${README_START}\n`, block)).toBeNull();
+  });
+});
+
+describe('measuredSpan', () => {
+  it('runs from the first benchmark to the end of the last, whatever command wrote the summary last', () => {
+    const early = { ...outcome('compression', 'ok', []), date: '2026-11-21T10:00:00.000Z', durationSeconds: 60, loadAverages: [1] };
+    const late = { ...outcome('ingest', 'ok', []), date: '2026-11-21T12:00:00.000Z', durationSeconds: 30, loadAverages: [9, 4] };
+    const span = measuredSpan({ ...summary([late, early]), startedAt: '2026-11-21T12:00:00.000Z' });
+    expect(span).toEqual({ from: '2026-11-21T10:00:00.000Z', to: '2026-11-21T12:00:30.000Z', loads: [9, 4, 1] });
   });
 });
 

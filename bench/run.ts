@@ -173,7 +173,7 @@ function resultsDirFor(mode: Mode): string {
 
 async function runBenchmark(def: BenchmarkDef, mode: Mode, resultsDir: string): Promise<BenchmarkOutcome> {
   const started = Date.now();
-  const base = { name: def.name, title: def.title, mode, date: new Date(started).toISOString(), command: commandFor(def, mode), loadAverages: [] as number[] };
+  const base = { name: def.name, title: def.title, mode, date: new Date(started).toISOString(), command: commandFor(def, mode), loadAverages: [] as number[], commit: commitDescription() };
   const done = (status: BenchmarkOutcome['status'], figures: Figure[], reason?: string): BenchmarkOutcome => ({
     ...base,
     status,
@@ -217,15 +217,25 @@ function machine(): HarnessSummary['machine'] {
   return { cpuModel: cpus()[0]?.model.trim() ?? 'unknown', cores: cpus().length, memoryBytes: totalmem(), platform: process.platform, release: release(), arch: arch(), node: process.version };
 }
 
+/**
+ * HEAD's short hash, with "+ changes" when tracked files under src/ or
+ * bench/ differ from it: the working tree is shared, and a benchmark measures
+ * what is built, committed or not.
+ */
+function commitDescription(): string {
+  const git = (...args: string[]): string => execFileSync('git', args, { cwd: repoRoot(), encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  try {
+    const head = git('rev-parse', '--short', 'HEAD');
+    return git('status', '--porcelain', '--untracked-files=no', '--', 'src', 'bench', 'sim') === '' ? head : `${head} + changes`;
+  } catch {
+    return 'unknown';
+  }
+}
+
 function versions(): Record<string, string> {
   const root = repoRoot();
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string; dependencies?: Record<string, string> };
-  const out: Record<string, string> = { tsraft: pkg.version };
-  try {
-    out.commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-  } catch {
-    out.commit = 'unknown';
-  }
+  const out: Record<string, string> = { tsraft: pkg.version, commit: commitDescription() };
   for (const dep of [...Object.keys(pkg.dependencies ?? {}), 'typescript']) {
     const path = join(root, 'node_modules', dep, 'package.json');
     if (existsSync(path)) out[dep] = (JSON.parse(readFileSync(path, 'utf8')) as { version: string }).version;
@@ -351,10 +361,11 @@ async function main(): Promise<void> {
     command,
     startedAt: options.action === 'render' && previous !== null ? previous.startedAt : startedAt,
     finishedAt: options.action === 'render' && previous !== null ? previous.finishedAt : new Date().toISOString(),
-    machine: machine(),
+    // --render describes the runs that made the figures, not the moment of rendering.
+    machine: options.action === 'render' && previous !== null ? previous.machine : machine(),
     loadAverage: options.action === 'render' && previous !== null ? previous.loadAverage : { start: loadAtStart, end: loadavg()[0]! },
-    versions: versions(),
-    dataset: dataset(),
+    versions: options.action === 'render' && previous !== null ? previous.versions : versions(),
+    dataset: options.action === 'render' && previous !== null ? previous.dataset : dataset(),
     benchmarks,
     peers: peerVersions,
     comparisons,

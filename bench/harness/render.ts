@@ -116,10 +116,10 @@ function datasetLines(s: HarnessSummary): string[] {
 }
 
 function outcomeLines(s: HarnessSummary): string[] {
-  const lines = ['| benchmark | status | started | duration | load average at start | command |', '| --- | --- | --- | ---: | ---: | --- |'];
+  const lines = ['| benchmark | status | started | duration | load average at start | commit | command |', '| --- | --- | --- | ---: | ---: | --- | --- |'];
   for (const b of s.benchmarks) {
     const status = b.status === 'ok' ? 'ok' : `**${b.status}**: ${cell(b.reason ?? '')}`;
-    lines.push(`| ${b.name} | ${status} | ${formatDate(b.date)} | ${Math.round(b.durationSeconds)} s | ${loadRange(b.loadAverages)} | \`${cell(b.command)}\` |`);
+    lines.push(`| ${b.name} | ${status} | ${formatDate(b.date)} | ${Math.round(b.durationSeconds)} s | ${loadRange(b.loadAverages)} | ${b.commit ?? '—'} | \`${cell(b.command)}\` |`);
   }
   return lines;
 }

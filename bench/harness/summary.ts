@@ -22,6 +22,8 @@ export interface BenchmarkOutcome {
   durationSeconds: number;
   /** 1-minute load average at the start of each invocation (2 shared cores: figures move with it). */
   loadAverages: number[];
+  /** The git commit the code was built from, "+ changes" when src/ or bench/ differed from it. */
+  commit?: string;
   figures: Figure[];
 }
 

@@ -52,7 +52,7 @@ function summary(benchmarks: BenchmarkOutcome[]): HarnessSummary {
 }
 
 describe('SUMMARY.md', () => {
-  const md = renderSummaryMarkdown(summary([outcome('ingest', 'ok', [ingest, ackP99]), outcome('failover', 'ok', [failover]), outcome('backup', 'skipped', [], '../shared/data/devops-1d.put.gz not found')]));
+  const md = renderSummaryMarkdown(summary([outcome('ingest', 'ok', [ingest, ackP99]), { ...outcome('failover', 'ok', [failover]), commit: 'abc1234 + changes' }, outcome('backup', 'skipped', [], '../shared/data/devops-1d.put.gz not found')]));
 
   it('puts every headline figure in one table with median, range, runs, target, verdict and command', () => {
     expect(md).toContain('| ingest, 3 nodes, WebSocket, 5,000-point puts, 8 in flight | **120.0 k points/s** (104.0 k–130.5 k) | 3 | ≥ 300.0 k points/s (issue 6) | **no** | `node dist/bench/ingest.js` |');
@@ -73,6 +73,7 @@ describe('SUMMARY.md', () => {
     expect(md).toContain('| 2.5–7.3 |');
     expect(md).toContain('1-minute load average 2.5–7.3 before the benchmarks');
     expect(md).toContain('- Not compared: etcd: no peer results.');
+    expect(md).toContain('| 12 s | 2.5–7.3 | abc1234 + changes | `node dist/bench/failover.js` |');
   });
 
   it('says so at the top when the figures come from the quick mode', () => {

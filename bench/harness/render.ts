@@ -166,7 +166,7 @@ export function renderSummaryMarkdown(s: HarnessSummary): string {
     '## Reproduce',
     '',
     '```sh',
-    'make bench        # every benchmark, full length (node dist/bench/run.js --all; about 20–30 minutes)',
+    'make bench        # every benchmark, full length (node dist/bench/run.js --all; 15–30 minutes)',
     'make bench-quick  # a short version for development, under 2 minutes (results in bench/results/quick/)',
     'make bench-peers  # etcd and VictoriaMetrics side by side (installs them with apt-get if missing)',
     'node dist/bench/run.js --render   # this file again from bench/results/summary.json and the peer results',

@@ -78,6 +78,15 @@ export function rebuildStateBytes(source: BackupSource, onProgress?: (storedByte
 }
 
 export function rebuildState(source: BackupSource, options: RebuildOptions = {}): RebuildResult {
+  const steps = rebuildStateSteps(source, options);
+  let step = steps.next();
+  while (step.done !== true) step = steps.next();
+  return step.value;
+}
+
+/** rebuildState() one group per step, so an event-loop caller (the node's
+ *  re-verification, docs/backup-service.md) can pause between groups. */
+export function* rebuildStateSteps(source: BackupSource, options: RebuildOptions = {}): Generator<void, RebuildResult, void> {
   const m = source.manifest;
   const manifestPath = source.manifestPath;
   const index = source.readIndex();
@@ -140,6 +149,7 @@ export function rebuildState(source: BackupSource, options: RebuildOptions = {})
     if (groupPoints !== g.pointCount) throw corruptBackup(groupFile.file, `group holds ${groupPoints} points, the index says ${g.pointCount}`);
     points += groupPoints;
     options.onProgress?.(source.bytesRead);
+    yield;
   }
   const sessionsFile = source.readById(toHex(root.sessionsId), 'sessions');
   filesRead++;

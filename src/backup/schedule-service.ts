@@ -21,6 +21,9 @@ import type { Destination } from './destinations/types.js';
 import { DigestMonitor } from './schedule-digests.js';
 import { registerMaintenanceRoutes } from './schedule-routes.js';
 import { BackupScheduler } from './schedule.js';
+import { Reverifier } from './reverify.js';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 
 export interface BackupServiceParts {
   config: NodeConfig;
@@ -46,6 +49,7 @@ export class BackupService {
   readonly scheduler: BackupScheduler | null;
   readonly destination: Destination | null;
   readonly key: BackupKey | null;
+  readonly reverifier: Reverifier | null = null;
   private readonly jobs: MaintenanceJob[] = [];
   private started = false;
 
@@ -93,6 +97,22 @@ export class BackupService {
             families,
             recorder: parts.recorder,
           });
+    if (this.scheduler !== null && this.destination !== null && backup.reverify.intervalMs > 0) {
+      const scheduler = this.scheduler;
+      this.reverifier = new Reverifier({
+        destination: this.destination,
+        key: this.key,
+        intervalMs: backup.reverify.intervalMs,
+        maxBytesPerSecond: backup.reverify.maxBytesPerSecond,
+        workDir: this.workDir(),
+        isLeader,
+        onDamaged: (name) => scheduler.requestFull(`${name} failed re-verification`),
+        clock,
+        log,
+        families,
+      });
+      this.addJob(this.reverifier);
+    }
   }
 
   /** Client URLs of the members this node can reach (config clientUrls). */
@@ -115,6 +135,13 @@ export class BackupService {
     membership.voters.sort();
     membership.learners.sort();
     return membership;
+  }
+
+  /** A folder of the data directory for downloads being checked (re-verification, drills). */
+  workDir(): string {
+    const dir = join(this.parts.config.dataDir, 'backup-work');
+    mkdirSync(dir, { recursive: true });
+    return dir;
   }
 
   addJob(job: MaintenanceJob): void {

@@ -104,6 +104,8 @@ export class BackupScheduler {
   private lastJob: ScheduledJobStatus | null = null;
   private readonly cache: PageCache;
   private readonly tickMs: number;
+  /** Set when a stored backup was found damaged: the next backup is full. */
+  private fullRequested: string | null = null;
 
   constructor(private readonly options: BackupSchedulerOptions) {
     this.cache = new PageCache(1_000_000, options.pageCacheBytes ?? 64 * 1024 * 1024);
@@ -180,7 +182,7 @@ export class BackupScheduler {
     }
     if (target === null) return null;
     const base = view.lastOk;
-    const full = base === null || base.destination !== destination.url || view.chainLength >= config.fullEvery;
+    const full = base === null || base.destination !== destination.url || view.chainLength >= config.fullEvery || this.fullRequested !== null;
     const kind = full ? 'full' : 'incremental';
     return {
       type: 'backup',
@@ -195,6 +197,11 @@ export class BackupScheduler {
       destination: destination.url,
       claimTimeoutMs: config.claimTimeoutMs,
     };
+  }
+
+  /** The next backup will be full (re-verification found `reason`: a backup of the chain is damaged). */
+  requestFull(reason: string): void {
+    this.fullRequested = reason;
   }
 
   /** One look at the schedule (the leader proposes a start when one is due). */
@@ -224,6 +231,7 @@ export class BackupScheduler {
     }
     const claim = this.options.stateMachine.backupScheduleView().current;
     assert(claim !== null && claim.startIndex === entry.index, 'an accepted start is the claim in progress');
+    if (claim.kind === 'full') this.fullRequested = null;
     // Entries replayed at startup are history: the restart check in start() handles them.
     if (!this.live || claim.taker !== this.options.nodeId) return;
     if (claim.destination !== this.options.destination.url) {

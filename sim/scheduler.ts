@@ -111,35 +111,38 @@ export class Scheduler {
     return a.timeMs < b.timeMs || (a.timeMs === b.timeMs && a.seq < b.seq);
   }
 
+  // Sift with a hole instead of swaps: no temporary arrays on the hot path.
   private push(ev: SimEvent): void {
     const h = this.heap;
+    let i = h.length;
     h.push(ev);
-    let i = h.length - 1;
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (!this.less(h[i]!, h[parent]!)) break;
-      [h[i], h[parent]] = [h[parent]!, h[i]!];
+      const p = h[parent]!;
+      if (!this.less(ev, p)) break;
+      h[i] = p;
       i = parent;
     }
+    h[i] = ev;
   }
 
   private pop(): SimEvent {
     const h = this.heap;
     const top = h[0]!;
     const last = h.pop()!;
-    if (h.length > 0) {
-      h[0] = last;
+    const n = h.length;
+    if (n > 0) {
       let i = 0;
       for (;;) {
         const l = 2 * i + 1;
+        if (l >= n) break;
         const r = l + 1;
-        let m = i;
-        if (l < h.length && this.less(h[l]!, h[m]!)) m = l;
-        if (r < h.length && this.less(h[r]!, h[m]!)) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m]!, h[i]!];
-        i = m;
+        const c = r < n && this.less(h[r]!, h[l]!) ? r : l;
+        if (!this.less(h[c]!, last)) break;
+        h[i] = h[c]!;
+        i = c;
       }
+      h[i] = last;
     }
     return top;
   }

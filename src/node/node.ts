@@ -38,6 +38,7 @@ import { BackupFormatStateMachine } from '../backup/state-machine-adapter.js';
 import { LogArchiver } from '../backup/log-archive.js';
 import { SelfMonitor } from './self-monitor.js';
 import { BackupService } from '../backup/schedule-service.js';
+import { Scrubber } from './scrubber.js';
 
 /** Subfolders of the data directory (docs/operations.md, "Data directory"). */
 export const DB_FOLDER = 'db';
@@ -242,6 +243,24 @@ export class TsraftNode {
       { recorder: this.metrics.backups },
     );
     this.backupService.registerRoutes(this.http);
+    if (config.backup.scrub.enabled) {
+      const service = this.backupService;
+      const scrubber = new Scrubber({
+        nodeId: config.nodeId,
+        secret: config.secret,
+        maxBytesPerSecond: config.backup.scrub.maxBytesPerSecond,
+        passIntervalMs: config.backup.scrub.passIntervalMs,
+        stateMachine: this.stateMachine,
+        peerUrls: () => service.peerUrls(),
+        isMember: (id) => id in config.peers || replica.status().members.some((m) => m.id === id),
+        snapshotDir: join(config.dataDir, SNAPSHOT_FOLDER),
+        clock: systemClock,
+        log,
+        families: this.metrics.families,
+      });
+      scrubber.registerRoutes(this.http);
+      service.addJob(scrubber);
+    }
     this.client = await mountClientRoutes(this.http, this);
     if (config.selfMonitoring.enabled) {
       this.selfMonitor = new SelfMonitor({ nodeId: config.nodeId, intervalMs: config.selfMonitoring.intervalMs, metrics: this.metrics, service: this.client.metered, clock: systemClock, log });

@@ -382,6 +382,10 @@ export class TimeSeriesStateMachine implements SeriesSource {
     return this.index.keyOf(id);
   }
 
+  seriesIdOf(key: string): number | undefined {
+    return this.index.idOf(key);
+  }
+
   get nextSeriesId(): number {
     return this.index.nextId;
   }

@@ -6,7 +6,9 @@
 // One JSON line per seed on stdout, then a summary line. Exit 1 on any
 // violation, with the seed, the violations and the trace tail on stderr.
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { BUG_NAMES, FAULT_PROFILES, SCENARIO_NAMES, type BugName, type FaultProfile, type ScenarioName, type SeedResult, type SimOptions } from './types.js';
 import { DEFAULT_OPTIONS, runSeed } from './world.js';
 
@@ -15,11 +17,13 @@ interface CliOptions {
   base: Omit<SimOptions, 'seed'>;
   historyDir: string;
   stopOnFailure: boolean;
+  /** Worker threads running seeds in parallel (results still print in seed order). */
+  workers: number;
 }
 
 const USAGE = `usage: sim [--seed N | --seeds A-B] [--nodes 3|5] [--faults ${FAULT_PROFILES.join('|')}]
            [--ops N] [--sim-seconds T] [--scenario ${SCENARIO_NAMES.join('|')}]
-           [--inject-bug ${BUG_NAMES.join('|')}] [--history-dir DIR] [--keep-going] [--trace]`;
+           [--inject-bug ${BUG_NAMES.join('|')}] [--history-dir DIR] [--keep-going] [--trace] [--workers N]`;
 
 function fail(message: string): never {
   process.stderr.write(`sim: ${message}\n${USAGE}\n`);
@@ -51,6 +55,7 @@ export function parseArgs(argv: readonly string[]): CliOptions {
   let seeds: number[] = [1];
   let historyDir = 'test-artifacts/sim';
   let keepGoing = false;
+  let workers = 1;
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     const value = (): string | undefined => argv[++i];
@@ -103,6 +108,12 @@ export function parseArgs(argv: readonly string[]): CliOptions {
       case '--trace':
         base.traceSink = (line) => process.stderr.write(`${line}\n`);
         break;
+      case '--workers': {
+        const n = positiveInt(flag, value());
+        if (n < 1 || n > availableParallelism() * 2) fail(`--workers must be in [1, ${availableParallelism() * 2}]`);
+        workers = n;
+        break;
+      }
       case '--help':
       case '-h':
         process.stdout.write(`${USAGE}\n`);
@@ -113,7 +124,9 @@ export function parseArgs(argv: readonly string[]): CliOptions {
     }
   }
   // Hunting a planted bug stops at the first seed that catches it.
-  return { seeds, base, historyDir, stopOnFailure: base.injectBug !== null && !keepGoing };
+  // A trace sink cannot cross threads: tracing runs in this thread.
+  if (base.traceSink !== undefined) workers = 1;
+  return { seeds, base, historyDir, stopOnFailure: base.injectBug !== null && !keepGoing, workers: Math.min(workers, seeds.length) };
 }
 
 function seedLine(r: SeedResult): string {
@@ -126,6 +139,52 @@ function replayCommand(r: SeedResult, base: Omit<SimOptions, 'seed'>): string {
   if (base.scenario !== null) parts.push(`--scenario ${base.scenario}`);
   if (base.injectBug !== null) parts.push(`--inject-bug ${base.injectBug}`);
   return parts.join(' ');
+}
+
+/** Results in seed order, from this thread or from `cli.workers` worker
+ *  threads (seeds dealt round-robin; each worker runs its own in order). */
+function resultsInSeedOrder(cli: CliOptions): { results: AsyncGenerator<SeedResult>; stop: () => Promise<void> } {
+  if (cli.workers <= 1) {
+    return {
+      results: (async function* () {
+        for (const seed of cli.seeds) yield await runSeed({ ...cli.base, seed });
+      })(),
+      stop: async () => {},
+    };
+  }
+  const arrived = new Map<number, SeedResult>();
+  let wake: (() => void) | null = null;
+  let failure: unknown = null;
+  const workers: Worker[] = [];
+  for (let w = 0; w < cli.workers; w++) {
+    const seeds = cli.seeds.filter((_, i) => i % cli.workers === w);
+    const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: { base: cli.base, seeds } });
+    worker.on('message', (r: SeedResult) => {
+      arrived.set(r.seed, r);
+      wake?.();
+    });
+    worker.on('error', (error) => {
+      failure = error;
+      wake?.();
+    });
+    workers.push(worker);
+  }
+  return {
+    results: (async function* () {
+      for (const seed of cli.seeds) {
+        while (!arrived.has(seed)) {
+          if (failure !== null) throw failure;
+          await new Promise<void>((resolve) => (wake = resolve));
+        }
+        const r = arrived.get(seed)!;
+        arrived.delete(seed);
+        yield r;
+      }
+    })(),
+    stop: async () => {
+      await Promise.all(workers.map((w) => w.terminate()));
+    },
+  };
 }
 
 async function main(): Promise<void> {
@@ -141,8 +200,9 @@ async function main(): Promise<void> {
   let ran = 0;
   const failedSeeds: number[] = [];
   let lastHash = '';
-  for (const seed of cli.seeds) {
-    const r = await runSeed({ ...cli.base, seed });
+  const stream = resultsInSeedOrder(cli);
+  for await (const r of stream.results) {
+    const seed = r.seed;
     ran++;
     process.stdout.write(`${seedLine(r)}\n`);
     acked += r.acked_writes;
@@ -167,6 +227,7 @@ async function main(): Promise<void> {
       if (cli.stopOnFailure) break;
     }
   }
+  await stream.stop();
   const wallSeconds = (performance.now() - wallStart) / 1000;
   const summary: Record<string, unknown> = {
     summary: true,

@@ -4,20 +4,23 @@
 // simulator run this very code (ARCHITECTURE.md, "replica/").
 //
 // One Ready loop runs at a time. Each turn, strictly in this order:
-//   1. persist snapshot chunks, an installed snapshot, entries and hard state
+//   1. send the leader's messages that depend on nothing being persisted
+//      (maySendBeforePersist: appends, heartbeats, snapshot chunks);
+//   2. persist snapshot chunks, an installed snapshot, entries and hard state
 //      (the log part is ONE save(): one sync per batch);
-//   2. send the messages (snapshot chunks filled from the SnapshotStore);
-//   3. install a received snapshot into the state machine;
-//   4. apply committed entries and answer the clients that proposed them;
-//   5. serve reads whose read index ≤ applied;
-//   6. advance().
-// Messages depend on the persisted state (a vote, an append acknowledgement),
-// which is why sending waits for the save (docs/replica.md).
+//   3. send the other messages (snapshot chunks filled from the SnapshotStore);
+//   4. install a received snapshot into the state machine;
+//   5. apply committed entries and answer the clients that proposed them;
+//   6. serve reads whose read index ≤ applied;
+//   7. advance().
+// Votes and append acknowledgements promise persisted state, which is why
+// they wait for the save (docs/replica.md).
 import { TsraftError, assert, rethrowIfBug } from '../errors.js';
 import { bootstrapLog, EMPTY_CONFIG } from '../raft/bootstrap.js';
 import { applyConfigChange, decodeConfigChange } from '../raft/config-change.js';
 import { RaftNode } from '../raft/raft.js';
 import type { ConfigChange, ConfigState, Entry, Message, NodeId, Ready, SnapshotMeta, SoftState } from '../raft/types.js';
+import { maySendBeforePersist } from '../raft/types.js';
 import type { StoredRaftState } from '../storage/types.js';
 import { PendingProposals, PendingReads, leadershipLost } from './pending.js';
 import type {
@@ -467,10 +470,19 @@ export class Replica<R = unknown> {
       if (!this.isLive()) return false;
       this.options.observer?.onPersisted?.(this.id, rd.entries);
     } else {
+      // A leader's appends, heartbeats, snapshot chunks and timeout-now go
+      // out before its own sync, so the followers' fsyncs overlap the
+      // leader's (docs/raft.md, "Persistence contract" rule 6). Everything
+      // else promises persisted state and waits for the save.
+      const early: Message[] = [];
+      const late: Message[] = [];
+      for (const m of rd.messages) (maySendBeforePersist(m) ? early : late).push(m);
+      await this.send(early);
+      if (!this.isLive()) return false;
       installed = await this.persist(rd);
       if (!this.isLive()) return false;
       this.options.observer?.onPersisted?.(this.id, rd.entries);
-      await this.send(rd.messages);
+      await this.send(late);
     }
     if (!this.isLive()) return false;
     if (rd.snapshot !== null) this.installSnapshot(rd.snapshot, installed!);

@@ -22,6 +22,7 @@ import { DigestMonitor } from './schedule-digests.js';
 import { registerMaintenanceRoutes } from './schedule-routes.js';
 import { BackupScheduler } from './schedule.js';
 import { Reverifier } from './reverify.js';
+import { ScheduledDrill } from './drill.js';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -34,6 +35,8 @@ export interface BackupServiceParts {
   auth: Pick<TokenAuth, 'accessOf'>;
   clock: Clock;
   log: Logger;
+  /** This node's client URL when clientUrls does not name it (http://host:bound port). */
+  ownUrl?: () => string;
 }
 
 /** Extra jobs (re-verification, drills, scrubbing) plug in with this shape. */
@@ -112,6 +115,27 @@ export class BackupService {
         families,
       });
       this.addJob(this.reverifier);
+    }
+    if (this.destination !== null && backup.drill.intervalMs > 0) {
+      this.addJob(
+        new ScheduledDrill({
+          destination: this.destination,
+          key: this.key,
+          intervalMs: backup.drill.intervalMs,
+          maxBytesPerSecond: backup.drill.maxBytesPerSecond,
+          workDir: this.workDir(),
+          isLeader,
+          endpoints: () => {
+            const urls = this.peerUrls();
+            const own = urls[config.nodeId] ?? (parts.ownUrl?.() ?? null);
+            return [...(own === null ? [] : [own]), ...Object.entries(urls).filter(([id]) => id !== config.nodeId).map(([, url]) => url)];
+          },
+          token: config.clientApi.tokens[0]?.token ?? null,
+          clock,
+          log,
+          families,
+        }),
+      );
     }
   }
 

@@ -231,6 +231,7 @@ export class TsraftNode {
       auth: new TokenAuth(config.clientApi.tokens),
       clock: systemClock,
       log,
+      ownUrl: () => `http://${config.httpHost.includes(':') ? `[${config.httpHost}]` : config.httpHost}:${this.httpPort}`,
     });
     await replica.start();
     const started = replica.status();

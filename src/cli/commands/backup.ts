@@ -22,6 +22,8 @@ import { summarize } from '../../backup/inspect.js';
 import type { BackupManifest } from '../../backup/manifest.js';
 import { pruneDestination } from '../../backup/retention-prune.js';
 import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { runDrill } from '../../backup/drill.js';
 import { join } from 'node:path';
 import { loadNodeConfig } from '../../config/load.js';
 import { TsraftError, isTsraftError, rethrowIfBug } from '../../errors.js';
@@ -40,8 +42,10 @@ export const BACKUP_USAGE = `usage:
   tsraft backup inspect DIR [--json]      one backup in detail
   tsraft backup prune DEST --keep-last N [--keep-daily D] [--dry-run] [--json]
                        delete old backups (never one a kept incremental is built on)
-  tsraft backup drill --from DEST --endpoint URL [--encrypt-key FILE] [--json]
-                       restore the latest backup into a temporary node and compare it with the cluster
+  tsraft backup drill --from DEST --endpoint URL... [--backup NAME] [--token T] [--encrypt-key FILE]
+                       [--window 24h] [--settle 1h] [--json]
+                       restore the latest backup into a temporary node and compare its state digest and
+                       query answers with the live cluster at the backup's index (exit 10 on a mismatch)
   tsraft backup keygen --out FILE         a new 32-byte encryption key (hex, mode 0600)
 
 Every DIR may also be a backup in S3, s3://bucket/prefix/NAME, and DEST a directory
@@ -126,6 +130,14 @@ async function isOneBackup(path: string, s3: Partial<S3Settings>): Promise<boole
   } finally {
     await dest.close();
   }
+}
+
+/** 90s, 15m, 24h, 7d or plain milliseconds. */
+function duration(text: string, name: string): number {
+  const match = /^(\d+)(ms|s|m|h|d)?$/.exec(text);
+  if (match === null) throw usage(`--${name} must be a duration such as 30m, 24h or 7d, got ${text}`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(match[2] ?? 'ms') as 'ms' | 's' | 'm' | 'h' | 'd'];
+  return Number(match[1]) * unit;
 }
 
 function count(text: string, name: string, min: number): number {
@@ -347,6 +359,45 @@ export async function runBackupCommand(argv: string[], io: BackupIo): Promise<nu
           for (const name of result.decision.broken) io.print(`warning: ${name} is kept but its chain is broken (a base is missing)`);
         }
         return 0;
+      } finally {
+        await dest.close();
+      }
+    }
+    case 'drill': {
+      const { values, positionals } = parse(rest, {
+        from: { type: 'string' },
+        backup: { type: 'string' },
+        endpoint: { type: 'string', multiple: true },
+        token: { type: 'string' },
+        'encrypt-key': { type: 'string' },
+        window: { type: 'string' },
+        settle: { type: 'string' },
+        json: { type: 'boolean' },
+        ...S3_FLAGS,
+      });
+      if (positionals.length > 0) throw usage(`unexpected argument ${positionals[0]}`);
+      const dest = openDestination(required(values, 'from'), s3Of(values));
+      try {
+        const result = await runDrill({
+          destination: dest,
+          backupName: str(values, 'backup'),
+          key: keyOf(values),
+          endpoints: endpointsOf(values),
+          token: str(values, 'token') ?? process.env.TSRAFT_TOKEN ?? null,
+          workDir: tmpdir(),
+          windowMs: duration(str(values, 'window') ?? '24h', 'window'),
+          settleMs: duration(str(values, 'settle') ?? '1h', 'settle'),
+        });
+        if (values.json === true) io.print(JSON.stringify(result, null, 2));
+        else {
+          io.print(`${result.pass ? 'PASS' : 'FAIL'} drill of ${dest.url}/${result.backup.name} (backup ${result.backup.backupId}, ${result.backup.kind}, index ${result.backup.index}) in ${(result.durationMs / 1000).toFixed(1)} s`);
+          io.print(`  restored state digest ${result.restoredDigest}; compared with ${result.digests.map((d) => `${d.source} ${d.match === null ? '(not available)' : d.match ? 'match' : 'MISMATCH'}`).join(', ') || 'nothing'}`);
+          io.print(`  queries: ${result.queries.filter((q) => q.match).length} of ${result.queries.length} metrics answer the same (${new Date(result.window.startMs).toISOString()} – ${new Date(result.window.endMs).toISOString()})`);
+          for (const reason of result.reasons) io.print(`  reason: ${reason}`);
+        }
+        return result.pass ? 0 : EXIT_CORRUPT_BACKUP;
+      } catch (error) {
+        return corruptExit(io, dest.url, error);
       } finally {
         await dest.close();
       }

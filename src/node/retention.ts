@@ -7,6 +7,7 @@
 import { encodeCommand } from '../tsdb/command.js';
 import { assert, rethrowIfBug } from '../errors.js';
 import type { Clock } from '../util/clock.js';
+import { PeriodicTask } from '../util/periodic.js';
 import type { Logger } from './logger.js';
 
 export interface RetentionOptions {
@@ -23,28 +24,22 @@ export interface RetentionOptions {
 }
 
 export class RetentionScheduler {
-  private cancelTimer: (() => void) | null = null;
-  private running: Promise<void> | null = null;
-  private stopped = false;
+  private readonly task: PeriodicTask;
   /** Passes proposed and applied (for tests and logs). */
   passes = 0;
 
   constructor(private readonly options: RetentionOptions) {
     assert(Number.isSafeInteger(options.retentionMs) && options.retentionMs >= 1, `retention: retentionMs ${options.retentionMs} must be a positive integer`);
-    assert(Number.isSafeInteger(options.checkIntervalMs) && options.checkIntervalMs >= 1, `retention: checkIntervalMs ${options.checkIntervalMs} must be a positive integer`);
+    this.task = new PeriodicTask(options.clock, options.checkIntervalMs, () => this.runOnce());
   }
 
   start(): void {
-    assert(this.cancelTimer === null && !this.stopped, 'RetentionScheduler.start: already started or stopped');
     this.options.log.info('retention on', { retentionMs: this.options.retentionMs, checkIntervalMs: this.options.checkIntervalMs });
-    this.schedule();
+    this.task.start();
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    this.cancelTimer?.();
-    this.cancelTimer = null;
-    await this.running;
+  stop(): Promise<void> {
+    return this.task.stop();
   }
 
   /** One pass: on the leader, propose a retention command. Returns whether it was applied. */
@@ -61,16 +56,5 @@ export class RetentionScheduler {
       log.debug('retention pass not applied', { error: (error as Error).message });
       return false;
     }
-  }
-
-  private schedule(): void {
-    if (this.stopped) return;
-    this.cancelTimer = this.options.clock.setTimer(this.options.checkIntervalMs, () => {
-      this.cancelTimer = null;
-      this.running = this.runOnce().then(() => {
-        this.running = null;
-        this.schedule();
-      });
-    });
   }
 }

@@ -11,9 +11,10 @@
 // point per series and interval. A sample that cannot be written (no leader,
 // the node is stopping) is dropped and counted: the next one follows anyway.
 import type { TsdbService } from '../api/service.js';
-import { rethrowIfBug, assert } from '../errors.js';
+import { rethrowIfBug } from '../errors.js';
 import type { NodeMetrics } from '../metrics/node-metrics.js';
 import type { Clock } from '../util/clock.js';
+import { PeriodicTask } from '../util/periodic.js';
 import type { Logger } from './logger.js';
 
 export interface SelfMonitorOptions {
@@ -56,27 +57,21 @@ function familiesToSample(metrics: NodeMetrics): Array<[string, Readable, ((row:
 }
 
 export class SelfMonitor {
-  private cancelTimer: (() => void) | null = null;
-  private running: Promise<void> | null = null;
-  private stopped = false;
+  private readonly task: PeriodicTask;
   private failuresInARow = 0;
 
   constructor(private readonly options: SelfMonitorOptions) {
-    assert(Number.isSafeInteger(options.intervalMs) && options.intervalMs >= 1, `SelfMonitor: intervalMs ${options.intervalMs} must be a positive integer`);
+    this.task = new PeriodicTask(options.clock, options.intervalMs, () => this.sampleOnce());
   }
 
   start(): void {
-    assert(this.cancelTimer === null && !this.stopped, 'SelfMonitor.start: already started or stopped');
     this.options.log.info('self-monitoring on: writing tsraft.* series', { intervalMs: this.options.intervalMs });
-    this.schedule();
+    this.task.start();
   }
 
   /** Stops sampling and waits for a write in flight. Idempotent. */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    this.cancelTimer?.();
-    this.cancelTimer = null;
-    await this.running;
+  stop(): Promise<void> {
+    return this.task.stop();
   }
 
   /** The points of one sample (exported for tests). */
@@ -122,16 +117,5 @@ export class SelfMonitor {
       else log.debug('self-monitoring: a sample was not written', fields);
       return false;
     }
-  }
-
-  private schedule(): void {
-    if (this.stopped) return;
-    this.cancelTimer = this.options.clock.setTimer(this.options.intervalMs, () => {
-      this.cancelTimer = null;
-      this.running = this.sampleOnce().then(() => {
-        this.running = null;
-        this.schedule();
-      });
-    });
   }
 }

@@ -84,6 +84,10 @@ export class Replica<R = unknown> {
   /** Index of the latest local snapshot (taken or installed). */
   private snapshotIndex = 0;
   private soft: SoftState = { role: 'follower', leader: null, term: 0 };
+  /** Term and vote of the hard state last saved: a save that changes
+   *  neither (only the commit index) needs no sync. */
+  private savedTerm = 0;
+  private savedVote: NodeId | null = null;
 
   private readonly proposals: PendingProposals<R | undefined>;
   private readonly reads: PendingReads;
@@ -165,6 +169,8 @@ export class Replica<R = unknown> {
     }
     this.appliedIndexValue = applied;
     this.appliedConfig = config;
+    this.savedTerm = stored.hardState.term;
+    this.savedVote = stored.hardState.vote;
 
     const raftOptions = this.options.raft ?? {};
     this.raftNode = new RaftNode(
@@ -504,7 +510,20 @@ export class Replica<R = unknown> {
     let installed: Uint8Array | null = null;
     if (rd.snapshot !== null) installed = await snapshotStore.promoteIncoming(rd.snapshot);
     if (rd.hardState !== null || rd.entries.length > 0 || rd.snapshot !== null) {
-      await logStore.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
+      const hs = rd.hardState;
+      // Raft's commit index is volatile state (a restarted node learns it
+      // again from the leader): a Ready that moves only the commit index is
+      // written without an fsync and not waited for, so applying a committed
+      // entry costs no sync on the leader (docs/replica.md, "Sync policy").
+      const sync = rd.entries.length > 0 || rd.snapshot !== null || (hs !== null && (hs.term !== this.savedTerm || hs.vote !== this.savedVote));
+      const saved = logStore.save({ hardState: hs, entries: rd.entries, snapshot: rd.snapshot, sync });
+      if (hs !== null) {
+        this.savedTerm = hs.term;
+        this.savedVote = hs.vote;
+      }
+      // The store runs saves in call order: the next synced save makes this one durable.
+      if (sync) await saved;
+      else saved.catch((error: unknown) => this.fail(error));
     }
     return installed;
   }

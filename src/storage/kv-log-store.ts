@@ -22,12 +22,14 @@ export const MAX_QUEUED_LOG_OPERATIONS = 1024;
 
 export type KvOp = { type: 'put'; key: Uint8Array; value: Uint8Array } | { type: 'del'; key: Uint8Array };
 
-/** An ordered byte-keyed store. `write` is atomic and resolves once durable. */
+/** An ordered byte-keyed store. `write` is atomic and resolves once durable
+ *  (with `sync` false: once visible to reads; a later synced write makes it
+ *  durable, as one write-ahead log does). */
 export interface KvLogBackend {
   get(key: Uint8Array): Promise<Uint8Array | undefined>;
   /** Pairs with gte ≤ key < lt in key order (descending when reverse), at most limit. */
   range(gte: Uint8Array, lt: Uint8Array, options?: { reverse?: boolean; limit?: number }): Promise<Array<[Uint8Array, Uint8Array]>>;
-  write(ops: KvOp[]): Promise<void>;
+  write(ops: KvOp[], sync?: boolean): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -51,6 +53,8 @@ export interface LogStoreState {
   firstIndex: number;
   lastIndex: number;
   snapshot: SnapshotMeta | null;
+  /** The hard state last written (null before any). */
+  hardState: HardState | null;
 }
 
 /** Read the format marker (writing it on a fresh store) and the stored range. */
@@ -75,6 +79,7 @@ export async function openLogState(backend: KvLogBackend): Promise<LogStoreState
     firstIndex: first === undefined ? 0 : indexOfEntryKey(first[0]),
     lastIndex: last === undefined ? 0 : indexOfEntryKey(last[0]),
     snapshot: snapshotRecord === undefined ? null : decodeSnapshotMeta(snapshotRecord),
+    hardState: hardStateRecord === undefined ? null : decodeHardState(hardStateRecord),
   };
   assert(state.firstIndex <= state.lastIndex, 'openLogState: first key after last key');
   return state;
@@ -181,8 +186,10 @@ export class KvRaftLogStore implements RaftLogStore {
 
   private async saveNow(batch: RaftSaveBatch): Promise<void> {
     if (batch.hardState === null && batch.entries.length === 0 && batch.snapshot === null) return;
+    const sync = batch.sync ?? true;
+    if (!sync) this.checkUnsyncedSave(batch);
     const ops: KvOp[] = [];
-    let { firstIndex, lastIndex, snapshot } = this.state;
+    let { firstIndex, lastIndex, snapshot, hardState } = this.state;
 
     if (batch.snapshot !== null) {
       const installed = batch.snapshot;
@@ -224,10 +231,23 @@ export class KvRaftLogStore implements RaftLogStore {
       lastIndex = high;
     }
 
-    if (batch.hardState !== null) ops.push({ type: 'put', key: KEY_HARD_STATE, value: encodeHardState(batch.hardState) });
+    if (batch.hardState !== null) {
+      ops.push({ type: 'put', key: KEY_HARD_STATE, value: encodeHardState(batch.hardState) });
+      hardState = batch.hardState;
+    }
 
-    await this.backend.write(ops);
-    this.state = { firstIndex, lastIndex, snapshot };
+    await this.backend.write(ops, sync);
+    this.state = { firstIndex, lastIndex, snapshot, hardState };
+  }
+
+  /** An unsynced save may only move the commit index: term and vote must be
+   *  as last written (a vote must be durable before it is granted). */
+  private checkUnsyncedSave(batch: RaftSaveBatch): void {
+    const last = this.state.hardState;
+    assert(batch.entries.length === 0 && batch.snapshot === null && batch.hardState !== null, 'an unsynced save carries entries or a snapshot');
+    if (last === null || last.term !== batch.hardState.term || last.vote !== batch.hardState.vote) {
+      assert(false, `an unsynced save changes term or vote (${last?.term}/${last?.vote} → ${batch.hardState.term}/${batch.hardState.vote})`);
+    }
   }
 
   private async compactNow(upTo: number): Promise<void> {
@@ -239,7 +259,7 @@ export class KvRaftLogStore implements RaftLogStore {
     const ops: KvOp[] = [];
     for (let i = firstIndex; i <= through; i++) ops.push({ type: 'del', key: entryKey(i) });
     await this.backend.write(ops);
-    this.state = through === lastIndex ? { firstIndex: 0, lastIndex: 0, snapshot } : { firstIndex: through + 1, lastIndex, snapshot };
+    this.state = through === lastIndex ? { ...this.state, firstIndex: 0, lastIndex: 0 } : { ...this.state, firstIndex: through + 1 };
   }
 
   private async recordSnapshotNow(meta: SnapshotMeta): Promise<void> {
@@ -253,6 +273,6 @@ export class KvRaftLogStore implements RaftLogStore {
       assert(stored.term === meta.term, `recordSnapshot: entry ${meta.index} has term ${stored.term}, the snapshot says ${meta.term}`);
     }
     await this.backend.write([{ type: 'put', key: KEY_SNAPSHOT, value: encodeSnapshotMeta(meta) }]);
-    this.state = { firstIndex, lastIndex, snapshot: meta };
+    this.state = { ...this.state, snapshot: meta };
   }
 }

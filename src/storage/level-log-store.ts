@@ -3,7 +3,8 @@
 // database can hold both the Raft log and the state machine's data: the node
 // opens the database once, hands it here and gives another sublevel to the
 // state machine. Every save() is one `batch(..., {sync: true})`: one fsync per
-// Ready (group commit), never one per entry. Layout: docs/storage.md.
+// Ready (group commit), never one per entry; a save that only moves the commit
+// index may skip the fsync (RaftSaveBatch.sync). Layout: docs/storage.md.
 import { ClassicLevel } from 'classic-level';
 import type { AbstractBatchOptions, AbstractSublevel } from 'abstract-level';
 import { assert } from '../errors.js';
@@ -29,6 +30,9 @@ export function raftSublevel(db: RootLevel, name: string = DEFAULT_RAFT_SUBLEVEL
 // sync: LevelDB fsyncs its write-ahead log before the batch resolves. A
 // sublevel forwards the option to classic-level, whose typings only the root carries.
 const SYNCED_WRITE = { sync: true } as AbstractBatchOptions<Uint8Array, Uint8Array>;
+// Appended to the write-ahead log without an fsync: survives a process crash,
+// not a power loss; the next synced batch makes it durable (same log file order).
+const UNSYNCED_WRITE = { sync: false } as AbstractBatchOptions<Uint8Array, Uint8Array>;
 
 class LevelLogBackend implements KvLogBackend {
   constructor(
@@ -44,9 +48,9 @@ class LevelLogBackend implements KvLogBackend {
     return this.level.iterator({ gte, lt, reverse: options.reverse ?? false, limit: options.limit ?? -1 }).all();
   }
 
-  async write(ops: KvOp[]): Promise<void> {
+  async write(ops: KvOp[], sync = true): Promise<void> {
     assert(ops.length > 0, 'LevelLogBackend.write: empty batch');
-    await this.level.batch(ops, SYNCED_WRITE);
+    await this.level.batch(ops, sync ? SYNCED_WRITE : UNSYNCED_WRITE);
   }
 
   async close(): Promise<void> {

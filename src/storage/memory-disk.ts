@@ -5,6 +5,8 @@
 //     when its completion runs; its promise resolves then, and not before;
 //   - syncing write k makes every earlier write durable too (one log, fsync
 //     flushes everything before it);
+//   - an unsynced write (sync: false) resolves at once and becomes durable
+//     only with a later synced write;
 //   - crash() forgets every write not yet durable, as a power loss would.
 // Nothing here reads a clock or timer: completion is handed to `schedule`,
 // which the simulator controls (default: complete at once).
@@ -67,13 +69,20 @@ export class MemoryDisk {
     return keys.sort();
   }
 
-  /** Apply `ops` atomically; the promise resolves once they are durable. */
-  write(ops: DiskOp[]): Promise<void> {
+  /** Apply `ops` atomically; the promise resolves once they are durable, or
+   *  with `sync` false at once (durable when a later synced write is). */
+  write(ops: DiskOp[], options: { sync?: boolean } = {}): Promise<void> {
     assert(this.pending.length < this.maxPendingWrites, `MemoryDisk: ${this.pending.length} writes pending, bound ${this.maxPendingWrites}`);
     const copied = ops.map(copyOp);
     applyOps(this.visible, copied);
     const id = this.nextWriteId++;
     const generation = this.generationNumber;
+    if (options.sync === false) {
+      // Pending like any write (a crash forgets it, completeThrough of a later
+      // synced write makes it durable), but nobody waits for a sync.
+      this.pending.push({ id, ops: copied, resolve: () => {} });
+      return Promise.resolve();
+    }
     return new Promise<void>((resolve) => {
       this.pending.push({ id, ops: copied, resolve });
       this.schedule(() => {

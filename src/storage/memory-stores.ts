@@ -69,9 +69,12 @@ class MemoryLogBackend implements KvLogBackend {
     });
   }
 
-  write(ops: KvOp[]): Promise<void> {
+  write(ops: KvOp[], sync = true): Promise<void> {
     return guardGeneration(this.disk, this.generation, () =>
-      this.disk.write(ops.map((op): DiskOp => (op.type === 'put' ? { type: 'put', key: logKey(op.key), value: op.value } : { type: 'del', key: logKey(op.key) }))),
+      this.disk.write(
+        ops.map((op): DiskOp => (op.type === 'put' ? { type: 'put', key: logKey(op.key), value: op.value } : { type: 'del', key: logKey(op.key) })),
+        { sync },
+      ),
     );
   }
 

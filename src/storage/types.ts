@@ -17,6 +17,13 @@ export interface RaftSaveBatch {
   entries: Entry[];
   /** When set, a snapshot was installed: drop every entry ≤ snapshot.index. */
   snapshot: SnapshotMeta | null;
+  /** false: the write need not be durable when save() resolves; the next
+   *  synced write makes it durable, a power loss before that may undo it.
+   *  Only for a batch that moves nothing but the commit index (no entries,
+   *  no snapshot, term and vote as last saved): Raft's commit index is
+   *  volatile state, so losing its update is harmless (etcd skips that sync
+   *  too). Default true. */
+  sync?: boolean;
 }
 
 /** The Raft log and hard state. `save` is one synced write (group commit).
@@ -27,7 +34,7 @@ export interface RaftLogStore {
   /** Hard state, recorded snapshot and every entry after it, each entry's
    *  checksum verified. Throws TSR_ERR_CORRUPT_LOG (fatal) on any mismatch. */
   load(): Promise<StoredRaftState>;
-  /** One atomic synced write. With `snapshot`: the snapshot is recorded and
+  /** One atomic synced write (unless `batch.sync` is false). With `snapshot`: the snapshot is recorded and
    *  entries ≤ snapshot.index dropped; later entries are kept only when the
    *  stored entry at snapshot.index has the snapshot's term (Raft Figure 13). */
   save(batch: RaftSaveBatch): Promise<void>;

@@ -81,6 +81,21 @@ describe('MemoryRaftLogStore durability model', () => {
     expect((await restarted.load()).entries.map((e) => e.index)).toEqual([1, 2]);
   });
 
+  it('resolves an unsynced commit-index save at once, loses it in a crash, and makes it durable with the next synced save', async () => {
+    const { disk, completions } = deferredDisk();
+    const store = await completingWrites(MemoryRaftLogStore.open(disk), completions);
+    await completingWrites(store.save({ hardState: { term: 1, vote: 'n1', commit: 0 }, entries: entries(1, 2, 1), snapshot: null }), completions);
+    expect(await settled(store.save({ hardState: { term: 1, vote: 'n1', commit: 2 }, entries: [], snapshot: null, sync: false }))).toBe(true);
+    store.crash();
+    const restarted = await completingWrites(MemoryRaftLogStore.open(disk), completions);
+    expect((await restarted.load()).hardState.commit).toBe(0);
+    expect(await settled(restarted.save({ hardState: { term: 1, vote: 'n1', commit: 1 }, entries: [], snapshot: null, sync: false }))).toBe(true);
+    await completingWrites(restarted.save({ hardState: null, entries: entries(3, 3, 1), snapshot: null }), completions);
+    restarted.crash();
+    const again = await MemoryRaftLogStore.open(disk);
+    expect((await again.load()).hardState.commit).toBe(1);
+  });
+
   it('makes every earlier write durable when a later one completes first', async () => {
     const { disk, completions } = deferredDisk();
     const first = disk.write([{ type: 'put', key: 'a', value: Uint8Array.of(1) }]);

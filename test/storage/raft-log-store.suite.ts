@@ -99,6 +99,22 @@ export function describeRaftLogStore(name: string, createHarness: () => Promise<
       expect(loaded.entries).toHaveLength(2);
     });
 
+    it('saves a commit-index change without a sync and reads it back', async () => {
+      await store!.save({ hardState: hardState(2, 'n1', 0), entries: entries(1, 3, 2), snapshot: null });
+      await store!.save({ hardState: hardState(2, 'n1', 3), entries: [], snapshot: null, sync: false });
+      expect(summary(await store!.load()).hardState).toEqual(hardState(2, 'n1', 3));
+      expect(summary(await reopen().then((s) => s.load())).hardState).toEqual(hardState(2, 'n1', 3));
+    });
+
+    it('refuses an unsynced save that changes the term or vote or carries entries', async () => {
+      await store!.save({ hardState: hardState(2, 'n1', 0), entries: entries(1, 3, 2), snapshot: null });
+      expect(await rejection(store!.save({ hardState: hardState(2, 'n2', 1), entries: [], snapshot: null, sync: false }))).toBeInstanceOf(AssertionError);
+    });
+
+    it('refuses an unsynced save of entries', async () => {
+      expect(await rejection(store!.save({ hardState: null, entries: entries(1, 1, 1), snapshot: null, sync: false }))).toBeInstanceOf(AssertionError);
+    });
+
     it('treats an empty batch as a no-op', async () => {
       await store!.save(none);
       expect(summary(await store!.load()).entries).toEqual([]);

@@ -31,8 +31,8 @@ interface Row {
   config: string;
   seeds: number;
   speedup: Stats;
-  /** Virtual seconds per second of this process's user CPU time (less
-   *  sensitive to other load on the machine than wall time). */
+  /** Virtual seconds per second of this process's user CPU time, all threads
+   *  (less sensitive to other load on the machine than wall time). */
   cpuSpeedup: number;
   simSecondsPerSeed: number;
   wallSecondsPerSeed: Stats;
@@ -100,7 +100,8 @@ async function main(): Promise<void> {
     `${OPS} client operations (about ${OPS / SIM_SECONDS}/s: 55% writes of 1–4 points, 45% linearizable reads), the real Raft core, replica,`,
     'time-series state machine, storage codecs and frame codec, and every checker. Speed-up = virtual seconds / wall seconds, per seed,',
     `on one core of a shared 2-core machine (1-minute load average ${loadBefore.toFixed(1)} before, ${loadavg()[0]!.toFixed(1)} after: other work`,
-    'on the machine lowers the wall-time figures; the CPU column divides by this process\'s user CPU time instead).',
+    'on the machine lowers the wall-time figures). The CPU column divides by the process\'s user CPU time, which counts every thread',
+    '(V8\'s parallel garbage collector and compiler too), so it can be lower than the wall figure on an idle machine.',
     '',
     '| configuration | seeds | speed-up median (wall) | min | max | speed-up (user CPU) | wall s/seed | events/wall s | ops/sim s | acked writes/seed | reads checked/seed | failed seeds |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',

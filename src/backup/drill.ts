@@ -177,8 +177,23 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
     const windowMs = options.windowMs ?? 24 * HOUR_MS;
     const endMs = manifest.leaderTimeMs - (options.settleMs ?? HOUR_MS);
     const startMs = endMs - windowMs;
-    const metricsAnswer = await getJson(`${restoredUrl}/api/suggest?type=metrics&max=${options.maxMetrics ?? DEFAULT_DRILL_METRICS}`, null);
-    const metrics = Array.isArray(metricsAnswer.body) ? (metricsAnswer.body as string[]) : [];
+    // The metrics of either side: a metric missing on one side is a difference too.
+    const maxMetrics = options.maxMetrics ?? DEFAULT_DRILL_METRICS;
+    const suggest = `/api/suggest?type=metrics&max=${maxMetrics}`;
+    const names = new Set<string>();
+    const restoredMetrics = await getJson(`${restoredUrl}${suggest}`, null);
+    if (Array.isArray(restoredMetrics.body)) for (const m of restoredMetrics.body as string[]) names.add(m);
+    for (const endpoint of options.endpoints) {
+      try {
+        const live = await getJson(new URL(suggest, endpoint).toString(), token);
+        if (live.status !== 200 || !Array.isArray(live.body)) continue;
+        for (const m of live.body as string[]) names.add(m);
+        break;
+      } catch (error) {
+        rethrowIfBug(error);
+      }
+    }
+    const metrics = [...names].sort().slice(0, maxMetrics);
     const queries: DrillQueryCheck[] = [];
     for (const metric of metrics) {
       const path = `/api/query?start=${startMs}&end=${endMs}&m=${encodeURIComponent(`sum:1h-count:${metric}`)}&m=${encodeURIComponent(`sum:1h-sum:${metric}`)}&msResolution=true`;

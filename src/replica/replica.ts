@@ -3,16 +3,18 @@
 // Clock, Prng, ReplicatedStateMachine) so that the real node and the
 // simulator run this very code (ARCHITECTURE.md, "replica/").
 //
-// One Ready loop runs at a time. Each turn, strictly in this order:
+// One Ready loop runs at a time. Each turn, in this order:
 //   1. send the leader's messages that depend on nothing being persisted
 //      (maySendBeforePersist: appends, heartbeats, snapshot chunks);
-//   2. persist snapshot chunks, an installed snapshot, entries and hard state
-//      (the log part is ONE save(): one sync per batch);
-//   3. send the other messages (snapshot chunks filled from the SnapshotStore);
-//   4. install a received snapshot into the state machine;
-//   5. apply committed entries and answer the clients that proposed them;
-//   6. serve reads whose read index ≤ applied;
-//   7. advance().
+//   2. start persisting snapshot chunks, an installed snapshot, entries and
+//      hard state (the log part is ONE save(): one sync per batch);
+//   3. while that write is in flight, apply committed entries (already
+//      durable on a majority) and answer the clients that proposed them,
+//      serve reads whose read index ≤ applied — unless the Ready installs a
+//      snapshot: then all of this waits for the write, after step 4;
+//   4. once the write is durable, send the other messages (snapshot chunks
+//      filled from the SnapshotStore);
+//   5. advance().
 // Votes and append acknowledgements promise persisted state, which is why
 // they wait for the save (docs/replica.md).
 import { TsraftError, assert, rethrowIfBug } from '../errors.js';
@@ -475,22 +477,41 @@ export class Replica<R = unknown> {
       installed = await persisted;
       if (!this.isLive()) return false;
       this.options.observer?.onPersisted?.(this.id, rd.entries);
-    } else {
-      // A leader's appends, heartbeats, snapshot chunks and timeout-now go
-      // out before its own sync, so the followers' fsyncs overlap the
-      // leader's (docs/raft.md, "Persistence contract" rule 6). Everything
-      // else promises persisted state and waits for the save.
-      const early: Message[] = [];
-      const late: Message[] = [];
-      for (const m of rd.messages) (maySendBeforePersist(m) ? early : late).push(m);
-      await this.send(early);
       if (!this.isLive()) return false;
-      installed = await this.persist(rd);
-      if (!this.isLive()) return false;
-      this.options.observer?.onPersisted?.(this.id, rd.entries);
-      await this.send(late);
+      this.applyReady(rd, installed);
+      return true;
     }
+    // A leader's appends, heartbeats, snapshot chunks and timeout-now go
+    // out before its own sync, so the followers' fsyncs overlap the
+    // leader's (docs/raft.md, "Persistence contract" rule 6). Everything
+    // else promises persisted state and waits for the save.
+    const early: Message[] = [];
+    const late: Message[] = [];
+    for (const m of rd.messages) (maySendBeforePersist(m) ? early : late).push(m);
+    await this.send(early);
     if (!this.isLive()) return false;
+    const persisting = this.persist(rd);
+    // Committed entries are durable on a majority already (a leader counts
+    // its own copy only after its persist, rule 2), so applying them and
+    // answering their clients need not wait for this Ready's own write
+    // (as etcd applies while its WAL syncs). An installed snapshot must be
+    // on disk before the state machine is restored from it.
+    const applyNow = rd.snapshot === null;
+    if (applyNow) {
+      persisting.catch(() => {}); // awaited below; never an unhandled rejection meanwhile
+      this.applyReady(rd, null);
+    }
+    installed = await persisting;
+    if (!this.isLive()) return false;
+    this.options.observer?.onPersisted?.(this.id, rd.entries);
+    await this.send(late);
+    if (!this.isLive()) return false;
+    if (!applyNow) this.applyReady(rd, installed);
+    return true;
+  }
+
+  /** Steps 4–6: install a snapshot, apply committed entries, serve reads, follow role changes. */
+  private applyReady(rd: Ready, installed: Uint8Array | null): void {
     if (rd.snapshot !== null) this.installSnapshot(rd.snapshot, installed!);
     const configChanged = this.applyCommitted(rd.committedEntries);
     for (const r of rd.readStates) this.reads.confirmed(r.requestId, r.index, this.appliedIndexValue);
@@ -500,7 +521,6 @@ export class Replica<R = unknown> {
     this.reads.appliedTo(this.appliedIndexValue);
     if (rd.softState !== null) this.onSoftState(rd.softState);
     if (configChanged || rd.snapshot !== null) this.refreshPeers();
-    return true;
   }
 
   /** Step 1: make the Ready durable. Returns the installed snapshot's bytes. */

@@ -103,6 +103,50 @@ describe('Replica: persistence before sending', () => {
     w.releaseDisk(slow.id);
     expect((await w.settle(proposal)).ok).toBe(true);
   });
+
+  it('sends its appends before its own write is durable, so the followers persist while the leader syncs', async () => {
+    const persistedBy = new Map<string, number>();
+    const w = await cluster({ observer: { onPersisted: (id, entries: readonly Entry[]) => entries.length > 0 && persistedBy.set(id, entries.at(-1)!.index) } });
+    const leader = w.leader()!;
+    await w.run(200);
+    w.holdDisk.add(leader.id);
+    const before = leader.replica.status().lastIndex;
+    const proposal = leader.replica.propose(bytes('early'));
+    await w.run(500);
+    for (const f of w.followers()) expect(persistedBy.get(f.id)).toBeGreaterThan(before);
+    expect(persistedBy.get(leader.id) ?? 0).toBeLessThanOrEqual(before);
+    w.releaseDisk(leader.id);
+    expect((await w.settle(proposal)).ok).toBe(true);
+  });
+
+  it('answers a committed proposal while the leader\'s write of newer entries is still in flight', async () => {
+    const w = await cluster();
+    const leader = w.leader()!;
+    await w.run(200);
+    w.holdDisk.add(leader.id);
+    const first = leader.replica.propose(bytes('first'));
+    await w.run(500); // both followers persisted and acknowledged it: committed
+    w.releaseDisk(leader.id); // the leader's write of `first` completes ...
+    w.holdDisk.add(leader.id); // ... and its next write (of `second`) hangs
+    const second = leader.replica.propose(bytes('second'));
+    expect((await w.settle(first, 500)).ok).toBe(true);
+    expect((await w.settle(second, 500)).ok).toBe('pending');
+    expect(leader.sm.items).toContain('first');
+    w.releaseDisk(leader.id);
+    expect((await w.settle(second)).ok).toBe(true);
+  });
+
+  it('applies a commit without waiting for a sync: a commit-index-only save is not awaited', async () => {
+    const w = await cluster();
+    const leader = w.leader()!;
+    await w.run(200);
+    w.holdDisk.add(leader.id);
+    const proposal = leader.replica.propose(bytes('commit-only'));
+    await w.run(500);
+    w.releaseDisk(leader.id);
+    w.holdDisk.add(leader.id); // any synced write from now on hangs
+    expect((await w.settle(proposal, 500)).ok).toBe(true);
+  });
 });
 
 describe('Replica: reads', () => {

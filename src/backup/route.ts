@@ -212,7 +212,7 @@ export function registerBackupRoutes(server: HttpServer, source: BackupRouteSour
 
 export interface NodeBackupParts {
   replica: Pick<Replica<ApplyResult>, 'readBarrier' | 'status' | 'termAt' | 'appliedIndex'>;
-  stateMachine: Pick<TimeSeriesStateMachine, 'snapshot' | 'appliedIndex'>;
+  stateMachine: Pick<TimeSeriesStateMachine, 'snapshot' | 'appliedIndex'> & Partial<Pick<TimeSeriesStateMachine, 'stateDigest'>>;
   clusterId: string;
   nodeId: string;
   /** The node's client tokens: a backup holds every point, so it needs a
@@ -231,6 +231,8 @@ export function nodeBackupSource(parts: NodeBackupParts): BackupRouteSource {
       const status = replica.status();
       const raftIndex = replica.appliedIndex;
       const tssm = stateMachine.snapshot();
+      // Every backup records the digest of its state (docs/backup-service.md): same turn, same state.
+      const digest = stateMachine.stateDigest?.() ?? null;
       assert(stateMachine.appliedIndex <= raftIndex, `state machine applied ${stateMachine.appliedIndex} beyond the replica's ${raftIndex}`);
       const membership: Membership = { voters: [], learners: [], peerUrls: {} };
       for (const m of status.members) {
@@ -248,6 +250,7 @@ export function nodeBackupSource(parts: NodeBackupParts): BackupRouteSource {
           raftTerm: replica.termAt(raftIndex) ?? status.term,
           membership,
           createdAtMs: Date.now(),
+          ...(digest === null ? {} : { stateDigest: { algorithm: digest.algorithm, index: digest.index, digest: digest.digest } }),
         },
       };
     },

@@ -20,6 +20,8 @@ export interface CaptureInfo {
   membership: Membership | null;
   /** Wall-clock time of the capture, Unix ms (informational). */
   createdAtMs: number;
+  /** The state digest of the captured state (docs/backup-service.md), recorded in the manifest when given. */
+  stateDigest?: { algorithm: string; index: number; digest: string };
 }
 
 export interface ListedFile {
@@ -61,6 +63,7 @@ export function manifestFor(summary: ExportSummary, files: readonly ListedFile[]
     encryption: null,
     base: null,
     files: entries,
+    ...(info.stateDigest === undefined ? {} : { stateDigest: info.stateDigest }),
   });
 }
 

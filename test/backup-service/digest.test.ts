@@ -3,6 +3,7 @@
 // point or one segment differs, and the differing group is named.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { nodeBackupSource } from '../../src/backup/route.js';
 import { packState, unpackState } from '../../src/backup/snapshot-pack.js';
 import { DIGEST_GROUP_SERIES, differingGroups } from '../../src/tsdb/digest.js';
 import { TimeSeriesStateMachine } from '../../src/tsdb/state-machine.js';
@@ -35,6 +36,21 @@ describe('the state digest', () => {
     expect(installed.stateDigest()).toEqual(sm.stateDigest());
     const { pack } = packState(sm.snapshot(), { clusterId: 'c', nodeId: 'n1', raftIndex: sm.appliedIndex, raftTerm: 1, membership: null, createdAtMs: 0 });
     expect(TimeSeriesStateMachine.restore(unpackState(pack).tssm).stateDigest()).toEqual(sm.stateDigest());
+  });
+
+  it('is recorded in the manifest of a backup of the node (the backup route captures it with the state)', () => {
+    const { sm } = fed(5);
+    const source = nodeBackupSource({
+      replica: { readBarrier: async () => sm.appliedIndex, status: () => ({ members: [], term: 1 }) as never, termAt: () => 1, appliedIndex: sm.appliedIndex },
+      stateMachine: sm,
+      clusterId: 'c',
+      nodeId: 'n1',
+    });
+    const { tssm, info } = source.capture();
+    expect(info.stateDigest).toEqual({ algorithm: 'tsraft-digest-v1', index: sm.appliedIndex, digest: sm.stateDigest().digest });
+    const { pack, manifest } = packState(tssm, info);
+    expect(manifest.stateDigest?.digest).toBe(sm.stateDigest().digest);
+    expect(unpackState(pack).manifest.stateDigest).toEqual(info.stateDigest);
   });
 
   it('changes when one point differs, and names the group that differs', () => {

@@ -57,6 +57,11 @@ export interface ReplicatedTsdbServiceOptions {
   stateMachine: () => TimeSeriesStateMachine;
   /** The node's /status. */
   status: () => ServiceStatus;
+  /** A cheap "this node leads" hint, checked on every put before the full
+   *  status() (which builds the node's whole status). When it says no, or
+   *  is absent, status() decides; when it is wrong about yes, the proposal
+   *  fails with NOT_LEADER and the put is forwarded. */
+  isLeader?: () => boolean;
   clock: Clock;
   putLimits?: Partial<PutLimits>;
   queryLimits?: Partial<QueryLimits>;
@@ -110,8 +115,10 @@ export class ReplicatedTsdbService implements TsdbService {
   }
 
   async put(points: PointsInput, options: PutOptions = {}): Promise<PutResult> {
-    const status = this.options.status();
-    if (status.role !== 'leader' || status.leader !== status.id) return this.putOnFollower(status, points, options);
+    if (this.options.isLeader?.() !== true) {
+      const status = this.options.status();
+      if (status.role !== 'leader' || status.leader !== status.id) return this.putOnFollower(status, points, options);
+    }
     try {
       return await this.proposeLocally(points, options);
     } catch (error) {

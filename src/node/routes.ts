@@ -26,6 +26,7 @@ export async function mountClientRoutes(server: HttpServer, node: TsraftNode): P
     replica: instrumentReplicaHandle(node.replica, node.metrics.families),
     stateMachine: () => node.stateMachine,
     status: () => node.status(),
+    isLeader: () => node.replica.isLeader,
     clock: systemClock,
     putLimits: clientApi.limits,
     forwardToken,

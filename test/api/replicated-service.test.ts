@@ -53,6 +53,24 @@ describe('ReplicatedTsdbService', () => {
     expect(replica.applied).toHaveLength(1);
   });
 
+  it('proposes without building the full status when the cheap leader hint says this node leads', async () => {
+    const replica = new ApplyingReplica();
+    let statusCalls = 0;
+    const s = new ReplicatedTsdbService({ replica, stateMachine: () => replica.sm, status: () => (statusCalls++, status({})), isLeader: () => true, clock: new TestClock() });
+    services.push(s);
+    expect(await s.put({ kind: 'objects', points: [point] })).toMatchObject({ success: 1 });
+    expect(statusCalls).toBe(0);
+    expect(replica.applied).toHaveLength(1);
+  });
+
+  it('asks the full status when the leader hint says no, and proposes if the status says this node leads', async () => {
+    const replica = new ApplyingReplica();
+    const s = new ReplicatedTsdbService({ replica, stateMachine: () => replica.sm, status: () => status({}), isLeader: () => false, clock: new TestClock() });
+    services.push(s);
+    expect(await s.put({ kind: 'objects', points: [point] })).toMatchObject({ success: 1 });
+    expect(replica.applied).toHaveLength(1);
+  });
+
   it('refuses to forward a forwarded write and names the leader when it cannot forward', async () => {
     const replica = new ApplyingReplica();
     const follower = service(replica, () => status({ role: 'follower', leader: 'n2', leaderClientUrl: 'http://127.0.0.1:1' }));

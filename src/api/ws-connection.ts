@@ -30,6 +30,11 @@ export interface ConnectionOptions {
   operations: ReadonlyMap<string, OperationHandler>;
   /** Encoding of pushes sent before any request (the hello), from the subprotocol. */
   defaultEncoding: FrameEncoding;
+  /** The connection's socket: corked from the first frame sent in a turn of
+   *  the event loop to the end of that turn, so the answers to every write a
+   *  Ready applied leave in one write(2) (each is a wakeup of the client, on
+   *  a machine whose cores the replicas share). null: every frame is written at once. */
+  socket: { cork(): void; uncork(): void } | null;
   onClose(): void;
 }
 
@@ -46,6 +51,7 @@ export class ClientConnection {
   private readonly subscriptions = new Map<number, LiveSubscription>();
   private nextSubscriptionId = 1;
   private closed = false;
+  private corked = false;
   private readonly drainWaiters: Array<() => void> = [];
 
   constructor(
@@ -90,7 +96,21 @@ export class ClientConnection {
 
   private send(message: unknown, encoding: FrameEncoding): void {
     if (this.closed || this.ws.readyState !== WS_OPEN) return;
+    this.corkUntilTurnEnds();
     this.ws.send(encodeFrame(message, encoding), { binary: encoding === 'cbor' }, () => this.maybeWakeDrainWaiters());
+  }
+
+  private corkUntilTurnEnds(): void {
+    const socket = this.options.socket;
+    if (socket === null || this.corked) return;
+    this.corked = true;
+    socket.cork();
+    // process.nextTick runs once the microtask queue is empty: after every
+    // answer whose promise settled in this turn has been written.
+    process.nextTick(() => {
+      this.corked = false;
+      socket.uncork();
+    });
   }
 
   private maybeWakeDrainWaiters(): void {

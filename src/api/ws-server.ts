@@ -90,6 +90,7 @@ export class ClientWsServer {
         access,
         operations: this.operations,
         defaultEncoding: encoding,
+        socket,
         onClose: () => this.connections.delete(connection),
       });
       this.connections.add(connection);

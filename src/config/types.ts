@@ -166,6 +166,8 @@ export interface NodeConfig {
   heartbeatIntervalTicks: number;
   /** Take a local snapshot every this many applied entries. */
   snapshotEveryEntries: number;
+  /** Also snapshot after this many bytes of applied entries. Default 256 MiB. */
+  snapshotEveryBytes: number;
   /** Log entries kept behind a snapshot, so slightly lagging followers catch up from the log. */
   logEntriesKeptAfterSnapshot: number;
   /** How long SIGTERM waits for in-flight work before closing anyway. */
@@ -244,6 +246,7 @@ export const DEFAULTS = Object.freeze({
   electionTimeoutTicks: 10,
   heartbeatIntervalTicks: 1,
   snapshotEveryEntries: 10_000,
+  snapshotEveryBytes: 256 * 1024 * 1024,
   logEntriesKeptAfterSnapshot: 1_000,
   shutdownTimeoutMs: 10_000,
   logLevel: 'info' as LogLevel,

@@ -543,6 +543,7 @@ export function validateNodeConfig(raw: unknown, options: { baseDir: string; sou
     root.problem('electionTimeoutTicks', `must be at least 2 × heartbeatIntervalTicks + 1 (${2 * heartbeatIntervalTicks + 1}), got ${electionTimeoutTicks}`);
   }
   const snapshotEveryEntries = root.integer('snapshotEveryEntries', DEFAULTS.snapshotEveryEntries, 1, 1_000_000_000);
+  const snapshotEveryBytes = root.integer('snapshotEveryBytes', DEFAULTS.snapshotEveryBytes, 1024, 2 ** 40, ' bytes');
   const logEntriesKeptAfterSnapshot = root.integer('logEntriesKeptAfterSnapshot', DEFAULTS.logEntriesKeptAfterSnapshot, 0, 1_000_000_000);
   const shutdownTimeoutMs = root.integer('shutdownTimeoutMs', DEFAULTS.shutdownTimeoutMs, 0, 600_000, ' ms');
   const logLevelText = root.string('logLevel', { fallback: DEFAULTS.logLevel }) ?? DEFAULTS.logLevel;
@@ -581,6 +582,7 @@ export function validateNodeConfig(raw: unknown, options: { baseDir: string; sou
     electionTimeoutTicks,
     heartbeatIntervalTicks,
     snapshotEveryEntries,
+    snapshotEveryBytes,
     logEntriesKeptAfterSnapshot,
     shutdownTimeoutMs,
     logLevel,

@@ -190,6 +190,7 @@ export class TsraftNode {
       },
       tickIntervalMs: config.tickIntervalMs,
       snapshotEveryEntries: config.snapshotEveryEntries,
+      snapshotEveryBytes: config.snapshotEveryBytes,
       logEntriesKeptAfterSnapshot: config.logEntriesKeptAfterSnapshot,
       maxPendingProposals: config.limits.maxPendingProposals,
       maxProposalBytes: config.limits.maxProposalBytes,

@@ -38,6 +38,7 @@ import type {
 const DEFAULTS = {
   tickIntervalMs: 50,
   snapshotEveryEntries: 10_000,
+  snapshotEveryBytes: 256 * 1024 * 1024,
   logEntriesKeptAfterSnapshot: 1_000,
   maxPendingProposals: 10_000,
   maxProposalBytes: 4 * 1024 * 1024,
@@ -72,6 +73,7 @@ export class Replica<R = unknown> {
   private readonly sm: ReplicatedStateMachine<R>;
   private readonly tickIntervalMs: number;
   private readonly snapshotEveryEntries: number;
+  private readonly snapshotEveryBytes: number;
   private readonly logEntriesKeptAfterSnapshot: number;
   private readonly maxProposalBytes: number;
   private readonly proposalTimeoutMs: number;
@@ -85,6 +87,8 @@ export class Replica<R = unknown> {
   private appliedConfig: ConfigState = cloneConfig(EMPTY_CONFIG);
   /** Index of the latest local snapshot (taken or installed). */
   private snapshotIndex = 0;
+  /** Entry bytes applied since the last local snapshot (snapshotEveryBytes). */
+  private bytesAppliedSinceSnapshot = 0;
   private soft: SoftState = { role: 'follower', leader: null, term: 0 };
   /** Term and vote of the hard state last saved: a save that changes
    *  neither (only the commit index) needs no sync. */
@@ -112,6 +116,7 @@ export class Replica<R = unknown> {
     this.sm = options.stateMachine;
     this.tickIntervalMs = checkRange('tickIntervalMs', options.tickIntervalMs ?? DEFAULTS.tickIntervalMs, 1, 60_000);
     this.snapshotEveryEntries = checkRange('snapshotEveryEntries', options.snapshotEveryEntries ?? DEFAULTS.snapshotEveryEntries, 1, Number.MAX_SAFE_INTEGER);
+    this.snapshotEveryBytes = checkRange('snapshotEveryBytes', options.snapshotEveryBytes ?? DEFAULTS.snapshotEveryBytes, 1, Number.MAX_SAFE_INTEGER);
     this.logEntriesKeptAfterSnapshot = checkRange('logEntriesKeptAfterSnapshot', options.logEntriesKeptAfterSnapshot ?? DEFAULTS.logEntriesKeptAfterSnapshot, 0, Number.MAX_SAFE_INTEGER);
     this.maxProposalBytes = checkRange('maxProposalBytes', options.maxProposalBytes ?? DEFAULTS.maxProposalBytes, 1, 2 ** 31);
     this.proposalTimeoutMs = checkRange('proposalTimeoutMs', options.proposalTimeoutMs ?? DEFAULTS.proposalTimeoutMs, 1, 3_600_000);
@@ -456,7 +461,11 @@ export class Replica<R = unknown> {
         const handled = await this.handleReady(rd);
         if (!handled || !this.isLive()) return;
         this.raft.advance(rd);
-        if (this.appliedIndexValue - this.snapshotIndex >= this.snapshotEveryEntries) await this.takeSnapshot();
+        for (const e of rd.committedEntries) this.bytesAppliedSinceSnapshot += e.data.length;
+        // Snapshot (and compact the log) every N entries or every N bytes of entries, whichever comes first.
+        if (this.appliedIndexValue - this.snapshotIndex >= this.snapshotEveryEntries || this.bytesAppliedSinceSnapshot >= this.snapshotEveryBytes) {
+          await this.takeSnapshot();
+        }
       }
     } catch (error) {
       this.fail(error);
@@ -591,6 +600,7 @@ export class Replica<R = unknown> {
     this.appliedIndexValue = meta.index;
     this.appliedConfig = cloneConfig(meta.config);
     this.snapshotIndex = meta.index;
+    this.bytesAppliedSinceSnapshot = 0;
     this.options.observer?.onSnapshotInstalled?.(this.id, meta);
   }
 
@@ -643,6 +653,7 @@ export class Replica<R = unknown> {
     await this.options.logStore.recordSnapshot(meta);
     if (!this.isLive()) return;
     this.snapshotIndex = Math.max(this.snapshotIndex, index);
+    this.bytesAppliedSinceSnapshot = 0;
     this.options.observer?.onSnapshotTaken?.(this.id, meta, data);
     // While the stores were busy an incoming snapshot may have replaced the
     // in-memory log; then the core already holds a newer snapshot.

@@ -68,6 +68,8 @@ export interface ReplicaOptions<R = unknown> {
   tickIntervalMs?: number;
   /** Take a local snapshot every this many applied entries. Default 10,000; ≥ 1. */
   snapshotEveryEntries?: number;
+  /** Also snapshot once this many bytes of entries were applied since the last one. Default 256 MiB. */
+  snapshotEveryBytes?: number;
   /** Log entries kept behind a local snapshot (lagging followers catch up from
    *  the log instead of a snapshot). Default 1,000; ≥ 0. */
   logEntriesKeptAfterSnapshot?: number;

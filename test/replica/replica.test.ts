@@ -192,6 +192,17 @@ describe('Replica: snapshots and restarts', () => {
     expect(storedEntries).toBeLessThan(status.lastIndex - 10);
   });
 
+  it('also takes a snapshot after N bytes of entries, before the entry count is reached', async () => {
+    const w = await cluster({ snapshotEveryEntries: 1_000_000, snapshotEveryBytes: 1024, logEntriesKeptAfterSnapshot: 0 });
+    const leader = w.leader()!;
+    expect(leader.replica.status().snapshotIndex).toBe(0);
+    // 5 entries of 300 bytes: the 1,024-byte threshold is crossed at the 4th.
+    for (let i = 0; i < 5; i++) expect((await w.settle(leader.replica.propose(bytes(`${i}`.padEnd(300, 'x'))))).ok).toBe(true);
+    const snapshotIndex = leader.replica.status().snapshotIndex;
+    expect(snapshotIndex).toBeGreaterThan(0);
+    expect(snapshotIndex).toBeLessThan(leader.replica.status().lastIndex);
+  });
+
   it('restarts from its disk: restores the snapshot and replays the entries after it', async () => {
     const w = await cluster({ snapshotEveryEntries: 5, logEntriesKeptAfterSnapshot: 2 });
     const leader = w.leader()!;

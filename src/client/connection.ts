@@ -84,7 +84,10 @@ export class Connection {
     return new Promise((resolve, reject) => {
       const headers: Record<string, string> = {};
       if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
-      const ws = new WebSocket(options.url, [SUBPROTOCOL_CBOR], { headers, maxPayload: MAX_INCOMING_FRAME_BYTES, perMessageDeflate: false });
+      // An all-zero masking key: ws then neither copies nor XORs a request on the
+      // way out and the node skips unmasking it. Masking (RFC 6455 §5.3) guards
+      // HTTP intermediaries against scripts in browsers; this client is not one.
+      const ws = new WebSocket(options.url, [SUBPROTOCOL_CBOR], { headers, maxPayload: MAX_INCOMING_FRAME_BYTES, perMessageDeflate: false, generateMask: zeroMask });
       let settled = false;
       const fail = (error: TsraftError): void => {
         if (settled) return;
@@ -239,4 +242,8 @@ export class Connection {
     this.pushHandlers.clear();
     for (const listener of this.closeListeners.splice(0)) listener(error);
   }
+}
+
+function zeroMask(mask: Uint8Array): void {
+  mask.fill(0);
 }

@@ -288,6 +288,11 @@ export class SeriesData {
   appendColumns(cols: PointColumns, indexes?: ArrayLike<number>): void {
     const count = indexes === undefined ? cols.length : indexes.length;
     if (count === 0) return;
+    const oneBlock = this.sharedBlockStart(cols, indexes, count);
+    if (oneBlock !== null) {
+      this.appendToOneBlock(cols, indexes, count, oneBlock);
+      return;
+    }
     const at = (k: number): number => (indexes === undefined ? k : indexes[k]!);
     const starts = new Float64Array(count);
     let newest = -Infinity;
@@ -328,6 +333,55 @@ export class SeriesData {
         const stored = head.append(cols.timestampsMs[i]!, v, isInteger, big, this.maxPointsPerBlock);
         assert(stored, 'block capacity was checked before appending');
       }
+    }
+    this.noteNewest(newest);
+    this.maybeSealBlocks();
+  }
+
+  /** The block start every point of the call falls in, or null when they
+   *  span blocks (or a timestamp is not even a number: the general path then
+   *  validates and rejects it). Most calls append a few recent points of a
+   *  series, all in one block: they skip the grouping below. */
+  private sharedBlockStart(cols: PointColumns, indexes: ArrayLike<number> | undefined, count: number): number | null {
+    const first = this.blockStartOf(cols.timestampsMs[indexes === undefined ? 0 : indexes[0]!]!);
+    if (!Number.isFinite(first)) return null;
+    for (let k = 1; k < count; k++) {
+      if (this.blockStartOf(cols.timestampsMs[indexes === undefined ? k : indexes[k]!]!) !== first) return null;
+    }
+    return first;
+  }
+
+  /** appendColumns for points that all fall in the block at blockStart: the
+   *  same checks in the same order, without grouping by block. */
+  private appendToOneBlock(cols: PointColumns, indexes: ArrayLike<number> | undefined, count: number, blockStart: number): void {
+    let newest = -Infinity;
+    for (let k = 0; k < count; k++) {
+      const i = indexes === undefined ? k : indexes[k]!;
+      if (!Number.isInteger(i) || i < 0 || i >= cols.length) throw invalid(`point index ${i} is outside the columns`, { index: i });
+      const ts = cols.timestampsMs[i]!;
+      this.validatePoint(ts, cols.values[i]!, cols.isInteger[i] === 1, cols.isInteger[i] === 1 && cols.bigInts !== null ? cols.bigInts[i]! : null, i);
+      if (cols.isInteger[i]! > 1) throw invalid(`isInteger flag must be 0 or 1, got ${cols.isInteger[i]}`, { index: i });
+      if (ts > newest) newest = ts;
+    }
+    if (this.existingPointCount(blockStart) + count > this.maxPointsPerBlock) {
+      // Rare: count the distinct union exactly.
+      const union = new Set<number>();
+      for (let k = 0; k < count; k++) union.add(cols.timestampsMs[indexes === undefined ? k : indexes[k]!]!);
+      const cur = this.pointsOfBlock(blockStart);
+      if (cur !== null) for (let i = 0; i < cur.length; i++) union.add(cur.timestampsMs[i]!);
+      if (union.size > this.maxPointsPerBlock) throw this.blockFull(blockStart);
+    }
+    const head = this.headFor(blockStart);
+    for (let k = 0; k < count; k++) {
+      const i = indexes === undefined ? k : indexes[k]!;
+      const isInteger = cols.isInteger[i]!;
+      let big: bigint | null = null;
+      if (isInteger === 1 && cols.bigInts !== null) {
+        const b = cols.bigInts[i]!;
+        if (b > INT53 || b < -INT53) big = b;
+      }
+      const stored = head.append(cols.timestampsMs[i]!, cols.values[i]!, isInteger, big, this.maxPointsPerBlock);
+      assert(stored, 'block capacity was checked before appending');
     }
     this.noteNewest(newest);
     this.maybeSealBlocks();

@@ -111,6 +111,14 @@ export interface LocalStateMachineOptions {
 
 export const DEFAULT_DECODED_BLOCK_CACHE_BYTES = 64 * 1024 * 1024;
 
+/** A batch's series keys looked up in the index (resolveSeriesKeys). */
+interface ResolvedSeriesKeys {
+  /** ids[k]: the series of key k, or -1 when none existed at lookup. */
+  ids: Int32Array;
+  /** Parsed keys of the new series, by key position. */
+  newSeries: Map<number, { metric: string; tags: Tags }>;
+}
+
 export class TimeSeriesStateMachine implements SeriesSource {
   private optionsValue: Readonly<TimeSeriesStateMachineOptions>;
   private index: SeriesIndex;
@@ -192,10 +200,10 @@ export class TimeSeriesStateMachine implements SeriesSource {
   private applyWrite(index: number, cmd: WriteCommand): ApplyResult {
     // Decode (and so verify) the batch before any state changes.
     const batch = decodeWriteBatch(cmd.batch, { maxPoints: this.optionsValue.maxPointsPerBatch, maxSeriesKeys: this.optionsValue.maxSeriesKeysPerBatch });
-    const newSeries = this.parseNewSeriesKeys(batch);
+    const resolved = this.resolveSeriesKeys(batch);
     this.noteLeaderTime(cmd.leaderTimeMs);
     if (cmd.clientId === '') {
-      return { kind: 'write', ...this.applyBatch(batch, newSeries), duplicate: false };
+      return { kind: 'write', ...this.applyBatch(batch, resolved), duplicate: false };
     }
     const decision = this.sessions.begin(cmd.clientId, cmd.sequence, cmd.firstUnackedSequence, index);
     if (decision.kind === 'duplicate') return { kind: 'write', ...decision.outcome, duplicate: true };
@@ -210,18 +218,25 @@ export class TimeSeriesStateMachine implements SeriesSource {
         details: { clientId: cmd.clientId, sequence: cmd.sequence, reason: decision.reason },
       };
     }
-    const outcome = this.applyBatch(batch, newSeries);
+    const outcome = this.applyBatch(batch, resolved);
     this.sessions.recordResult(cmd.clientId, cmd.sequence, outcome);
     return { kind: 'write', ...outcome, duplicate: false };
   }
 
-  /** Parses the batch's keys that name no existing series, so a malformed key
-   *  fails the entry before anything is applied. */
-  private parseNewSeriesKeys(batch: DecodedWriteBatch): Map<number, { metric: string; tags: Tags }> {
+  /** Looks each of the batch's keys up once (ids[k], -1 when no series has
+   *  it yet) and parses the keys that name no existing series, so a
+   *  malformed key fails the entry before anything is applied. */
+  private resolveSeriesKeys(batch: DecodedWriteBatch): ResolvedSeriesKeys {
     const parsed = new Map<number, { metric: string; tags: Tags }>();
+    const ids = new Int32Array(batch.seriesKeys.length);
     for (let k = 0; k < batch.seriesKeys.length; k++) {
       const key = batch.seriesKeys[k]!;
-      if (this.index.idOf(key) !== undefined) continue;
+      const id = this.index.idOf(key);
+      if (id !== undefined) {
+        ids[k] = id;
+        continue;
+      }
+      ids[k] = -1;
       const series = parseSeriesKey(key);
       if (series === null) {
         throw new TsraftError('TSR_ERR_CORRUPT_ENTRY', `write batch holds a malformed series key ${JSON.stringify(key.slice(0, 200))}`, {
@@ -230,18 +245,21 @@ export class TimeSeriesStateMachine implements SeriesSource {
       }
       parsed.set(k, series);
     }
-    return parsed;
+    return { ids, newSeries: parsed };
   }
 
-  private applyBatch(batch: DecodedWriteBatch, newSeries: Map<number, { metric: string; tags: Tags }>): WriteOutcome {
+  private applyBatch(batch: DecodedWriteBatch, resolved: ResolvedSeriesKeys): WriteOutcome {
     const keyCount = batch.seriesKeys.length;
     const n = batch.columns.length;
-    // Resolve each distinct key to a series id; rejectedBy[k] says why a
+    const { ids, newSeries } = resolved;
+    assert(ids.length === keyCount, 'series keys resolved for another batch');
+    // Create the series of keys that have none yet; rejectedBy[k] says why a
     // key's points were not stored (0: stored).
-    const ids = new Int32Array(keyCount);
     const rejectedBy = new Uint8Array(keyCount);
     for (let k = 0; k < keyCount; k++) {
+      if (ids[k]! >= 0) continue;
       const key = batch.seriesKeys[k]!;
+      // A key the batch repeats was created by its first occurrence.
       const existing = this.index.idOf(key);
       if (existing !== undefined) {
         ids[k] = existing;

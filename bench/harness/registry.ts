@@ -245,8 +245,35 @@ export const BENCHMARKS: readonly BenchmarkDef[] = [
   { name: 'single-point', title: 'Single-point writes', script: 'single-point.js', args: { full: ['--duration-s', '10'], quick: ['--duration-s', '2'] }, invocations: { full: 3, quick: 1 }, requires: [], peerCounterpart: true, extract: extractSinglePoint },
   { name: 'failover', title: 'Failover', script: 'failover.js', args: { full: ['--runs', '9'], quick: ['--runs', '3'] }, invocations: { full: 1, quick: 1 }, requires: [], peerCounterpart: false, extract: extractFailover },
   { name: 'backup', title: 'Backup, verify, restore, rejoin', script: 'backup.js', args: { full: ['--runs', '3'], quick: ['--runs', '1', '--skip-rejoin'] }, invocations: { full: 1, quick: 1 }, requires: ['devops-1d.put.gz'], peerCounterpart: false, extract: extractBackup },
+  { name: 'backup-service', title: 'Backups as a service (S3 test server, digest, scrubbing)', script: 'backup-service.js', args: { full: ['--runs', '3'], quick: ['--runs', '1'] }, invocations: { full: 1, quick: 1 }, requires: ['devops-1d.put.gz'], peerCounterpart: false, extract: extractBackupService },
   { name: 'sim-speed', title: 'Simulator speed', script: 'sim-speed.js', args: { full: ['--seeds', '20'], quick: ['--seeds', '3'] }, invocations: { full: 1, quick: 1 }, requires: [], peerCounterpart: false, extract: extractSimSpeed },
 ];
+
+// ---------------------------------------------------------------------------
+// backup-service (issue 10)
+
+export function extractBackupService(r: JsonReader): Figure[] {
+  const stateMb = r.num('stateBytes') / 1e6;
+  const figures: Figure[] = r.items('rows').map((row, i) => ({
+    id: `backupService.step${i}.mbPerSecond`,
+    label: `${row.str('step')} (MB of state per s)`,
+    unit: 'MB/s' as const,
+    better: 'higher' as const,
+    value: invertSpread(row.spread('seconds'), (s) => stateMb / s),
+    headline: i < 2,
+  }));
+  figures.push({ id: 'backupService.digestMs', label: 'state digest of the devops day (vs a full snapshot)', unit: 'ms', better: 'lower', value: r.get('digest').spread('ms'), headline: false });
+  figures.push({
+    id: 'backupService.scrubCostPercent',
+    label: 'scrubbing at the default rate: cost on apply throughput',
+    unit: 'percent',
+    better: 'lower',
+    value: single(r.num('scrubDefaultCostPercent')),
+    target: { comparison: '<', value: 5, source: 'issue 10' },
+    headline: true,
+  });
+  return figures;
+}
 
 export function benchmarkNamed(name: string): BenchmarkDef | undefined {
   return BENCHMARKS.find((b) => b.name === name);

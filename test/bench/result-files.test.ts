@@ -121,3 +121,18 @@ describe('the registry', () => {
     expect(commandFor(ingest, 'quick')).toBe('node dist/bench/ingest.js --duration-s 2');
   });
 });
+
+describe('backup-service result file', () => {
+  it('gives MB/s per step, the digest time and the scrubbing cost against the issue 10 target', async () => {
+    const { extractBackupService } = await import('../../bench/harness/registry.js');
+    const figures = extractBackupService(fixture('backup-service.json'));
+    const full = byId(figures, 'backupService.step0.mbPerSecond');
+    expect(full.value.median).toBeCloseTo(10); // 2 MB in 0.2 s
+    expect(full.value.min).toBeCloseTo(5); // slowest run
+    expect(byId(figures, 'backupService.step1.mbPerSecond').value.median).toBeCloseTo(2);
+    expect(byId(figures, 'backupService.digestMs').value.median).toBe(6);
+    const scrub = byId(figures, 'backupService.scrubCostPercent');
+    expect(scrub.value.median).toBe(2.5);
+    expect(scrub.target).toEqual({ comparison: '<', value: 5, source: 'issue 10' });
+  });
+});

@@ -7,7 +7,7 @@
 // validated once, each point then only has its timestamp and value checked.
 // The reported reason is the same as validatePoint's for the same point
 // (rules checked in the order metric, timestamp, value, tags).
-import { TsraftError, assert } from '../errors.js';
+import { AssertionError, TsraftError, assert } from '../errors.js';
 import type { ApplyResult } from '../tsdb/state-machine.js';
 import {
   MAX_MILLISECONDS_TIMESTAMP,
@@ -100,7 +100,7 @@ export function encodePut(input: PointsInput, limits: PutLimits = DEFAULT_PUT_LI
   if (input.kind === 'objects') encodeObjects(input.points, builder, errors, requestIndexes, cache);
   else encodeColumns(input.columns, builder, errors, requestIndexes, cache);
   const batchPoints = builder.pointCount;
-  assert(batchPoints + errors.count === requestPoints, `put: ${batchPoints} valid + ${errors.count} invalid ≠ ${requestPoints} points`);
+  if (!(batchPoints + errors.count === requestPoints)) throw new AssertionError(`put: ${batchPoints} valid + ${errors.count} invalid ≠ ${requestPoints} points`);
   const batch = batchPoints > 0 ? builder.encode() : null;
   return { batch, requestPoints, batchPoints, errors: errors.errors, invalidCount: errors.count, requestIndexes: requestIndexes.subarray(0, batchPoints) };
 }

@@ -1,7 +1,7 @@
 // Bounded tables of client requests waiting on the Ready loop: proposals
 // (by log index) and read barriers (by read request id). Each entry settles
 // exactly once: answered, failed, or timed out.
-import { TsraftError, assert } from '../errors.js';
+import { AssertionError, TsraftError, assert } from '../errors.js';
 import type { Clock } from '../util/clock.js';
 
 interface Waiter<T> {
@@ -36,7 +36,7 @@ export class PendingProposals<T> {
 
   /** Wait for entry `index` of `term`; fails with TSR_ERR_TIMEOUT after timeoutMs. */
   add(index: number, term: number, timeoutMs: number): Promise<T> {
-    assert(!this.byIndex.has(index), `a proposal already waits for index ${index}`);
+    if (!(!this.byIndex.has(index))) throw new AssertionError(`a proposal already waits for index ${index}`);
     assert(!this.full(), 'pending proposals are full');
     return new Promise<T>((resolve, reject) => {
       const cancelTimer = this.clock.setTimer(timeoutMs, () => {

@@ -17,7 +17,7 @@
 //   5. advance().
 // Votes and append acknowledgements promise persisted state, which is why
 // they wait for the save (docs/replica.md).
-import { TsraftError, assert, rethrowIfBug } from '../errors.js';
+import { AssertionError, TsraftError, assert, rethrowIfBug } from '../errors.js';
 import { bootstrapLog, EMPTY_CONFIG } from '../raft/bootstrap.js';
 import { applyConfigChange, decodeConfigChange } from '../raft/config-change.js';
 import { RaftNode } from '../raft/raft.js';
@@ -609,7 +609,7 @@ export class Replica<R = unknown> {
     let configChanged = false;
     const observer = this.options.observer;
     for (const e of entries) {
-      assert(e.index === this.appliedIndexValue + 1, `replica ${this.id}: applying ${e.index} after ${this.appliedIndexValue}`);
+      if (!(e.index === this.appliedIndexValue + 1)) throw new AssertionError(`replica ${this.id}: applying ${e.index} after ${this.appliedIndexValue}`);
       let result: R | undefined;
       if (e.kind === 'config') {
         this.appliedConfig = applyConfigEntry(this.appliedConfig, e);

@@ -6,7 +6,7 @@
 // index. A corrupt log is an environment failure that makes progress unsafe:
 // the caller (the replica) must treat it as fatal — log the message and exit
 // with the storage-corruption exit code — and never apply the entry.
-import { assert, TsraftError } from '../errors.js';
+import { AssertionError, assert, TsraftError } from '../errors.js';
 import type { Entry, EntryKind } from '../raft/types.js';
 import { crc32c } from './crc32c.js';
 
@@ -26,11 +26,11 @@ export function encodedEntryBytes(entry: Entry): number {
 }
 
 export function encodeEntry(entry: Entry): Uint8Array {
-  assert(Number.isSafeInteger(entry.index) && entry.index >= 1, `encodeEntry: bad index ${entry.index}`);
-  assert(Number.isSafeInteger(entry.term) && entry.term >= 0, `encodeEntry: bad term ${entry.term} at index ${entry.index}`);
-  assert(entry.data.length <= MAX_ENTRY_DATA_BYTES, `encodeEntry: entry ${entry.index} has ${entry.data.length} bytes, over ${MAX_ENTRY_DATA_BYTES}`);
+  if (!(Number.isSafeInteger(entry.index) && entry.index >= 1)) throw new AssertionError(`encodeEntry: bad index ${entry.index}`);
+  if (!(Number.isSafeInteger(entry.term) && entry.term >= 0)) throw new AssertionError(`encodeEntry: bad term ${entry.term} at index ${entry.index}`);
+  if (!(entry.data.length <= MAX_ENTRY_DATA_BYTES)) throw new AssertionError(`encodeEntry: entry ${entry.index} has ${entry.data.length} bytes, over ${MAX_ENTRY_DATA_BYTES}`);
   const kindCode = KIND_CODES[entry.kind];
-  assert(kindCode !== undefined, `encodeEntry: unknown kind ${String(entry.kind)} at index ${entry.index}`);
+  if (!(kindCode !== undefined)) throw new AssertionError(`encodeEntry: unknown kind ${String(entry.kind)} at index ${entry.index}`);
   const record = new Uint8Array(encodedEntryBytes(entry));
   const view = new DataView(record.buffer);
   view.setUint8(0, ENTRY_RECORD_VERSION);

@@ -3,7 +3,7 @@
 // disk (memory-stores.ts) share every rule: conflict truncation, snapshot
 // install, compaction and the checks load() makes. Key layout and value
 // formats: docs/storage.md.
-import { assert, TsraftError } from '../errors.js';
+import { AssertionError, assert, TsraftError } from '../errors.js';
 import type { Entry, HardState, SnapshotMeta } from '../raft/types.js';
 import type { RaftLogStore, RaftSaveBatch, StoredRaftState } from './types.js';
 import { decodeEntry, encodeEntry } from './entry-codec.js';
@@ -35,7 +35,7 @@ export interface KvLogBackend {
 
 /** `e` + the index as an 8-byte big-endian integer, so key order is index order. */
 export function entryKey(index: number): Uint8Array {
-  assert(Number.isSafeInteger(index) && index >= 0, `entryKey: bad index ${index}`);
+  if (!(Number.isSafeInteger(index) && index >= 0)) throw new AssertionError(`entryKey: bad index ${index}`);
   const key = new Uint8Array(9);
   key[0] = ENTRY_KEY_PREFIX;
   new DataView(key.buffer).setBigUint64(1, BigInt(index));
@@ -220,8 +220,8 @@ export class KvRaftLogStore implements RaftLogStore {
       const logLast = lastIndex !== 0 ? lastIndex : snapshotIndex;
       assert(low <= logLast + 1, `save: entry ${low} would leave a gap after ${logLast}`);
       for (let i = 1; i < entries.length; i++) {
-        assert(entries[i]!.index === low + i, `save: entry ${entries[i]!.index} out of order`);
-        assert(entries[i]!.term >= entries[i - 1]!.term, `save: entry ${entries[i]!.index} has a lower term than the one before it`);
+        if (!(entries[i]!.index === low + i)) throw new AssertionError(`save: entry ${entries[i]!.index} out of order`);
+        if (!(entries[i]!.term >= entries[i - 1]!.term)) throw new AssertionError(`save: entry ${entries[i]!.index} has a lower term than the one before it`);
       }
       // Conflict truncation: stored entries at or after `low` are replaced;
       // those beyond the new tail are deleted.

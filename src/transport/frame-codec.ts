@@ -6,7 +6,7 @@
 // Decoding never throws: peer bytes that do not fit the schema are dropped
 // and counted by the caller. The Raft core validates what it receives again.
 import { Decoder, Encoder } from 'cbor-x';
-import { assert } from '../errors.js';
+import { AssertionError, assert } from '../errors.js';
 import type { ConfigState, Entry, EntryKind, Message, MessageType, SnapshotMeta } from '../raft/types.js';
 
 export const FRAME_VERSION = 1;
@@ -97,7 +97,7 @@ export function encodeMessage(message: Message): Uint8Array {
 
 /** Bytes of the CBOR array header for `count` items. */
 function arrayHeader(count: number): Uint8Array {
-  assert(Number.isInteger(count) && count >= 0 && count <= 0xffffffff, `arrayHeader: ${count}`);
+  if (!(Number.isInteger(count) && count >= 0 && count <= 0xffffffff)) throw new AssertionError(`arrayHeader: ${count}`);
   if (count < 24) return Uint8Array.of(0x80 + count);
   if (count < 0x100) return Uint8Array.of(0x98, count);
   if (count < 0x10000) return Uint8Array.of(0x99, count >> 8, count & 0xff);

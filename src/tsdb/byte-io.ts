@@ -8,7 +8,7 @@
 // BigInt. Every read is bounds-checked and fails with the typed error code the
 // reader was built with, so corrupted bytes never become an exception that
 // looks like a bug.
-import { TsraftError, assert, type ErrorCode } from '../errors.js';
+import { AssertionError, TsraftError, assert, type ErrorCode } from '../errors.js';
 import { crc32c } from './codec/crc32c.js';
 
 const TWO_POW_32 = 0x1_0000_0000;
@@ -74,13 +74,13 @@ export class ByteWriter {
   }
 
   u8(value: number): void {
-    assert(Number.isInteger(value) && value >= 0 && value <= 0xff, `u8 out of range: ${value}`);
+    if (!(Number.isInteger(value) && value >= 0 && value <= 0xff)) throw new AssertionError(`u8 out of range: ${value}`);
     this.reserve(1);
     this.buffer[this.length++] = value;
   }
 
   u32le(value: number): void {
-    assert(Number.isInteger(value) && value >= 0 && value < TWO_POW_32, `u32 out of range: ${value}`);
+    if (!(Number.isInteger(value) && value >= 0 && value < TWO_POW_32)) throw new AssertionError(`u32 out of range: ${value}`);
     this.reserve(4);
     this.view.setUint32(this.length, value, true);
     this.length += 4;
@@ -94,7 +94,7 @@ export class ByteWriter {
 
   /** Unsigned LEB128 of a safe non-negative integer. */
   varuint(value: number): void {
-    assert(Number.isSafeInteger(value) && value >= 0, `varuint out of range: ${value}`);
+    if (!(Number.isSafeInteger(value) && value >= 0)) throw new AssertionError(`varuint out of range: ${value}`);
     this.reserve(8);
     let v = value;
     while (v >= 0x80) {
@@ -106,7 +106,7 @@ export class ByteWriter {
 
   /** Zigzag LEB128 of an integer with |value| ≤ 2^52. */
   varint(value: number): void {
-    assert(Number.isInteger(value) && Math.abs(value) <= MAX_NUMBER_ZIGZAG, `varint out of range: ${value}`);
+    if (!(Number.isInteger(value) && Math.abs(value) <= MAX_NUMBER_ZIGZAG)) throw new AssertionError(`varint out of range: ${value}`);
     this.varuint(value >= 0 ? value * 2 : -value * 2 - 1);
   }
 
@@ -179,7 +179,7 @@ export class ByteReader {
   private readonly what: string;
 
   constructor(bytes: Uint8Array, corruptCode: ErrorCode, what: string, start = 0, end = bytes.length) {
-    assert(start >= 0 && start <= end && end <= bytes.length, `ByteReader: bad range [${start}, ${end})`);
+    if (!(start >= 0 && start <= end && end <= bytes.length)) throw new AssertionError(`ByteReader: bad range [${start}, ${end})`);
     this.bytes = bytes;
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.offset = start;

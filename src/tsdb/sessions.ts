@@ -19,7 +19,7 @@
 // by a write with firstUnackedSequence = 1, i.e. from a client that has never
 // had a response under that id; a later write of an unknown client proves its
 // session was evicted.
-import { assert } from '../errors.js';
+import { AssertionError, assert } from '../errors.js';
 import type { ByteReader, ByteWriter } from './byte-io.js';
 import type { PointError } from './validate.js';
 
@@ -91,7 +91,7 @@ export class ClientSessions {
       this.sessions.set(clientId, session);
       this.maybeEvictSessions();
     } else {
-      assert(index > session.lastActiveIndex, `session write at index ${index} not after ${session.lastActiveIndex}`);
+      if (!(index > session.lastActiveIndex)) throw new AssertionError(`session write at index ${index} not after ${session.lastActiveIndex}`);
       this.sessions.delete(clientId);
       this.sessions.set(clientId, session);
       session.lastActiveIndex = index;

@@ -11,7 +11,7 @@
 // positions by series with a counting sort, and hands each series its slice of
 // positions: no per-point objects.
 import { DecodedBlockCache } from './block-cache.js';
-import { TsraftError, assert, rethrowIfBug } from '../errors.js';
+import { AssertionError, TsraftError, assert, rethrowIfBug } from '../errors.js';
 import { ByteReader, ByteWriter, fnv1a64Hex } from './byte-io.js';
 import { MAX_CLIENT_ID_BYTES, decodeCommand, type RetentionCommand, type WriteCommand } from './command.js';
 import { BackupScheduleState, type BackupRecordResult, type BackupScheduleSnapshot } from './backup-schedule.js';
@@ -166,7 +166,7 @@ export class TimeSeriesStateMachine implements SeriesSource {
    *  unknown entry throws TSR_ERR_CORRUPT_ENTRY / TSR_ERR_UNSUPPORTED_ENTRY
    *  before changing anything. */
   apply(index: number, data: Uint8Array): ApplyResult {
-    assert(Number.isSafeInteger(index) && index > this.appliedIndexValue, `apply index ${index} not after ${this.appliedIndexValue}`);
+    if (!(Number.isSafeInteger(index) && index > this.appliedIndexValue)) throw new AssertionError(`apply index ${index} not after ${this.appliedIndexValue}`);
     const cmd = decodeCommand(data);
     let result: ApplyResult;
     switch (cmd.type) {

@@ -10,7 +10,7 @@
 //   ceil(pointCount / 8) bytes  type bitmap (bit i%8 of byte i/8: 1 = int64)
 //   pointCount values: int64 as zigzag varint, float64 as 8 bytes LE
 //   u32 LE  CRC32C of every byte before it
-import { TsraftError, assert } from '../errors.js';
+import { AssertionError, TsraftError, assert } from '../errors.js';
 import { ByteReader, ByteWriter } from './byte-io.js';
 import type { PointColumns } from './points.js';
 import { MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS, type PointSink } from './validate.js';
@@ -103,9 +103,9 @@ export class WriteBatchBuilder implements PointSink {
   /** Adds an already validated point (see validate.ts); returns its position.
    *  Throws TSR_ERR_BATCH_TOO_LARGE when a bound would be exceeded. */
   addPoint(seriesKey: string, timestampMs: number, value: number, isInteger: boolean, bigInt: bigint | null): number {
-    assert(Number.isInteger(timestampMs) && timestampMs >= MIN_TIMESTAMP_MS && timestampMs <= MAX_TIMESTAMP_MS, `timestamp ${timestampMs} was not validated`);
+    if (!(Number.isInteger(timestampMs) && timestampMs >= MIN_TIMESTAMP_MS && timestampMs <= MAX_TIMESTAMP_MS)) throw new AssertionError(`timestamp ${timestampMs} was not validated`);
     assert(Number.isFinite(value) && (isInteger || bigInt === null), 'value was not validated');
-    assert(!isInteger || (Number.isInteger(value) && (Math.abs(value) <= 2 ** 53 || bigInt !== null)), `integer ${value} beyond 2^53 needs its exact bigint`);
+    if (!(!isInteger || (Number.isInteger(value) && (Math.abs(value) <= 2 ** 53 || bigInt !== null)))) throw new AssertionError(`integer ${value} beyond 2^53 needs its exact bigint`);
     if (this.count >= this.limits.maxPoints) throw tooLarge('maxPoints', this.limits.maxPoints, this.count + 1);
     let keyIndex = this.keyIndexByKey.get(seriesKey);
     if (keyIndex === undefined) {

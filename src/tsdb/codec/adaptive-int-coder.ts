@@ -9,7 +9,7 @@
 // worse on real data: more context bits per L (each costs more to learn than
 // it saves in a 2-hour block) and sign-magnitude with sign contexts per L.
 // Layout: docs/segment-format.md.
-import { assert } from '../../errors.js';
+import { AssertionError, assert } from '../../errors.js';
 import { MAX_DIRECT_BITS, RangeDecoder, RangeEncoder, newModel } from './range-coder.js';
 
 /** Bit lengths are 0..54 (u ≤ 2^53). */
@@ -58,7 +58,7 @@ export class AdaptiveUintEncoder {
   }
 
   encode(u: number): void {
-    assert(u >= 0 && u <= MAX_UINT && Number.isInteger(u), `adaptive uint out of range: ${u}`);
+    if (!(u >= 0 && u <= MAX_UINT && Number.isInteger(u))) throw new AssertionError(`adaptive uint out of range: ${u}`);
     const enc = this.enc;
     const model = this.model;
     const length = bitLength(u);

@@ -2,7 +2,7 @@
 // payload framing: u8, u32le, LEB128 varints and zigzag varints of integers up
 // to 2^53 (numbers, never BigInt, on the hot path). Reads past the end or
 // malformed varints throw TSR_ERR_CORRUPT_SEGMENT.
-import { assert } from '../../errors.js';
+import { AssertionError, assert } from '../../errors.js';
 import { corruptSegment } from './corrupt.js';
 
 /** Largest value a varint may carry: integers up to here are exact in float64. */
@@ -39,7 +39,7 @@ export class ByteWriter {
   ensure(extra: number): void {
     const need = this.pos + extra;
     if (need <= this.buf.length) return;
-    assert(need <= MAX_BUFFER_BYTES, `byte writer would exceed ${MAX_BUFFER_BYTES} bytes`);
+    if (!(need <= MAX_BUFFER_BYTES)) throw new AssertionError(`byte writer would exceed ${MAX_BUFFER_BYTES} bytes`);
     let cap = this.buf.length * 2;
     while (cap < need) cap *= 2;
     const next = new Uint8Array(Math.min(cap, MAX_BUFFER_BYTES));
@@ -63,7 +63,7 @@ export class ByteWriter {
   }
 
   varint(v: number): void {
-    assert(Number.isInteger(v) && v >= 0 && v <= MAX_VARINT, `varint out of range: ${v}`);
+    if (!(Number.isInteger(v) && v >= 0 && v <= MAX_VARINT)) throw new AssertionError(`varint out of range: ${v}`);
     this.ensure(8);
     const b = this.buf;
     while (v >= 0x80) {
@@ -74,7 +74,7 @@ export class ByteWriter {
   }
 
   svarint(v: number): void {
-    assert(Number.isInteger(v) && Math.abs(v) <= MAX_SVARINT_MAGNITUDE, `svarint out of range: ${v}`);
+    if (!(Number.isInteger(v) && Math.abs(v) <= MAX_SVARINT_MAGNITUDE)) throw new AssertionError(`svarint out of range: ${v}`);
     this.varint(zigzag(v));
   }
 

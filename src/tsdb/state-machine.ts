@@ -290,11 +290,24 @@ export class TimeSeriesStateMachine implements SeriesSource {
       const cursor = starts.slice(0, keyCount);
       const positions = new Uint32Array(n);
       for (let i = 0; i < n; i++) positions[cursor[keyOf[i]!]!++] = i;
+      // A series with one point in the batch (every series of a typical
+      // scrape) gets a reused one-element index list, not a subarray view
+      // allocated per series (appendColumns keeps no reference to it).
+      const onePosition = new Uint32Array(1);
       for (let k = 0; k < keyCount; k++) {
         const from = starts[k]!;
         const to = starts[k + 1]!;
         if (from === to) continue;
-        if (rejectedBy[k] === 0) rejectedBy[k] = this.appendToSeries(ids[k]!, batch.columns, positions.subarray(from, to));
+        if (rejectedBy[k] === 0) {
+          let indexes: Uint32Array;
+          if (to - from === 1) {
+            onePosition[0] = positions[from]!;
+            indexes = onePosition;
+          } else {
+            indexes = positions.subarray(from, to);
+          }
+          rejectedBy[k] = this.appendToSeries(ids[k]!, batch.columns, indexes);
+        }
         if (rejectedBy[k] !== 0) rejectedCount += to - from;
       }
     }

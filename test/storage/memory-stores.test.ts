@@ -96,6 +96,25 @@ describe('MemoryRaftLogStore durability model', () => {
     expect((await again.load()).hardState.commit).toBe(1);
   });
 
+  it('compacts without a sync: a crash may bring compacted entries back, never a gap, and load() skips them', async () => {
+    const { disk, completions } = deferredDisk();
+    const store = await completingWrites(MemoryRaftLogStore.open(disk), completions);
+    await completingWrites(store.save({ hardState: { term: 1, vote: 'n1', commit: 10 }, entries: entries(1, 10, 1), snapshot: null }), completions);
+    await completingWrites(store.recordSnapshot(snapshotMeta(8, 1)), completions);
+    expect(await settled(store.compact(6))).toBe(true);
+    expect(store.range.firstIndex).toBe(7);
+    store.crash();
+    const restarted = await completingWrites(MemoryRaftLogStore.open(disk), completions);
+    expect(restarted.range.firstIndex).toBe(1);
+    expect((await completingWrites(restarted.load(), completions)).entries.map((e) => e.index)).toEqual([9, 10]);
+    await completingWrites(restarted.compact(8), completions);
+    await completingWrites(restarted.save({ hardState: null, entries: entries(11, 11, 1), snapshot: null }), completions);
+    restarted.crash();
+    const again = await MemoryRaftLogStore.open(disk);
+    expect(again.range.firstIndex).toBe(9);
+    expect((await again.load()).entries.map((e) => e.index)).toEqual([9, 10, 11]);
+  });
+
   it('makes every earlier write durable when a later one completes first', async () => {
     const { disk, completions } = deferredDisk();
     const first = disk.write([{ type: 'put', key: 'a', value: Uint8Array.of(1) }]);

@@ -10,7 +10,7 @@
 // (hello, subscription points) carry `push` instead.
 import { Decoder, Encoder } from 'cbor-x';
 import { TsraftError, rethrowIfBug } from '../errors.js';
-import { crc32c } from '../storage/crc32c.js';
+import { crc32c } from '../tsdb/codec/crc32c.js';
 import { readJson, writeJson } from './json-reader.js';
 
 export const PROTOCOL_VERSION = 1;

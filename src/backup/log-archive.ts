@@ -9,7 +9,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TsraftError, assert, rethrowIfBug } from '../errors.js';
 import type { Entry } from '../raft/types.js';
-import { crc32c } from '../storage/crc32c.js';
+import { crc32c } from '../tsdb/codec/crc32c.js';
 import { decodeEntry, encodeEntry } from '../storage/entry-codec.js';
 import { ARCHIVE_MAGIC, ARCHIVE_VERSION, bytesEqual, startsWith } from './constants.js';
 

@@ -5,7 +5,7 @@
 // and that the `end` record arrives; memory stays bounded by one read buffer.
 import { createHash } from 'node:crypto';
 import { TsraftError, assert } from '../errors.js';
-import { crc32c } from '../storage/crc32c.js';
+import { crc32c } from '../tsdb/codec/crc32c.js';
 import { MANIFEST_FILE, MAX_FILE_BYTES, PACK_MAGIC, PACK_VERSION, bytesEqual, sha256, startsWith } from './constants.js';
 
 export const PACK_TYPE_FILE = 1;

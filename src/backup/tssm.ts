@@ -9,7 +9,7 @@ import { TsraftError, assert } from '../errors.js';
 import { ByteReader, ByteWriter } from '../tsdb/byte-io.js';
 import { SNAPSHOT_FORMAT_VERSION, SNAPSHOT_MAGIC } from '../tsdb/state-machine.js';
 import { MAX_SERIES_KEY_BYTES } from '../tsdb/write-batch.js';
-import { crc32c as crc32cChained } from '../storage/crc32c.js';
+import { crc32c, crc32cContinue } from '../tsdb/codec/crc32c.js';
 
 /** The state machine options in snapshot order (docs/tsdb-commands.md). */
 export const TSSM_OPTION_COUNT = 8;
@@ -48,7 +48,7 @@ export function parseTssm(bytes: Uint8Array): ParsedTssm {
   if (bytes.length < SNAPSHOT_MAGIC.length + 5) throw corrupt(`${bytes.length} bytes is too short`);
   const body = bytes.length - 4;
   const stored = new DataView(bytes.buffer, bytes.byteOffset + body, 4).getUint32(0, true);
-  if (crc32cChained(bytes.subarray(0, body)) !== stored) throw corrupt('checksum mismatch');
+  if (crc32c(bytes, 0, body) !== stored) throw corrupt('checksum mismatch');
   const r = new ByteReader(bytes, 'TSR_ERR_CORRUPT_SNAPSHOT', 'state machine snapshot', 0, body);
   const magic = r.bytesView(SNAPSHOT_MAGIC.length, 'magic');
   if (!magic.every((b, i) => b === SNAPSHOT_MAGIC[i])) throw corrupt('bad magic (not a TSSM snapshot)');
@@ -96,7 +96,7 @@ export class TssmWriter {
 
   private emit(chunk: Uint8Array): void {
     assert(!this.finished, 'TssmWriter: write after finish');
-    this.crc = crc32cChained(chunk, this.crc);
+    this.crc = crc32cContinue(this.crc, chunk);
     this.bytesWritten += chunk.length;
     this.sink(chunk);
   }

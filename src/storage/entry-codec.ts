@@ -8,7 +8,7 @@
 // with the storage-corruption exit code — and never apply the entry.
 import { AssertionError, assert, TsraftError } from '../errors.js';
 import type { Entry, EntryKind } from '../raft/types.js';
-import { crc32c } from './crc32c.js';
+import { crc32c } from '../tsdb/codec/crc32c.js';
 
 export const ENTRY_RECORD_VERSION = 1;
 /** version(1) + index(8) + term(8) + kind(1) + data length(4). */

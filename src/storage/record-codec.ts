@@ -6,7 +6,7 @@
 // snapshot store's job: it wraps these errors).
 import { assert, TsraftError } from '../errors.js';
 import type { ConfigState, HardState, SnapshotMeta } from '../raft/types.js';
-import { crc32c } from './crc32c.js';
+import { crc32c } from '../tsdb/codec/crc32c.js';
 
 export const RECORD_VERSION = 1;
 /** Node ids are short; a longer stored vote is corruption. */

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { assert, TsraftError } from '../errors.js';
 import type { SnapshotMeta } from '../raft/types.js';
-import { crc32c } from './crc32c.js';
+import { crc32c } from '../tsdb/codec/crc32c.js';
 import { decodeSnapshotMetaPayload, encodeSnapshotMetaPayload, MAX_CONFIG_BYTES } from './record-codec.js';
 
 export const SNAPSHOT_MAGIC = Uint8Array.of(0x54, 0x53, 0x52, 0x53); // "TSRS"

@@ -2,7 +2,6 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { TsraftError } from '../../src/errors.js';
 import type { Entry } from '../../src/raft/types.js';
-import { crc32c } from '../../src/storage/crc32c.js';
 import { decodeEntry, encodeEntry } from '../../src/storage/entry-codec.js';
 import { decodeHardState, decodeSnapshotMeta, encodeHardState, encodeSnapshotMeta } from '../../src/storage/record-codec.js';
 import { decodeSnapshotFile, encodeSnapshotFile } from '../../src/storage/snapshot-file-codec.js';
@@ -23,39 +22,6 @@ function codeOf(fn: () => unknown): string | undefined {
   }
   return undefined;
 }
-
-/** The textbook bit-at-a-time CRC-32C, to check the sliced tables against. */
-function referenceCrc32c(bytes: Uint8Array): number {
-  let crc = 0xffffffff;
-  for (const byte of bytes) {
-    crc ^= byte;
-    for (let k = 0; k < 8; k++) crc = crc & 1 ? (crc >>> 1) ^ 0x82f63b78 : crc >>> 1;
-  }
-  return (crc ^ 0xffffffff) >>> 0;
-}
-
-describe('crc32c', () => {
-  it('equals a bit-at-a-time reference on inputs of every length around the 16-byte slices', () => {
-    fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => {
-        expect(crc32c(bytes)).toBe(referenceCrc32c(bytes));
-      }),
-    );
-  });
-
-  it('matches the published check value for "123456789"', () => {
-    expect(crc32c(new TextEncoder().encode('123456789'))).toBe(0xe3069283);
-  });
-
-  it('continues across split input as over the whole', () => {
-    fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 200 }), fc.nat(200), (bytes, cut) => {
-        const at = Math.min(cut, bytes.length);
-        expect(crc32c(bytes.subarray(at), crc32c(bytes.subarray(0, at)))).toBe(crc32c(bytes));
-      }),
-    );
-  });
-});
 
 describe('entry codec', () => {
   it('round-trips every entry bit-exactly', () => {

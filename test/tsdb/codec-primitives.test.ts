@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BitReader, BitWriter } from '../../src/tsdb/codec/bit-stream.js';
 import { ByteReader, ByteWriter, unzigzag, zigzag } from '../../src/tsdb/codec/byte-buffer.js';
-import { crc32c } from '../../src/tsdb/codec/crc32c.js';
+import { crc32c, crc32cContinue } from '../../src/tsdb/codec/crc32c.js';
 import { AdaptiveUintDecoder, AdaptiveUintEncoder, MAX_BIT_LENGTH, typicalBitLength } from '../../src/tsdb/codec/adaptive-int-coder.js';
 import { RangeDecoder, RangeEncoder, newModel } from '../../src/tsdb/codec/range-coder.js';
 
@@ -32,6 +32,17 @@ describe('crc32c', () => {
     expect(crc32c(new Uint8Array(32))).toBe(0x8a9136aa);
     expect(crc32c(new Uint8Array(32).fill(0xff))).toBe(0x62a8ab43);
     expect(crc32c(Uint8Array.from({ length: 32 }, (_, i) => i))).toBe(0x46dd794e);
+  });
+
+  it('continues across split input as over the whole', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), fc.nat(200), (bytes, cut) => {
+        const at = Math.min(cut, bytes.length);
+        expect(crc32cContinue(crc32c(bytes, 0, at), bytes, at)).toBe(crc32c(bytes));
+        expect(crc32cContinue(crc32c(bytes.subarray(0, at)), bytes.subarray(at))).toBe(crc32c(bytes));
+        expect(crc32cContinue(0, bytes)).toBe(crc32c(bytes));
+      }),
+    );
   });
 
   it('checksums a sub-range the same as a copy of it', () => {

@@ -1,13 +1,19 @@
-// CRC-32C (Castagnoli, reflected polynomial 0x82F63B78): the checksum of every
-// sealed block and series snapshot (docs/segment-format.md). Pure TypeScript,
-// table-driven (slicing-by-16), because src/tsdb may not import node:zlib or
-// node:crypto and blocks are checksummed on every seal and every read.
+// CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), the checksum LevelDB,
+// ext4 and iSCSI use. One implementation for the whole code base: sealed
+// blocks and series snapshots (docs/segment-format.md), write batches and
+// commands, and outside src/tsdb the Raft log records, snapshot files, client
+// frames and backups. It lives here because src/tsdb may import nothing but
+// its own modules and must stay pure (no node:zlib, no node:crypto).
+//
+// Slicing-by-16 over one flat Int32Array of 16 tables: about 0.65 ns per byte
+// here, twice as fast as slicing-by-8 over eight separate Uint32Arrays (V8
+// keeps one int32 table in registers better than eight, and never boxes its
+// values). Entries can be megabytes, and every save, load, seal and read
+// checksums them.
 
 const POLY = 0x82f63b78;
 const TABLE_COUNT = 16;
-/** TABLES[t * 256 + b]: the CRC of byte b followed by t zero bytes. One flat
- *  Int32Array, slicing-by-16: about 0.65 ns per byte here, twice as fast as
- *  slicing-by-4 over four Uint32Arrays. */
+/** TABLES[t * 256 + b]: the CRC of byte b followed by t zero bytes. */
 const TABLES: Int32Array = buildTables();
 
 function buildTables(): Int32Array {
@@ -28,8 +34,17 @@ function buildTables(): Int32Array {
 
 /** CRC-32C of bytes[start, end). */
 export function crc32c(bytes: Uint8Array, start = 0, end = bytes.length): number {
+  return crc32cContinue(0, bytes, start, end);
+}
+
+/**
+ * CRC-32C of everything `previous` covered followed by bytes[start, end):
+ * crc32cContinue(crc32c(a), b) === crc32c(a ++ b). `previous` 0 starts afresh.
+ * For checksums over a stream of chunks.
+ */
+export function crc32cContinue(previous: number, bytes: Uint8Array, start = 0, end = bytes.length): number {
   const t = TABLES;
-  let crc = -1;
+  let crc = ~previous;
   let i = start;
   const end16 = end - ((end - start) % 16);
   while (i < end16) {

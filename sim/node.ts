@@ -6,6 +6,8 @@ import { TsraftError } from '../src/errors.js';
 import type { ConfigState, NodeId, RaftConfig } from '../src/raft/types.js';
 import { Replica } from '../src/replica/replica.js';
 import { TsdbStateMachine } from '../src/replica/tsdb-state-machine.js';
+import { TsdbCheckpointer, loadPersistedState, storeBlockReader } from '../src/replica/tsdb-persistence.js';
+import { MemoryStateMachineStore } from '../src/storage/state-machine-store.js';
 import type { ReplicaObserver, ReplicaTestingKnobs } from '../src/replica/types.js';
 import { MemoryDisk, MemoryRaftLogStore, MemorySnapshotStore } from '../src/storage/memory-stores.js';
 import type { ApplyResult } from '../src/tsdb/state-machine.js';
@@ -19,6 +21,11 @@ import type { Trace } from './trace.js';
  *  appends, so that snapshots, chunking and compaction happen in every run. */
 export const SIM_TICK_MS = 50;
 export const SIM_ELECTION_TICKS = 10;
+/** Short blocks: the workload's two minutes of timestamps span several, so
+ *  blocks are sealed, written, evicted, read back and reopened by late writes. */
+const SIM_STATE_MACHINE = { blockSpanMs: 20_000 };
+/** Bytes of written sealed blocks a simulated node keeps in memory. */
+const SIM_RESIDENT_BLOCK_BYTES = 128;
 const SIM_RAFT: Partial<Omit<RaftConfig, 'id' | 'prng'>> = {
   electionTimeoutTicks: SIM_ELECTION_TICKS,
   heartbeatIntervalTicks: 1,
@@ -109,9 +116,13 @@ export class SimNode {
     this.clock = clock;
     const transport = this.ctx.network.attach(this.id, gate);
     this.ctx.trace.record('boot', `${this.id} #${incarnation}${bootstrap !== null ? ' bootstrap' : ''}`);
-    const sm = new TsdbStateMachine();
+    // The state machine keeps its own copy on the node's disk, as a real
+    // node's LevelDB does; a tiny memory budget makes reads go back to it.
+    const smStore = new MemoryStateMachineStore(this.disk);
+    const sm = new TsdbStateMachine(SIM_STATE_MACHINE, { blockReader: storeBlockReader(smStore), residentBlockBytes: SIM_RESIDENT_BLOCK_BYTES });
     this.sm = sm;
     try {
+      await loadPersistedState(sm.machine, smStore);
       const logStore = await MemoryRaftLogStore.open(this.disk);
       const snapshotStore = new MemorySnapshotStore(this.disk);
       if (this.incarnation !== incarnation) return;
@@ -127,6 +138,8 @@ export class SimNode {
         raft: { ...SIM_RAFT, ...this.ctx.raftOverrides, testingKnobs: this.ctx.raftKnobs },
         tickIntervalMs: SIM_TICK_MS,
         snapshotEveryEntries: 64,
+        persistence: new TsdbCheckpointer(() => sm.machine, smStore),
+        persistEveryEntries: 16,
         logEntriesKeptAfterSnapshot: 10,
         proposalTimeoutMs: 3_000,
         readTimeoutMs: 3_000,

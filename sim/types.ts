@@ -87,6 +87,8 @@ export interface SeedResult {
   faults_injected: number;
   corruptions_detected: number;
   snapshots_installed: number;
+  /** Sealed blocks whose bytes left memory on the nodes running at the end (read back from their disks). */
+  blocks_evicted: number;
   applied_index: number;
   sim_seconds: number;
   wall_seconds: number;

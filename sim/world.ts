@@ -357,6 +357,7 @@ export class World {
       faults_injected: this.faults.injected,
       corruptions_detected: this.corruptionsDetected,
       snapshots_installed: this.checkers.snapshotsInstalled,
+      blocks_evicted: this.nodes.reduce((sum, n) => sum + (n.running ? n.sm!.machine.residencyStats().evictedBlocks : 0), 0),
       applied_index: appliedIndex,
       sim_seconds: round3(this.scheduler.nowMs / 1000),
       wall_seconds: round3((performance.now() - wallStart) / 1000),

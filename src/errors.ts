@@ -40,6 +40,7 @@ export const ERROR_CODES = {
   TSR_ERR_QUERY_TOO_LARGE: { httpStatus: 413, retryable: false, summary: 'A query would select, read or return more than a configured bound (series, points read, points returned); details.limit names the bound. Narrow the time range or filters, or downsample.' },
   // Storage (src/storage). Corruption is fatal for the node: see docs/storage.md.
   TSR_ERR_CORRUPT_LOG: { httpStatus: 500, retryable: false, summary: 'A stored Raft log record failed its checksum or structure check (the message names the index or key); fatal.' },
+  TSR_ERR_CORRUPT_STATE: { httpStatus: 500, retryable: false, summary: 'A stored state-machine record (docs/storage.md, "State machine") failed its checksum or structure check; fatal at start-up (the message names the record).' },
   TSR_ERR_CORRUPT_SNAPSHOT: { httpStatus: 500, retryable: false, summary: 'A stored snapshot file failed its header or data checksum.' },
   TSR_ERR_STORAGE_FORMAT: { httpStatus: 500, retryable: false, summary: 'The data directory holds an unknown or unsupported storage format version.' },
   TSR_ERR_SNAPSHOT_INCOMPLETE: { httpStatus: 409, retryable: true, summary: 'An incoming snapshot is missing bytes or a chunk does not continue it; resend from details.expectedOffset.' },

@@ -70,6 +70,21 @@ export interface RetentionConfig {
   checkIntervalMs: number;
 }
 
+/** The state machine's data in LevelDB (docs/storage.md, "State machine"). */
+export interface StateStorageConfig {
+  /** Bytes of written sealed blocks kept in memory; older ones are read back
+   *  from LevelDB when a query needs them. Default 256 MiB; 0 keeps none. */
+  residentBlockBytes: number;
+  /** Decoded blocks cached for repeated queries, bytes. Default 64 MiB; 0 disables. */
+  decodedBlockCacheBytes: number;
+  /** Write a state machine checkpoint every this many applied entries … Default 10,000. */
+  checkpointEveryEntries: number;
+  /** … or bytes of applied entries (bounds the replay after a crash). Default 16 MiB. */
+  checkpointEveryBytes: number;
+  /** … or this long after the last one when anything was applied since. Default 5,000 ms. */
+  checkpointEveryMs: number;
+}
+
 /** Self-monitoring: the node writes a few of its own metrics into the store as
  *  ordinary `tsraft.*` series (src/node/self-monitor.ts, docs/metrics.md). */
 export interface SelfMonitoringConfig {
@@ -177,6 +192,8 @@ export interface NodeConfig {
   limits: NodeLimits;
   /** State machine options (src/tsdb/state-machine.ts). */
   tsdb: TimeSeriesStateMachineOptions;
+  /** How this node keeps the state machine's data (local, not replicated). */
+  storage: StateStorageConfig;
   clientApi: ClientApiConfig;
   selfMonitoring: SelfMonitoringConfig;
   retention: RetentionConfig;
@@ -230,6 +247,14 @@ export const DEFAULT_BACKUP: Readonly<BackupConfig> = Object.freeze({
   drill: Object.freeze({ intervalMs: 0, maxBytesPerSecond: 64 * MiB }),
   scrub: Object.freeze({ enabled: true, maxBytesPerSecond: 4 * MiB, passIntervalMs: 3_600_000 }),
   digest: Object.freeze({ intervalMs: 300_000 }),
+});
+
+export const DEFAULT_STATE_STORAGE: Readonly<StateStorageConfig> = Object.freeze({
+  residentBlockBytes: 256 * MiB,
+  decodedBlockCacheBytes: 64 * MiB,
+  checkpointEveryEntries: 10_000,
+  checkpointEveryBytes: 16 * MiB,
+  checkpointEveryMs: 5_000,
 });
 
 export const DEFAULT_SELF_MONITORING: Readonly<SelfMonitoringConfig> = Object.freeze({ enabled: false, intervalMs: 10_000 });

@@ -10,7 +10,7 @@ import { TsraftError, assert } from '../errors.js';
 import { DEFAULT_STATE_MACHINE_OPTIONS, type TimeSeriesStateMachineOptions } from '../tsdb/state-machine.js';
 import { MIN_SECRET_BYTES } from '../transport/handshake.js';
 import { DEFAULT_BACKUP, DEFAULT_BACKUP_S3, type BackupConfig, type BackupS3Config, type BackupScheduleConfig } from './types.js';
-import { DEFAULTS, DEFAULT_LIMITS, DEFAULT_LOG_ARCHIVE, DEFAULT_RETENTION, DEFAULT_SELF_MONITORING, type ClientApiConfig, type LogArchiveConfig, type LogLevel, type NodeConfig, type NodeLimits, type RetentionConfig, type SelfMonitoringConfig, type TlsConfig } from './types.js';
+import { DEFAULTS, DEFAULT_LIMITS, DEFAULT_LOG_ARCHIVE, DEFAULT_RETENTION, DEFAULT_SELF_MONITORING, DEFAULT_STATE_STORAGE, type StateStorageConfig, type ClientApiConfig, type LogArchiveConfig, type LogLevel, type NodeConfig, type NodeLimits, type RetentionConfig, type SelfMonitoringConfig, type TlsConfig } from './types.js';
 
 export { MIN_SECRET_BYTES };
 export const MAX_SECRET_BYTES = 1024;
@@ -316,6 +316,21 @@ function readRetention(reader: ObjectReader, problems: ConfigProblem[]): Retenti
   return result;
 }
 
+function readStorage(reader: ObjectReader, problems: ConfigProblem[]): StateStorageConfig {
+  const result: StateStorageConfig = { ...DEFAULT_STATE_STORAGE };
+  const value = reader.raw('storage');
+  if (value === undefined) return result;
+  const section = ObjectReader.of(value, reader.field('storage'), problems);
+  if (section === null) return result;
+  result.residentBlockBytes = section.integer('residentBlockBytes', DEFAULT_STATE_STORAGE.residentBlockBytes, 0, 2 ** 40, ' bytes');
+  result.decodedBlockCacheBytes = section.integer('decodedBlockCacheBytes', DEFAULT_STATE_STORAGE.decodedBlockCacheBytes, 0, 2 ** 40, ' bytes');
+  result.checkpointEveryEntries = section.integer('checkpointEveryEntries', DEFAULT_STATE_STORAGE.checkpointEveryEntries, 1, 1_000_000_000);
+  result.checkpointEveryBytes = section.integer('checkpointEveryBytes', DEFAULT_STATE_STORAGE.checkpointEveryBytes, 1024, 2 ** 40, ' bytes');
+  result.checkpointEveryMs = section.integer('checkpointEveryMs', DEFAULT_STATE_STORAGE.checkpointEveryMs, 10, 86_400_000, ' ms');
+  section.rejectUnknown();
+  return result;
+}
+
 function readLogArchive(reader: ObjectReader, problems: ConfigProblem[], baseDir: string): LogArchiveConfig {
   const result: LogArchiveConfig = { ...DEFAULT_LOG_ARCHIVE };
   const value = reader.raw('logArchive');
@@ -552,6 +567,7 @@ export function validateNodeConfig(raw: unknown, options: { baseDir: string; sou
   else root.problem('logLevel', `must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevelText)}`);
   const limits = readLimits(root, problems);
   const tsdb = readTsdb(root, problems);
+  const storage = readStorage(root, problems);
   const clientApi = readClientApi(root, httpHost, problems);
   const selfMonitoring = readSelfMonitoring(root, problems);
   const retention = readRetention(root, problems);
@@ -589,6 +605,7 @@ export function validateNodeConfig(raw: unknown, options: { baseDir: string; sou
     tls,
     limits,
     tsdb,
+    storage,
     clientApi,
     selfMonitoring,
     retention,

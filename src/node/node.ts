@@ -24,6 +24,8 @@ import { Replica } from '../replica/replica.js';
 import type { ReplicaStatus } from '../replica/types.js';
 import { FileSnapshotStore } from '../storage/file-snapshot-store.js';
 import { LevelRaftLogStore, type RootLevel } from '../storage/level-log-store.js';
+import { LevelStateMachineStore } from '../storage/state-machine-store.js';
+import { TsdbCheckpointer, loadPersistedState, storeBlockReader } from '../replica/tsdb-persistence.js';
 import type { Transport } from '../transport/types.js';
 import { WsTransport } from '../transport/ws-transport.js';
 import { TimeSeriesStateMachine, type ApplyResult } from '../tsdb/state-machine.js';
@@ -62,6 +64,11 @@ export class TsraftNode {
   private db: RootLevel | null = null;
   private logStore: LevelRaftLogStore | null = null;
   private snapshotStore: FileSnapshotStore | null = null;
+  /** The state machine's records in LevelDB (docs/storage.md, "State machine"). */
+  private stateStore: LevelStateMachineStore | null = null;
+  private checkpointer: TsdbCheckpointer | null = null;
+  /** Applied index of the state machine as loaded from LevelDB at start (0: none stored). */
+  private loadedIndex = 0;
   private transportValue: WsTransport | null = null;
   private replicaValue: Replica<ApplyResult> | null = null;
   private client: ClientSurfaces | null = null;
@@ -81,7 +88,17 @@ export class TsraftNode {
     this.config = config;
     this.log = log;
     this.version = version;
-    this.stateMachine = new TimeSeriesStateMachine(config.tsdb);
+    this.stateMachine = new TimeSeriesStateMachine(config.tsdb, {
+      decodedBlockCacheBytes: config.storage.decodedBlockCacheBytes,
+      residentBlockBytes: config.storage.residentBlockBytes,
+      // Blocks leave memory only after a checkpoint wrote them, so the store exists by then.
+      blockReader: {
+        readBlock: (seriesId, startMs) => {
+          assert(this.stateStore !== null, 'a sealed block was evicted before the state store opened');
+          return storeBlockReader(this.stateStore).readBlock(seriesId, startMs);
+        },
+      },
+    });
     this.metrics = new NodeMetrics({
       nodeId: config.nodeId,
       clusterId: config.clusterId,
@@ -144,6 +161,14 @@ export class TsraftNode {
     await db.open();
     this.db = db;
     this.logStore = await LevelRaftLogStore.open({ db });
+    this.stateStore = new LevelStateMachineStore(db);
+    if (await loadPersistedState(this.stateMachine, this.stateStore)) {
+      this.loadedIndex = this.stateMachine.appliedIndex;
+      const stats = this.stateMachine.stats();
+      log.info('loaded the state machine from LevelDB', { appliedIndex: this.loadedIndex, series: stats.seriesCount, points: stats.pointCount });
+    }
+    const checkpointer = new TsdbCheckpointer(() => this.stateMachine, this.stateStore);
+    this.checkpointer = checkpointer;
     this.snapshotStore = await FileSnapshotStore.open(join(config.dataDir, SNAPSHOT_FOLDER));
 
     const transport = new WsTransport({
@@ -192,6 +217,10 @@ export class TsraftNode {
       snapshotEveryEntries: config.snapshotEveryEntries,
       snapshotEveryBytes: config.snapshotEveryBytes,
       logEntriesKeptAfterSnapshot: config.logEntriesKeptAfterSnapshot,
+      persistence: checkpointer,
+      persistEveryEntries: config.storage.checkpointEveryEntries,
+      persistEveryBytes: config.storage.checkpointEveryBytes,
+      persistEveryMs: config.storage.checkpointEveryMs,
       maxPendingProposals: config.limits.maxPendingProposals,
       maxProposalBytes: config.limits.maxProposalBytes,
       maxPendingReads: config.limits.maxPendingReads,
@@ -283,7 +312,22 @@ export class TsraftNode {
     this.lifecycle = 'running';
   }
 
-  status(): NodeStatus & { backupService: Record<string, unknown> | null } {
+  /** The state machine's storage, for /status (docs/http-api.md). */
+  storageStatus(): { loadedIndex: number; checkpointIndex: number; checkpoints: number; checkpointBytes: number; residentBlockBytes: number; maxResidentBlockBytes: number; evictedBlocks: number } {
+    const residency = this.stateMachine.residencyStats();
+    const stats = this.checkpointer?.stats;
+    return {
+      loadedIndex: this.loadedIndex,
+      checkpointIndex: stats?.writtenIndex ?? this.loadedIndex,
+      checkpoints: stats?.checkpoints ?? 0,
+      checkpointBytes: stats?.bytesWritten ?? 0,
+      residentBlockBytes: residency.residentWrittenBytes,
+      maxResidentBlockBytes: residency.maxResidentBytes,
+      evictedBlocks: residency.evictedBlocks,
+    };
+  }
+
+  status(): NodeStatus & { backupService: Record<string, unknown> | null; storage: ReturnType<TsraftNode['storageStatus']> } {
     const replica = this.replicaValue;
     const base: ReplicaStatus | null = replica === null ? null : replica.status();
     const clientUrls = this.config.clientUrls;
@@ -327,6 +371,7 @@ export class TsraftNode {
       uptimeSeconds: Math.floor((Date.now() - this.startedAtMs) / 1000),
       version: this.version,
       backupService: this.backupService?.status() ?? null,
+      storage: this.storageStatus(),
     };
   }
 

@@ -26,7 +26,8 @@ import { parseTssm } from '../backup/tssm.js';
 import { SNAPSHOT_FILE } from '../storage/file-snapshot-store.js';
 import { decodeSnapshotFile } from '../storage/snapshot-file-codec.js';
 import { SeriesData } from '../tsdb/series-data.js';
-import { blockProblem, isOriginalOf, repairBlock, scrubSeries, sealedBlockAt } from '../tsdb/scrub.js';
+import { blockProblem, isOriginalOf, scrubSeries, sealedBlockAt, stillDamaged } from '../tsdb/scrub.js';
+import type { SealedBlockRecord } from '../tsdb/series-data.js';
 import type { TimeSeriesStateMachine } from '../tsdb/state-machine.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from './logger.js';
@@ -44,7 +45,7 @@ export interface ScrubberOptions {
   secret: Uint8Array;
   maxBytesPerSecond: number;
   passIntervalMs: number;
-  stateMachine: Pick<TimeSeriesStateMachine, 'nextSeriesId' | 'seriesDataOf' | 'seriesKeyOf' | 'seriesIdOf'>;
+  stateMachine: Pick<TimeSeriesStateMachine, 'nextSeriesId' | 'seriesDataOf' | 'seriesKeyOf' | 'seriesIdOf' | 'repairSealedBlock'>;
   peerUrls: () => Record<string, string>;
   isMember: (nodeId: string) => boolean;
   /** The node's snapshot folder (the fallback source of original bytes). */
@@ -63,8 +64,8 @@ export interface QuarantinedSegment {
   foundAtMs: number;
   attempts: number;
   nextAttemptMs: number;
-  /** The damaged block's bytes (held by the series: repairs write into them). */
-  bytes: Uint8Array;
+  /** The series' record of the damaged block: a repair replaces exactly it. */
+  record: SealedBlockRecord;
 }
 
 const immediate = (): Promise<void> => new Promise((resolvePromise) => setImmediate(resolvePromise));
@@ -100,7 +101,7 @@ export class Scrubber {
     await this.loop;
   }
 
-  status(): { maxBytesPerSecond: number; cursor: number; nextSeriesId: number; progress: number; stats: Scrubber['stats']; unrepaired: Array<Omit<QuarantinedSegment, 'bytes'>> } {
+  status(): { maxBytesPerSecond: number; cursor: number; nextSeriesId: number; progress: number; stats: Scrubber['stats']; unrepaired: Array<Omit<QuarantinedSegment, 'record'>> } {
     const next = this.options.stateMachine.nextSeriesId;
     return {
       maxBytesPerSecond: this.options.maxBytesPerSecond,
@@ -108,7 +109,7 @@ export class Scrubber {
       nextSeriesId: next,
       progress: next === 0 ? 1 : Math.min(1, this.cursor / next),
       stats: { ...this.stats },
-      unrepaired: [...this.quarantine.values()].map(({ bytes: _bytes, ...rest }) => rest),
+      unrepaired: [...this.quarantine.values()].map(({ record: _record, ...rest }) => rest),
     };
   }
 
@@ -157,18 +158,18 @@ export class Scrubber {
       const result = scrubSeries(series);
       bytes += result.bytesChecked;
       this.stats.bytesChecked += result.bytesChecked;
-      for (const damage of result.damaged) this.noteDamaged(sm.seriesKeyOf(id)!, damage.startMs, damage.bytes, damage.problem);
+      for (const damage of result.damaged) this.noteDamaged(sm.seriesKeyOf(id)!, damage.startMs, damage.record, damage.problem);
     }
     return bytes;
   }
 
-  private noteDamaged(seriesKey: string, startMs: number, bytes: Uint8Array, problem: string): void {
+  private noteDamaged(seriesKey: string, startMs: number, record: SealedBlockRecord, problem: string): void {
     const id = `${seriesKey}@${startMs}`;
     if (this.quarantine.has(id)) return;
     if (this.quarantine.size >= MAX_QUARANTINED) return;
     this.stats.corruptFound++;
     this.options.families.scrubCorruptSegments.inc();
-    this.quarantine.set(id, { seriesKey, startMs, problem, foundAtMs: this.options.clock.nowMs(), attempts: 0, nextAttemptMs: 0, bytes });
+    this.quarantine.set(id, { seriesKey, startMs, problem, foundAtMs: this.options.clock.nowMs(), attempts: 0, nextAttemptMs: 0, record });
     this.options.families.scrubUnrepairedSegments.set(this.quarantine.size);
     this.options.log.error('scrubbing found a corrupt segment; it is not served and will be repaired', { series: seriesKey, blockStartMs: startMs, problem });
   }
@@ -193,7 +194,12 @@ export class Scrubber {
     const stillThere = (): boolean => {
       const id = this.options.stateMachine.seriesIdOf(entry.seriesKey);
       const series = id === undefined ? undefined : this.options.stateMachine.seriesDataOf(id);
-      return series !== undefined && sealedBlockAt(series, entry.startMs) === entry.bytes && blockProblem(entry.bytes) !== null;
+      return series !== undefined && stillDamaged(series, entry.record);
+    };
+    // The repaired block is written to the store by the next checkpoint.
+    const replace = (original: Uint8Array): void => {
+      const id = this.options.stateMachine.seriesIdOf(entry.seriesKey);
+      assert(id !== undefined && this.options.stateMachine.repairSealedBlock(id, entry.record, original), 'repairing a segment that left its series');
     };
     // Retention dropped it, or a write replaced it: nothing left to repair.
     if (!stillThere()) return 'gone';
@@ -207,9 +213,9 @@ export class Scrubber {
         log.debug('a peer could not provide a segment copy', { peer, series: entry.seriesKey, error: (error as Error).message });
         continue;
       }
-      if (candidate === null || !isOriginalOf(entry.bytes, candidate)) continue;
+      if (candidate === null || !isOriginalOf(entry.record, candidate)) continue;
       if (!stillThere()) return 'gone';
-      repairBlock(entry.bytes, candidate);
+      replace(candidate);
       this.stats.repairedFromPeer++;
       families.scrubRepairedSegments.inc({ source: 'peer' });
       log.warn('repaired a corrupt segment with the original bytes from a healthy replica', { series: entry.seriesKey, blockStartMs: entry.startMs, from: peer });
@@ -217,8 +223,8 @@ export class Scrubber {
     }
     try {
       const candidate = await this.fromSnapshot(entry);
-      if (candidate !== null && isOriginalOf(entry.bytes, candidate) && stillThere()) {
-        repairBlock(entry.bytes, candidate);
+      if (candidate !== null && isOriginalOf(entry.record, candidate) && stillThere()) {
+        replace(candidate);
         this.stats.repairedFromSnapshot++;
         families.scrubRepairedSegments.inc({ source: 'snapshot' });
         log.warn('repaired a corrupt segment with the original bytes from the local snapshot', { series: entry.seriesKey, blockStartMs: entry.startMs });

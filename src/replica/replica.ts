@@ -39,6 +39,9 @@ const DEFAULTS = {
   tickIntervalMs: 50,
   snapshotEveryEntries: 10_000,
   snapshotEveryBytes: 256 * 1024 * 1024,
+  persistEveryEntries: 10_000,
+  persistEveryBytes: 16 * 1024 * 1024,
+  persistEveryMs: 5_000,
   logEntriesKeptAfterSnapshot: 1_000,
   maxPendingProposals: 10_000,
   maxProposalBytes: 4 * 1024 * 1024,
@@ -75,6 +78,9 @@ export class Replica<R = unknown> {
   private readonly snapshotEveryEntries: number;
   private readonly snapshotEveryBytes: number;
   private readonly logEntriesKeptAfterSnapshot: number;
+  private readonly persistEveryEntries: number;
+  private readonly persistEveryBytes: number;
+  private readonly persistEveryMs: number;
   private readonly maxProposalBytes: number;
   private readonly proposalTimeoutMs: number;
   private readonly readTimeoutMs: number;
@@ -89,6 +95,12 @@ export class Replica<R = unknown> {
   private snapshotIndex = 0;
   /** Entry bytes applied since the last local snapshot (snapshotEveryBytes). */
   private bytesAppliedSinceSnapshot = 0;
+  /** State machine checkpoints (options.persistence): the applied index the
+   *  last one captured, bytes applied since, when it was taken, the one in flight. */
+  private persistedIndex = 0;
+  private bytesAppliedSincePersist = 0;
+  private lastPersistAtMs = 0;
+  private persisting: Promise<void> | null = null;
   private soft: SoftState = { role: 'follower', leader: null, term: 0 };
   /** Term and vote of the hard state last saved: a save that changes
    *  neither (only the commit index) needs no sync. */
@@ -117,6 +129,9 @@ export class Replica<R = unknown> {
     this.tickIntervalMs = checkRange('tickIntervalMs', options.tickIntervalMs ?? DEFAULTS.tickIntervalMs, 1, 60_000);
     this.snapshotEveryEntries = checkRange('snapshotEveryEntries', options.snapshotEveryEntries ?? DEFAULTS.snapshotEveryEntries, 1, Number.MAX_SAFE_INTEGER);
     this.snapshotEveryBytes = checkRange('snapshotEveryBytes', options.snapshotEveryBytes ?? DEFAULTS.snapshotEveryBytes, 1, Number.MAX_SAFE_INTEGER);
+    this.persistEveryEntries = checkRange('persistEveryEntries', options.persistEveryEntries ?? DEFAULTS.persistEveryEntries, 1, Number.MAX_SAFE_INTEGER);
+    this.persistEveryBytes = checkRange('persistEveryBytes', options.persistEveryBytes ?? DEFAULTS.persistEveryBytes, 1, Number.MAX_SAFE_INTEGER);
+    this.persistEveryMs = checkRange('persistEveryMs', options.persistEveryMs ?? DEFAULTS.persistEveryMs, 1, 86_400_000);
     this.logEntriesKeptAfterSnapshot = checkRange('logEntriesKeptAfterSnapshot', options.logEntriesKeptAfterSnapshot ?? DEFAULTS.logEntriesKeptAfterSnapshot, 0, Number.MAX_SAFE_INTEGER);
     this.maxProposalBytes = checkRange('maxProposalBytes', options.maxProposalBytes ?? DEFAULTS.maxProposalBytes, 1, 2 ** 31);
     this.proposalTimeoutMs = checkRange('proposalTimeoutMs', options.proposalTimeoutMs ?? DEFAULTS.proposalTimeoutMs, 1, 3_600_000);
@@ -167,9 +182,22 @@ export class Replica<R = unknown> {
       config = cloneConfig(stored.snapshot.config);
       this.snapshotIndex = stored.snapshot.index;
     }
-    // A state machine persisted on its own may be ahead of the snapshot; it
-    // never is ahead of the durable commit index (it applies committed entries).
-    applied = Math.max(applied, Math.min(this.sm.appliedIndex, stored.hardState.commit));
+    // A state machine persisted on its own may be ahead of the snapshot. It
+    // applied committed entries only, and a checkpoint is taken only once the
+    // entries it covers are durable in this log (maybePersist), so they are
+    // here; the commit index, saved without a sync, may lag behind it.
+    let hardState = stored.hardState;
+    if (this.sm.appliedIndex > applied) {
+      const lastIndex = stored.entries.length > 0 ? stored.entries[stored.entries.length - 1]!.index : (stored.snapshot?.index ?? 0);
+      if (this.sm.appliedIndex > lastIndex) {
+        throw new TsraftError('TSR_ERR_CORRUPT_STATE', `replica ${this.id}: the state machine applied up to index ${this.sm.appliedIndex} but the log ends at ${lastIndex} (the log was lost or replaced; rebuild this node)`, {
+          details: { stateMachineIndex: this.sm.appliedIndex, lastIndex },
+        });
+      }
+      applied = this.sm.appliedIndex;
+      if (hardState.commit < applied) hardState = { ...hardState, commit: applied };
+    }
+    this.persistedIndex = applied;
     for (const e of stored.entries) {
       if (e.index > applied) break;
       if (e.kind === 'config') config = applyConfigEntry(config, e);
@@ -182,13 +210,14 @@ export class Replica<R = unknown> {
     const raftOptions = this.options.raft ?? {};
     this.raftNode = new RaftNode(
       { ...raftOptions, id: this.id, prng: this.options.prng },
-      { hardState: stored.hardState, snapshot: stored.snapshot, entries: stored.entries, bootstrapConfig: EMPTY_CONFIG, applied },
+      { hardState, snapshot: stored.snapshot, entries: stored.entries, bootstrapConfig: EMPTY_CONFIG, applied },
     );
     const s = this.raftNode.status();
     this.soft = { role: s.role, leader: s.leader, term: s.term };
     this.refreshPeers();
     this.options.transport.onMessage((m) => this.onMessage(m));
     this.lifecycle = 'running';
+    this.lastPersistAtMs = this.options.clock.nowMs();
     this.armTick();
     this.schedule();
   }
@@ -225,7 +254,19 @@ export class Replica<R = unknown> {
     this.lifecycle = 'stopping';
     this.halt();
     await this.whenLoopIdle();
-    this.lifecycle = 'stopped';
+    // A last checkpoint, so the next start replays nothing.
+    if (this.isLive()) {
+      try {
+        await this.persisting;
+        if (this.isLive() && this.options.persistence != null && this.appliedIndexValue > this.persistedIndex) {
+          this.persistedIndex = this.appliedIndexValue;
+          await this.options.persistence.persist();
+        }
+      } catch (error) {
+        this.fail(error);
+      }
+    }
+    if ((this.lifecycle as ReplicaLifecycle) !== 'failed') this.lifecycle = 'stopped';
   }
 
   get state(): ReplicaLifecycle {
@@ -391,8 +432,34 @@ export class Replica<R = unknown> {
       if (this.lifecycle !== 'running' && this.lifecycle !== 'stopping') return;
       this.armTick();
       this.guard(() => this.raft.tick());
+      // An idle loop has persisted every Ready it applied: a checkpoint may be taken now.
+      if (!this.loopRunning) this.maybePersist();
       this.schedule();
     });
+  }
+
+  /** Start a state machine checkpoint when one is due (and none is in
+   *  flight). Called only between Readys: every entry applied so far is then
+   *  durable in the log, so the checkpoint never gets ahead of it. */
+  private maybePersist(): void {
+    const persistence = this.options.persistence;
+    if (persistence == null || this.persisting !== null || this.lifecycle !== 'running') return;
+    const pending = this.appliedIndexValue - this.persistedIndex;
+    if (pending <= 0) return;
+    const now = this.options.clock.nowMs();
+    if (pending < this.persistEveryEntries && this.bytesAppliedSincePersist < this.persistEveryBytes && now - this.lastPersistAtMs < this.persistEveryMs) return;
+    this.persistedIndex = this.appliedIndexValue;
+    this.bytesAppliedSincePersist = 0;
+    this.lastPersistAtMs = now;
+    this.persisting = persistence.persist().then(
+      () => {
+        this.persisting = null;
+      },
+      (error: unknown) => {
+        this.persisting = null;
+        this.fail(error);
+      },
+    );
   }
 
   private onMessage(m: Message): void {
@@ -461,11 +528,15 @@ export class Replica<R = unknown> {
         const handled = await this.handleReady(rd);
         if (!handled || !this.isLive()) return;
         this.raft.advance(rd);
-        for (const e of rd.committedEntries) this.bytesAppliedSinceSnapshot += e.data.length;
+        for (const e of rd.committedEntries) {
+          this.bytesAppliedSinceSnapshot += e.data.length;
+          this.bytesAppliedSincePersist += e.data.length;
+        }
         // Snapshot (and compact the log) every N entries or every N bytes of entries, whichever comes first.
         if (this.appliedIndexValue - this.snapshotIndex >= this.snapshotEveryEntries || this.bytesAppliedSinceSnapshot >= this.snapshotEveryBytes) {
           await this.takeSnapshot();
         }
+        this.maybePersist();
       }
     } catch (error) {
       this.fail(error);
@@ -601,6 +672,9 @@ export class Replica<R = unknown> {
     this.appliedConfig = cloneConfig(meta.config);
     this.snapshotIndex = meta.index;
     this.bytesAppliedSinceSnapshot = 0;
+    // The state machine's stored copy describes the old state: replace it soon.
+    this.bytesAppliedSincePersist = Number.MAX_SAFE_INTEGER;
+    if (this.persistedIndex >= meta.index) this.persistedIndex = meta.index - 1;
     this.options.observer?.onSnapshotInstalled?.(this.id, meta);
   }
 

@@ -1,39 +1,34 @@
 // Adapts the time-series state machine (src/tsdb/state-machine.ts) to the
-// replica's ReplicatedStateMachine interface. Restoring builds a new
-// TimeSeriesStateMachine from the snapshot bytes, so callers that query must
-// read `machine` each time rather than keep a reference.
-import { TimeSeriesStateMachine, type ApplyResult, type TimeSeriesStateMachineOptions } from '../tsdb/state-machine.js';
+// replica's ReplicatedStateMachine interface. restore() replaces the state in
+// place (the same TimeSeriesStateMachine object, keeping this process's caches
+// and block reader); callers may keep `machine`.
+import { TimeSeriesStateMachine, type ApplyResult, type LocalStateMachineOptions, type TimeSeriesStateMachineOptions } from '../tsdb/state-machine.js';
 import type { ReplicatedStateMachine } from './types.js';
 
 export class TsdbStateMachine implements ReplicatedStateMachine<ApplyResult> {
-  private current: TimeSeriesStateMachine;
+  readonly machine: TimeSeriesStateMachine;
 
-  constructor(options: Partial<TimeSeriesStateMachineOptions> = {}) {
-    this.current = new TimeSeriesStateMachine(options);
-  }
-
-  /** The live state machine (replaced by restore()). */
-  get machine(): TimeSeriesStateMachine {
-    return this.current;
+  constructor(options: Partial<TimeSeriesStateMachineOptions> = {}, local: Partial<LocalStateMachineOptions> = {}) {
+    this.machine = new TimeSeriesStateMachine(options, local);
   }
 
   get appliedIndex(): number {
-    return this.current.appliedIndex;
+    return this.machine.appliedIndex;
   }
 
   apply(index: number, data: Uint8Array): ApplyResult {
-    return this.current.apply(index, data);
+    return this.machine.apply(index, data);
   }
 
   snapshot(): Uint8Array {
-    return this.current.snapshot();
+    return this.machine.snapshot();
   }
 
   restore(bytes: Uint8Array): void {
-    this.current = TimeSeriesStateMachine.restore(bytes);
+    this.machine.restore(bytes);
   }
 
   stateHash(): string {
-    return this.current.stateHash();
+    return this.machine.stateHash();
   }
 }

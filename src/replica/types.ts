@@ -26,6 +26,19 @@ export interface ReplicatedStateMachine<R = unknown> {
   stateHash(): string;
 }
 
+/**
+ * A state machine that keeps its own durable copy (docs/replica.md, "State
+ * machine checkpoints"). The replica asks for a checkpoint every so many
+ * applied entries, bytes or milliseconds, and on stop; a restart then replays
+ * only the entries after the state machine's persisted applied index.
+ */
+export interface StateMachinePersistence {
+  /** Write every change applied so far, with the applied index, in one
+   *  atomic write; resolves with that index once written. The state is
+   *  captured synchronously when called. Never called twice at once. */
+  persist(): Promise<number>;
+}
+
 /** Planted bugs for the simulator's checkers (never set outside tests). */
 export interface ReplicaTestingKnobs {
   /** Send a Ready's messages (append acknowledgements, votes) before its save() is durable. */
@@ -70,6 +83,16 @@ export interface ReplicaOptions<R = unknown> {
   snapshotEveryEntries?: number;
   /** Also snapshot once this many bytes of entries were applied since the last one. Default 256 MiB. */
   snapshotEveryBytes?: number;
+  /** The state machine's own durable copy; null/absent: it lives in memory
+   *  and a restart restores the latest snapshot and replays the log after it. */
+  persistence?: StateMachinePersistence | null;
+  /** Checkpoint the state machine every this many applied entries. Default 10,000; ≥ 1. */
+  persistEveryEntries?: number;
+  /** … or once this many bytes of entries were applied since the last checkpoint
+   *  (bounds the replay after a crash). Default 16 MiB; ≥ 1. */
+  persistEveryBytes?: number;
+  /** … or this long after the last one when entries were applied since. Default 5,000 ms; ≥ 1. */
+  persistEveryMs?: number;
   /** Log entries kept behind a local snapshot (lagging followers catch up from
    *  the log instead of a snapshot). Default 1,000; ≥ 0. */
   logEntriesKeptAfterSnapshot?: number;

@@ -70,3 +70,18 @@ export interface SnapshotStore {
   promoteIncoming(meta: SnapshotMeta): Promise<Uint8Array>;
   close(): Promise<void>;
 }
+
+/** The state machine's own records (docs/storage.md, "State machine"): a
+ *  byte-keyed store beside the Raft log. Writes run one at a time in call
+ *  order and are not synced on their own: the Raft log's next synced write
+ *  makes them durable (same write-ahead log), and a write lost to a power
+ *  failure is replayed from the log, which keeps every entry after the last
+ *  snapshot. */
+export interface StateMachineStore {
+  /** Records with gte ≤ key < lt, in key order. */
+  readRange(gte: Uint8Array, lt: Uint8Array): Promise<Array<[Uint8Array, Uint8Array]>>;
+  /** One record, read synchronously (sealed block bytes for a query). */
+  readSync(key: Uint8Array): Uint8Array | undefined;
+  /** One atomic batch. replaceAll: every stored record is deleted first, in the same batch. */
+  write(ops: ReadonlyArray<{ type: 'put'; key: Uint8Array; value: Uint8Array } | { type: 'del'; key: Uint8Array }>, options: { replaceAll: boolean }): Promise<void>;
+}

@@ -2,8 +2,10 @@
 // every few seconds; decoding a day of one metric costs tens of milliseconds
 // (the entropy-coded blocks decode at ~10 M points/s), keeping the decoded
 // columns of recently read blocks makes repeats cheap. The cache is keyed by
-// the sealed block's bytes (a new encoding is a new key), holds no state the
-// replicas must agree on, and is bounded in bytes.
+// an object that stands for one immutable encoding of a block (its bytes, or
+// the series' record of a sealed block, which lives on when the bytes leave
+// memory; a new encoding is a new key), holds no state the replicas must agree
+// on, and is bounded in bytes.
 import { assert } from '../errors.js';
 import type { PointColumns } from './points.js';
 
@@ -13,7 +15,7 @@ function decodedBytes(cols: PointColumns): number {
 }
 
 export class DecodedBlockCache {
-  private readonly entries = new Map<Uint8Array, PointColumns>();
+  private readonly entries = new Map<object, PointColumns>();
   private bytes = 0;
   hits = 0;
   misses = 0;
@@ -24,7 +26,7 @@ export class DecodedBlockCache {
   }
 
   /** The decoded columns of `block` (treat them as read-only). */
-  get(block: Uint8Array, decode: (bytes: Uint8Array) => PointColumns): PointColumns {
+  get<K extends object>(block: K, decode: (block: K) => PointColumns): PointColumns {
     const hit = this.entries.get(block);
     if (hit !== undefined) {
       // Refresh recency: Map iteration order is insertion order.
@@ -49,7 +51,7 @@ export class DecodedBlockCache {
   }
 
   /** Forget a block (it was replaced or dropped). */
-  evict(block: Uint8Array): void {
+  evict(block: object): void {
     const cols = this.entries.get(block);
     if (cols === undefined) return;
     this.entries.delete(block);

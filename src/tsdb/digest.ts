@@ -126,15 +126,15 @@ export interface StateDigest {
 export function hashSeries(h: Hash64, id: number, key: string, series: SeriesData): { sealedBlocks: number; openPoints: number } {
   h.number(id);
   h.string(key);
-  const sealed = series.sealedBlocks();
+  // Summaries, not bytes: blocks that left memory are not read back.
+  const sealed = series.sealedBlockSummaries();
   let newestSealedEnd = -MAX_TIMESTAMP_MAGNITUDE_MS;
   for (const block of sealed) {
-    const bytes = block.bytes;
-    assert(bytes.length >= 4, `sealed block of series ${id} is ${bytes.length} bytes`);
+    assert(block.byteLength >= 4, `sealed block of series ${id} is ${block.byteLength} bytes`);
     h.number(block.startMs);
-    h.word(bytes.length);
+    h.word(block.byteLength);
     // The block's own CRC-32C (stored little-endian in its last 4 bytes).
-    h.word(bytes[bytes.length - 4]! | (bytes[bytes.length - 3]! << 8) | (bytes[bytes.length - 2]! << 16) | (bytes[bytes.length - 1]! << 24));
+    h.word(block.crc | 0);
     newestSealedEnd = Math.max(newestSealedEnd, block.startMs + series.blockSpanMs);
   }
   let openPoints = 0;

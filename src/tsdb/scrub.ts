@@ -4,27 +4,27 @@
 // block that was damaged, so a repair writes back the original bytes and
 // nothing else. The scrubbing job itself (rate, walking the series, fetching
 // copies) is src/node/scrubber.ts.
-import { TsraftError, assert, rethrowIfBug } from '../errors.js';
+import { TsraftError, rethrowIfBug } from '../errors.js';
 import { readBlockHeader, verifyBlockChecksum } from './codec/block-format.js';
-import type { SeriesData } from './series-data.js';
+import { storedBlockCrc, type SealedBlockRecord, type SeriesData } from './series-data.js';
 
 export interface DamagedBlock {
   startMs: number;
-  /** The block's bytes as held (shared with the series: a repair writes into them). */
-  bytes: Uint8Array;
+  /** The series' record of the block: a repair replaces exactly this block. */
+  record: SealedBlockRecord;
   problem: string;
 }
 
-const CRC_BYTES = 4;
-
-/** Checks every sealed block of a series; returns the damaged ones and the bytes read. */
+/** Checks every sealed block of a series (in memory or read back from the
+ *  store); returns the damaged ones and the bytes read. */
 export function scrubSeries(series: SeriesData): { damaged: DamagedBlock[]; bytesChecked: number } {
   const damaged: DamagedBlock[] = [];
   let bytesChecked = 0;
-  for (const block of series.sealedBlocks()) {
-    bytesChecked += block.bytes.length;
-    const problem = blockProblem(block.bytes);
-    if (problem !== null) damaged.push({ startMs: block.startMs, bytes: block.bytes, problem });
+  for (const record of series.sealedRecords()) {
+    const bytes = series.storedBytesOf(record);
+    bytesChecked += bytes?.length ?? 0;
+    const problem = bytes === undefined ? 'the block is missing from the store' : recordProblem(record, bytes);
+    if (problem !== null) damaged.push({ startMs: record.startMs, record, problem });
   }
   return { damaged, bytesChecked };
 }
@@ -42,34 +42,35 @@ export function blockProblem(bytes: Uint8Array): string | null {
   }
 }
 
-function storedCrc(bytes: Uint8Array): number {
-  const at = bytes.length - CRC_BYTES;
-  return (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) >>> 0;
+/** Null when `bytes` are sound and are the block `record` describes (length and stored CRC). */
+function recordProblem(record: SealedBlockRecord, bytes: Uint8Array): string | null {
+  const problem = blockProblem(bytes);
+  if (problem !== null) return problem;
+  if (bytes.length !== record.byteLength || storedBlockCrc(bytes) !== record.crc) {
+    return `the block (${bytes.length} bytes) is not the one sealed (${record.byteLength} bytes, CRC ${record.crc})`;
+  }
+  return null;
 }
 
 /**
- * Whether `candidate` is the block `damaged` was before it was damaged: the
- * same length, sound itself, and either the same stored CRC (the damage hit
- * the body: the CRC still names the original) or the same body (the damage
- * hit the CRC). Another version of the block (rewritten by a later write)
- * differs in length or CRC and is refused.
+ * Whether `candidate` is the block `record` was sealed with: sound itself,
+ * with the record's length and stored CRC (kept in memory since the block was
+ * sealed, so damage to the stored copy, body or CRC, does not change them).
+ * Another version of the block (rewritten by a later write) differs in length
+ * or CRC and is refused.
  */
-export function isOriginalOf(damaged: Uint8Array, candidate: Uint8Array): boolean {
-  if (candidate.length !== damaged.length || candidate.length < CRC_BYTES + 1) return false;
-  if (blockProblem(candidate) !== null) return false;
-  if (storedCrc(candidate) === storedCrc(damaged)) return true;
-  for (let i = 0; i < candidate.length - CRC_BYTES; i++) if (candidate[i] !== damaged[i]) return false;
-  return true;
+export function isOriginalOf(record: SealedBlockRecord, candidate: Uint8Array): boolean {
+  return recordProblem(record, candidate) === null;
 }
 
-/** Writes the original bytes back into the damaged block (in place: the series keeps the same array). */
-export function repairBlock(damaged: Uint8Array, original: Uint8Array): void {
-  assert(isOriginalOf(damaged, original), 'repairBlock with bytes that are not the original');
-  damaged.set(original);
-  assert(blockProblem(damaged) === null, 'a repaired block fails its checksum');
+/** Whether the series still holds this very block, still damaged. */
+export function stillDamaged(series: SeriesData, record: SealedBlockRecord): boolean {
+  if (series.sealedRecordAt(record.startMs) !== record) return false;
+  const bytes = series.storedBytesOf(record);
+  return bytes === undefined || recordProblem(record, bytes) !== null;
 }
 
-/** The sealed block of `series` starting at startMs, or null. */
+/** The sealed block of `series` starting at startMs (checked against its record), or null. */
 export function sealedBlockAt(series: SeriesData, startMs: number): Uint8Array | null {
   for (const block of series.sealedBlocks()) if (block.startMs === startMs) return block.bytes;
   return null;

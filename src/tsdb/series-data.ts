@@ -8,6 +8,13 @@
 //
 // Deterministic: the same calls in the same order give the same blocks and
 // the same serialize() bytes on every replica. Formats: docs/segment-format.md.
+//
+// Persistence (docs/storage.md, "State machine"): the owner captures what
+// changed since its last checkpoint (captureCheckpoint: the open blocks as one
+// head record, sealed blocks not yet written, written blocks since removed) and
+// writes it with the applied index. Once written, a sealed block's bytes may
+// leave memory (evictBytes); reads then fetch them through blockReader and
+// check them against the length and CRC kept in memory.
 import { TsraftError, assert, rethrowIfBug } from '../errors.js';
 import { ByteReader, ByteWriter } from './codec/byte-buffer.js';
 import { MAX_BLOCK_POINTS, decodeBlock, encodeBlock, readBlockHeader } from './codec/block-format.js';
@@ -231,10 +238,65 @@ class HeadBlock {
   }
 }
 
-interface SealedBlock {
+/** Reads back the bytes of a sealed block that left memory (a synchronous,
+ *  deterministic function of what was written: the node's LevelDB, the
+ *  simulator's disk). undefined when the store has no such block. */
+export interface SealedBlockReader {
+  readBlock(startMs: number): Uint8Array | undefined;
+}
+
+/** One sealed block. The record outlives its bytes in memory. */
+export interface SealedBlockRecord {
+  readonly startMs: number;
+  /** The encoded block, or null once evicted (written; read back through blockReader). */
+  bytes: Uint8Array | null;
+  readonly byteLength: number;
+  readonly pointCount: number;
+  /** The block's stored CRC-32C (its last 4 bytes): digests and read-back checks need no read. */
+  readonly crc: number;
+  /** The checkpoint generation that captured it for writing; 0 while unwritten. */
+  writtenBy: number;
+  /** Set when the block left the series (reopened, dropped, replaced). */
+  released: boolean;
+}
+
+/** A sealed block as a checkpoint writes it. */
+export interface SealedBlockWrite {
   startMs: number;
   bytes: Uint8Array;
   pointCount: number;
+  crc: number;
+}
+
+/** What a checkpoint writes for one series (SeriesData.captureCheckpoint). */
+export interface SeriesCheckpointDelta {
+  /** serialize({ sealed: false }): options, newest timestamp and open blocks. */
+  head: Uint8Array;
+  /** Sealed blocks to write (new since the last checkpoint, or all for a full one). */
+  putBlocks: SealedBlockWrite[];
+  /** Starts of written blocks that left the series (and were not written again). */
+  deleteBlocks: number[];
+  /** The records of putBlocks, for the owner's residency bookkeeping. */
+  records: SealedBlockRecord[];
+}
+
+/** A written sealed block as loaded from the store (its bytes stay there). */
+export interface WrittenBlockMeta {
+  startMs: number;
+  byteLength: number;
+  pointCount: number;
+  crc: number;
+}
+
+/** The CRC-32C a block stores little-endian in its last 4 bytes. */
+export function storedBlockCrc(bytes: Uint8Array): number {
+  const at = bytes.length - 4;
+  assert(at >= 0, `a block of ${bytes.length} bytes has no checksum`);
+  return (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) >>> 0;
+}
+
+function newSealedRecord(startMs: number, bytes: Uint8Array, pointCount: number): SealedBlockRecord {
+  return { startMs, bytes, byteLength: bytes.length, pointCount, crc: storedBlockCrc(bytes), writtenBy: 0, released: false };
 }
 
 export class SeriesData {
@@ -243,7 +305,11 @@ export class SeriesData {
   readonly maxPointsPerBlock: number;
   readonly maxOpenBlocks: number;
   /** Sealed blocks in increasing startMs; never overlapping the open ones. */
-  private sealed: SealedBlock[] = [];
+  private sealed: SealedBlockRecord[] = [];
+  /** Sealed blocks no checkpoint captured yet. */
+  private unwritten = new Set<SealedBlockRecord>();
+  /** Starts of captured blocks that have left the series since the last checkpoint. */
+  private removedWritten = new Set<number>();
   /** Open blocks in increasing startMs, at most maxOpenBlocks between calls. */
   private open: HeadBlock[] = [];
   /** Newest timestamp ever appended (drives sealing); null before the first. */
@@ -252,6 +318,8 @@ export class SeriesData {
   private sealedBytes = 0;
   /** Shared cache of decoded sealed blocks for reads (set by the owner; null: decode every time). */
   blockCache: DecodedBlockCache | null = null;
+  /** Where evicted blocks are read back from (set by the owner; null: nothing is ever evicted). */
+  blockReader: SealedBlockReader | null = null;
 
   constructor(options: SeriesDataOptions = {}) {
     this.blockSpanMs = checkOption('blockSpanMs', options.blockSpanMs ?? DEFAULT_BLOCK_SPAN_MS, 1, MAX_SPAN_MS);
@@ -423,7 +491,7 @@ export class SeriesData {
     const head = this.findOpen(blockStart);
     if (head !== null) return head.columns();
     const s = this.findSealedIndex(blockStart);
-    return s >= 0 ? decodeBlock(this.sealed[s]!.bytes) : null;
+    return s >= 0 ? decodeBlock(this.bytesOf(this.sealed[s]!)) : null;
   }
 
   /** Returns the exact int64 to keep for an integer beyond ±2^53, else null. */
@@ -478,11 +546,9 @@ export class SeriesData {
     let head: HeadBlock;
     if (s >= 0) {
       const block = this.sealed[s]!;
-      head = HeadBlock.fromColumns(blockStart, decodeBlock(block.bytes));
-      this.blockCache?.evict(block.bytes);
+      head = HeadBlock.fromColumns(blockStart, decodeBlock(this.bytesOf(block)));
       this.sealed.splice(s, 1);
-      this.sealedPointCount -= block.pointCount;
-      this.sealedBytes -= block.bytes.length;
+      this.release(block);
     } else {
       head = new HeadBlock(blockStart);
     }
@@ -503,9 +569,36 @@ export class SeriesData {
     let at = this.sealed.length;
     while (at > 0 && this.sealed[at - 1]!.startMs > head.startMs) at--;
     assert(at === 0 || this.sealed[at - 1]!.startMs < head.startMs, 'a block is both open and sealed');
-    this.sealed.splice(at, 0, { startMs: head.startMs, bytes, pointCount: cols.length });
+    const record = newSealedRecord(head.startMs, bytes, cols.length);
+    this.sealed.splice(at, 0, record);
+    this.unwritten.add(record);
     this.sealedPointCount += cols.length;
     this.sealedBytes += bytes.length;
+  }
+
+  /** Book-keeping for a sealed block leaving the series (already spliced out). */
+  private release(block: SealedBlockRecord): void {
+    block.released = true;
+    this.blockCache?.evict(block);
+    if (!this.unwritten.delete(block)) this.removedWritten.add(block.startMs);
+    this.sealedPointCount -= block.pointCount;
+    this.sealedBytes -= block.byteLength;
+  }
+
+  /** A sealed block's bytes: in memory, or read back and checked against its record. */
+  private bytesOf(block: SealedBlockRecord): Uint8Array {
+    if (block.bytes !== null) return block.bytes;
+    const bytes = this.blockReader?.readBlock(block.startMs);
+    const where = { blockStartMs: block.startMs };
+    if (bytes === undefined) throw corruptSegment(`sealed block ${block.startMs} ms is missing from the store`, where);
+    if (bytes.length !== block.byteLength || storedBlockCrc(bytes) !== block.crc) {
+      throw corruptSegment(`sealed block ${block.startMs} ms read back from the store is not the block written (${bytes.length} bytes, expected ${block.byteLength} with CRC ${block.crc})`, {
+        ...where,
+        byteLength: bytes.length,
+        expectedByteLength: block.byteLength,
+      });
+    }
+    return bytes;
   }
 
   /** Seals open blocks that are past the lateness window, and the oldest
@@ -535,13 +628,10 @@ export class SeriesData {
     let dropped = 0;
     let keepFrom = 0;
     while (keepFrom < this.sealed.length && this.sealed[keepFrom]!.startMs + this.blockSpanMs <= cutoffMs) {
-      const block = this.sealed[keepFrom]!;
-      dropped += block.pointCount;
-      this.sealedPointCount -= block.pointCount;
-      this.sealedBytes -= block.bytes.length;
+      dropped += this.sealed[keepFrom]!.pointCount;
       keepFrom++;
     }
-    if (keepFrom > 0) for (const gone of this.sealed.splice(0, keepFrom)) this.blockCache?.evict(gone.bytes);
+    if (keepFrom > 0) for (const gone of this.sealed.splice(0, keepFrom)) this.release(gone);
     while (this.open.length > 0 && this.open[0]!.startMs + this.blockSpanMs <= cutoffMs) {
       dropped += this.open[0]!.pointCount();
       this.open.shift();
@@ -577,7 +667,7 @@ export class SeriesData {
       if (blockStart > endMs) break;
       let cols: PointColumns | null = null;
       if (blockStart + this.blockSpanMs > startMs) {
-        cols = takeSealed ? this.decodeSealed(this.sealed[si]!.bytes) : this.open[oi]!.columns();
+        cols = takeSealed ? this.decodeSealed(this.sealed[si]!) : this.open[oi]!.columns();
       }
       if (takeSealed) si++;
       else oi++;
@@ -609,8 +699,8 @@ export class SeriesData {
     return out;
   }
 
-  private decodeSealed(bytes: Uint8Array): PointColumns {
-    return this.blockCache === null ? decodeBlock(bytes) : this.blockCache.get(bytes, decodeBlock);
+  private decodeSealed(block: SealedBlockRecord): PointColumns {
+    return this.blockCache === null ? decodeBlock(this.bytesOf(block)) : this.blockCache.get(block, (b) => decodeBlock(this.bytesOf(b)));
   }
 
   /** Distinct points stored (open blocks are compacted to count them). */
@@ -633,16 +723,117 @@ export class SeriesData {
     return this.open.length;
   }
 
-  /** The sealed blocks' start and bytes, in time order (bytes are shared; do not modify). */
+  /** The sealed blocks' start and bytes, in time order (bytes are shared; do
+   *  not modify). Evicted blocks are read back (and checked) for the call. */
   sealedBlocks(): readonly { startMs: number; bytes: Uint8Array }[] {
-    return this.sealed.map((b) => ({ startMs: b.startMs, bytes: b.bytes }));
+    return this.sealed.map((b) => ({ startMs: b.startMs, bytes: this.bytesOf(b) }));
+  }
+
+  /** The sealed blocks' records, in time order (for the scrubber). */
+  sealedRecords(): readonly SealedBlockRecord[] {
+    return this.sealed;
+  }
+
+  /** The record of the sealed block at startMs, or null. */
+  sealedRecordAt(startMs: number): SealedBlockRecord | null {
+    const s = this.findSealedIndex(startMs);
+    return s < 0 ? null : this.sealed[s]!;
+  }
+
+  /** A block's bytes as held in memory or in the store, unchecked (the
+   *  scrubber checks them); undefined when the store has none. */
+  storedBytesOf(record: SealedBlockRecord): Uint8Array | undefined {
+    return record.bytes ?? this.blockReader?.readBlock(record.startMs);
+  }
+
+  /** Start, length and stored CRC of each sealed block, in time order, without reading any. */
+  sealedBlockSummaries(): readonly { startMs: number; byteLength: number; crc: number }[] {
+    return this.sealed.map((b) => ({ startMs: b.startMs, byteLength: b.byteLength, crc: b.crc }));
+  }
+
+  /** Replaces the bytes of the sealed block at startMs with `bytes` of the same
+   *  length and CRC (a scrubber's repair of a damaged copy); the block is
+   *  written again by the next checkpoint. Returns false when no such block. */
+  replaceSealedBytes(startMs: number, bytes: Uint8Array): boolean {
+    const s = this.findSealedIndex(startMs);
+    if (s < 0) return false;
+    const old = this.sealed[s]!;
+    assert(bytes.length === old.byteLength && storedBlockCrc(bytes) === old.crc, `replacement for block ${startMs} ms is another block`);
+    const record = newSealedRecord(startMs, bytes.slice(), old.pointCount);
+    this.sealed[s] = record;
+    this.release(old);
+    this.unwritten.add(record);
+    this.sealedPointCount += record.pointCount;
+    this.sealedBytes += record.byteLength;
+    return true;
+  }
+
+  // ---------------------------------------------------------------------------
+  // Persistence (docs/storage.md, "State machine")
+
+  /** What changed since the last capture (or everything, when `full`): the
+   *  head record, sealed blocks to write, written blocks to delete. Marks the
+   *  captured blocks as written by `generation` (the caller writes them). */
+  captureCheckpoint(generation: number, full: boolean): SeriesCheckpointDelta {
+    assert(Number.isSafeInteger(generation) && generation > 0, `checkpoint generation ${generation}`);
+    const records = full ? [...this.sealed] : [...this.unwritten];
+    const putBlocks: SealedBlockWrite[] = [];
+    const put = new Set<number>();
+    for (const record of records) {
+      assert(!record.released, 'capturing a released block');
+      putBlocks.push({ startMs: record.startMs, bytes: this.bytesOf(record), pointCount: record.pointCount, crc: record.crc });
+      put.add(record.startMs);
+      record.writtenBy = generation;
+    }
+    const deleteBlocks = full ? [] : [...this.removedWritten].filter((start) => !put.has(start));
+    this.unwritten.clear();
+    this.removedWritten.clear();
+    return { head: this.serialize({ sealed: false }), putBlocks, deleteBlocks, records };
+  }
+
+  /** Starts of every written block (the keys a removed series leaves behind). */
+  writtenBlockStarts(): number[] {
+    const starts = new Set(this.removedWritten);
+    for (const b of this.sealed) if (b.writtenBy > 0) starts.add(b.startMs);
+    return [...starts];
+  }
+
+  /** Drops the in-memory bytes of a written sealed block (the owner decides
+   *  which, by its memory budget). Returns the bytes freed. */
+  static evictBytes(record: SealedBlockRecord): number {
+    if (record.bytes === null || record.writtenBy === 0 || record.released) return 0;
+    record.bytes = null;
+    return record.byteLength;
+  }
+
+  /** Rebuilds a series from its head record and the metadata of its written
+   *  blocks (whose bytes stay in the store, read through blockReader).
+   *  TSR_ERR_CORRUPT_SEGMENT when they do not fit together. */
+  static fromPersisted(head: Uint8Array, blocks: readonly WrittenBlockMeta[], generation: number): SeriesData {
+    const data = SeriesData.deserialize(head);
+    if (data.sealed.length > 0) throw corruptSegment('a series head record holds sealed blocks', { sealedBlocks: data.sealed.length });
+    const sorted = [...blocks].sort((a, b) => a.startMs - b.startMs);
+    for (let i = 0; i < sorted.length; i++) {
+      const meta = sorted[i]!;
+      const where = { blockStartMs: meta.startMs };
+      if (data.blockStartOf(meta.startMs) !== meta.startMs || (i > 0 && sorted[i - 1]!.startMs === meta.startMs)) throw corruptSegment('stored block metadata is misaligned or repeated', where);
+      if (data.findOpen(meta.startMs) !== null) throw corruptSegment('a stored sealed block overlaps an open block', where);
+      if (!(meta.pointCount >= 1 && meta.pointCount <= data.maxPointsPerBlock && meta.byteLength >= 5)) throw corruptSegment('stored block metadata is out of range', { ...where, ...meta });
+      data.sealed.push({ startMs: meta.startMs, bytes: null, byteLength: meta.byteLength, pointCount: meta.pointCount, crc: meta.crc >>> 0, writtenBy: generation, released: false });
+      data.sealedPointCount += meta.pointCount;
+      data.sealedBytes += meta.byteLength;
+    }
+    return data;
   }
 
   // ---------------------------------------------------------------------------
   // Snapshot (docs/segment-format.md, "Series snapshot")
 
-  serialize(): Uint8Array {
-    const w = new ByteWriter(64 + this.sealedBytes);
+  /** The whole series; with `sealed: false` only its open blocks (the head
+   *  record of a checkpoint: same format, no sealed blocks). */
+  serialize(options: { sealed?: boolean } = {}): Uint8Array {
+    const sealedBlocks = options.sealed === false ? [] : this.sealed;
+    const w = new ByteWriter(64 + (options.sealed === false ? 0 : this.sealedBytes));
     w.u8(SNAPSHOT_VERSION);
     w.varint(this.blockSpanMs);
     w.varint(this.latenessMs);
@@ -652,15 +843,17 @@ export class SeriesData {
     if (this.newestTimestampMs !== null) w.svarint(this.newestTimestampMs);
     const openBlocks = this.open;
     for (const head of openBlocks) assert(head.pointCount() > 0, 'an open block is empty');
-    w.varint(this.sealed.length + openBlocks.length);
+    w.varint(sealedBlocks.length + openBlocks.length);
     let si = 0;
     let oi = 0;
-    while (si < this.sealed.length || oi < openBlocks.length) {
-      const takeSealed = oi >= openBlocks.length || (si < this.sealed.length && this.sealed[si]!.startMs < openBlocks[oi]!.startMs);
+    while (si < sealedBlocks.length || oi < openBlocks.length) {
+      const takeSealed = oi >= openBlocks.length || (si < sealedBlocks.length && sealedBlocks[si]!.startMs < openBlocks[oi]!.startMs);
       let startMs: number;
       let bytes: Uint8Array;
       if (takeSealed) {
-        ({ startMs, bytes } = this.sealed[si++]!);
+        const block = sealedBlocks[si++]!;
+        startMs = block.startMs;
+        bytes = this.bytesOf(block);
         w.u8(BLOCK_STATE_SEALED);
       } else {
         const head = openBlocks[oi++]!;
@@ -734,7 +927,8 @@ export class SeriesData {
         throw corruptSegment('series snapshot block holds points outside its time block', { ...where, ...header });
       }
       if (state === BLOCK_STATE_SEALED) {
-        data.sealed.push({ startMs, bytes: blockBytes, pointCount: header.pointCount });
+        data.sealed.push(newSealedRecord(startMs, blockBytes, header.pointCount));
+        data.unwritten.add(data.sealed[data.sealed.length - 1]!);
         data.sealedPointCount += header.pointCount;
         data.sealedBytes += blockBytes.length;
       } else {

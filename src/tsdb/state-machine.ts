@@ -17,7 +17,7 @@ import { MAX_CLIENT_ID_BYTES, decodeCommand, type RetentionCommand, type WriteCo
 import { BackupScheduleState, type BackupRecordResult, type BackupScheduleSnapshot } from './backup-schedule.js';
 import { computeStateDigest, type StateDigest } from './digest.js';
 import { emptyColumns, type PointColumns } from './points.js';
-import { DEFAULT_BLOCK_SPAN_MS, DEFAULT_MAX_POINTS_PER_BLOCK, SeriesData } from './series-data.js';
+import { DEFAULT_BLOCK_SPAN_MS, DEFAULT_MAX_POINTS_PER_BLOCK, SeriesData, type SealedBlockRecord, type SeriesCheckpointDelta, type WrittenBlockMeta } from './series-data.js';
 import { SeriesIndex, type LookupQuery, type LookupResult, type SuggestType } from './series-index.js';
 import { ClientSessions, type WriteOutcome } from './sessions.js';
 import type { SeriesInfo, SeriesSource, Tags } from './types.js';
@@ -103,13 +103,78 @@ function checkOptions(options: TimeSeriesStateMachineOptions): void {
   }
 }
 
+/** Reads back sealed blocks that left memory (written by a checkpoint). */
+export interface PersistedBlockReader {
+  readBlock(seriesId: number, startMs: number): Uint8Array | undefined;
+}
+
 /** Options that tune one process and are not part of the replicated state. */
 export interface LocalStateMachineOptions {
   /** Bound on decoded sealed blocks kept for queries, bytes; 0 disables. Default 64 MiB. */
   decodedBlockCacheBytes: number;
+  /** Where written sealed blocks are read back from; null (the default)
+   *  keeps every block's bytes in memory. */
+  blockReader: PersistedBlockReader | null;
+  /** With a blockReader: bound on the bytes of written sealed blocks kept in
+   *  memory (least recently written leave first). Default 256 MiB; 0 keeps
+   *  none. Blocks not yet written always stay. */
+  residentBlockBytes: number;
 }
 
 export const DEFAULT_DECODED_BLOCK_CACHE_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_RESIDENT_BLOCK_BYTES = 256 * 1024 * 1024;
+
+/** What one checkpoint writes (captureCheckpoint; keys and records: persisted-state.ts). */
+export interface StateCheckpoint {
+  /** Increases with every capture of this state machine. */
+  generation: number;
+  appliedIndex: number;
+  /** Replace everything stored (the first checkpoint, or after a restore from a snapshot). */
+  full: boolean;
+  /** snapshot() without the series: index, options, sessions, sections. */
+  meta: Uint8Array;
+  /** Series that changed (every series when full), in id order. */
+  series: Array<{ id: number; key: string } & Omit<SeriesCheckpointDelta, 'records'>>;
+  /** Series removed since the last checkpoint, with the starts of their written blocks. */
+  removedSeries: Array<{ id: number; blockStarts: number[] }>;
+}
+
+/** The parts of a persisted state machine (persisted-state.ts decodes them). */
+export interface PersistedStateParts {
+  meta: Uint8Array;
+  series: Array<{ id: number; key: string; head: Uint8Array; blocks: WrittenBlockMeta[] }>;
+}
+
+/** Written sealed blocks whose bytes are in memory, oldest written first:
+ *  the candidates for eviction under residentBlockBytes. */
+class ResidentBlocks {
+  private readonly queue = new Set<SealedBlockRecord>();
+  private bytesValue = 0;
+  evicted = 0;
+
+  constructor(readonly maxBytes: number) {}
+
+  get bytes(): number {
+    return this.bytesValue;
+  }
+
+  add(record: SealedBlockRecord): void {
+    if (record.bytes === null || record.released || this.queue.has(record)) return;
+    this.queue.add(record);
+    this.bytesValue += record.byteLength;
+    for (const oldest of this.queue) {
+      if (this.bytesValue <= this.maxBytes) break;
+      this.queue.delete(oldest);
+      this.bytesValue -= oldest.byteLength;
+      if (SeriesData.evictBytes(oldest) > 0) this.evicted++;
+    }
+  }
+
+  clear(): void {
+    this.queue.clear();
+    this.bytesValue = 0;
+  }
+}
 
 /** A batch's series keys looked up in the index (resolveSeriesKeys). */
 interface ResolvedSeriesKeys {
@@ -131,11 +196,28 @@ export class TimeSeriesStateMachine implements SeriesSource {
   private lastLeaderTimeMsValue = 0;
   /** Decoded sealed blocks recently read by queries: local, not replicated state. */
   readonly blockCache: DecodedBlockCache;
+  private readonly local: Partial<LocalStateMachineOptions>;
+  private readonly blockReader: PersistedBlockReader | null;
+  private readonly resident: ResidentBlocks;
+  /** Series changed since the last checkpoint capture. */
+  private dirtySeries = new Set<number>();
+  /** Series removed since the last capture → starts of their written blocks. */
+  private removedSeries = new Map<number, number[]>();
+  private checkpointGeneration = 0;
+  /** The next capture replaces everything stored (nothing written yet, or restored from a snapshot). */
+  private needsFullCheckpoint = true;
+  /** Blocks captured by a checkpoint not yet reported written, by generation. */
+  private capturedBlocks = new Map<number, SealedBlockRecord[]>();
 
   /** `options` are replicated (identical on every replica, kept in snapshots);
    *  `local` tunes only this process. */
   constructor(options: Partial<TimeSeriesStateMachineOptions> = {}, local: Partial<LocalStateMachineOptions> = {}) {
     this.blockCache = new DecodedBlockCache(local.decodedBlockCacheBytes ?? DEFAULT_DECODED_BLOCK_CACHE_BYTES);
+    this.local = { ...local };
+    this.blockReader = local.blockReader ?? null;
+    const residentBytes = local.residentBlockBytes ?? DEFAULT_RESIDENT_BLOCK_BYTES;
+    assert(Number.isSafeInteger(residentBytes) && residentBytes >= 0, `residentBlockBytes ${residentBytes} must be a non-negative integer`);
+    this.resident = new ResidentBlocks(residentBytes);
     const merged = { ...DEFAULT_STATE_MACHINE_OPTIONS, ...options };
     checkOptions(merged);
     this.optionsValue = Object.freeze(merged);
@@ -271,8 +353,8 @@ export class TimeSeriesStateMachine implements SeriesSource {
         assert(parsed !== undefined, `series key ${k} was not parsed`);
         const info = this.index.add(key, parsed.metric, parsed.tags);
         const series = new SeriesData({ blockSpanMs: this.optionsValue.blockSpanMs, maxPointsPerBlock: this.optionsValue.maxPointsPerBlock });
-        series.blockCache = this.blockCache;
-        this.data.set(info.id, series);
+        this.attachSeries(info.id, series);
+        this.dirtySeries.add(info.id);
         ids[k] = info.id;
       }
     }
@@ -340,6 +422,7 @@ export class TimeSeriesStateMachine implements SeriesSource {
    *  SeriesData checks capacity before storing, so a full block leaves that
    *  series untouched (and every replica decides the same). */
   private appendToSeries(id: number, columns: PointColumns, positions: Uint32Array | undefined): number {
+    this.dirtySeries.add(id);
     try {
       this.data.get(id)!.appendColumns(columns, positions);
       return 0;
@@ -359,12 +442,17 @@ export class TimeSeriesStateMachine implements SeriesSource {
       const series = this.data.get(info.id)!;
       const dropped = series.dropBlocksBefore(cutoffMs);
       assert(dropped >= 0, `retention dropped ${dropped} points of series ${info.id}`);
+      if (dropped > 0) this.dirtySeries.add(info.id);
       droppedPoints += dropped;
       // Also sweeps a series that never stored a point (its only batch hit a full block).
       if (series.pointCount() === 0) emptied.push(info.id);
     }
     this.index.removeAll(emptied);
-    for (const id of emptied) this.data.delete(id);
+    for (const id of emptied) {
+      this.removedSeries.set(id, this.data.get(id)!.writtenBlockStarts());
+      this.dirtySeries.delete(id);
+      this.data.delete(id);
+    }
     return { kind: 'retention', cutoffMs, droppedPoints, removedSeries: emptied.length };
   }
 
@@ -438,20 +526,139 @@ export class TimeSeriesStateMachine implements SeriesSource {
     };
   }
 
+  /** Replaces a damaged sealed block of series `id` with its original bytes
+   *  (the scrubber's repair; the next checkpoint writes them). False when the
+   *  series no longer holds that very block. */
+  repairSealedBlock(id: number, record: SealedBlockRecord, original: Uint8Array): boolean {
+    const series = this.data.get(id);
+    if (series === undefined || series.sealedRecordAt(record.startMs) !== record) return false;
+    const replaced = series.replaceSealedBytes(record.startMs, original);
+    if (replaced) this.dirtySeries.add(id);
+    return replaced;
+  }
+
+  private attachSeries(id: number, series: SeriesData): void {
+    series.blockCache = this.blockCache;
+    const reader = this.blockReader;
+    if (reader !== null) series.blockReader = { readBlock: (startMs) => reader.readBlock(id, startMs) };
+    this.data.set(id, series);
+  }
+
+  // -------------------------------------------------------------------------
+  // Checkpoints (docs/storage.md, "State machine")
+
+  /** What changed since the last capture, to be written with the applied
+   *  index in one atomic batch (persisted-state.ts). Call checkpointWritten
+   *  once the batch is written; captures must be written in capture order. */
+  captureCheckpoint(): StateCheckpoint {
+    const generation = ++this.checkpointGeneration;
+    const full = this.needsFullCheckpoint;
+    const ids = full ? [...this.index.all()].map((info) => info.id) : [...this.dirtySeries].sort((a, b) => a - b);
+    const series: StateCheckpoint['series'] = [];
+    const records: SealedBlockRecord[] = [];
+    for (const id of ids) {
+      const data = this.data.get(id);
+      assert(data !== undefined, `dirty series ${id} has no data`);
+      const { records: captured, ...delta } = data.captureCheckpoint(generation, full);
+      for (const r of captured) records.push(r);
+      series.push({ id, key: this.index.keyOf(id)!, ...delta });
+    }
+    const removedSeries = full ? [] : [...this.removedSeries].map(([id, blockStarts]) => ({ id, blockStarts })).sort((a, b) => a.id - b.id);
+    this.dirtySeries.clear();
+    this.removedSeries.clear();
+    this.needsFullCheckpoint = false;
+    if (this.blockReader !== null) this.capturedBlocks.set(generation, records);
+    return { generation, appliedIndex: this.appliedIndexValue, full, meta: this.snapshot({ series: false }), series, removedSeries };
+  }
+
+  /** The checkpoint `generation` (and every earlier one) is written: its
+   *  blocks may leave memory under the residentBlockBytes bound. */
+  checkpointWritten(generation: number): void {
+    for (const [g, records] of this.capturedBlocks) {
+      if (g > generation) break;
+      this.capturedBlocks.delete(g);
+      for (const r of records) this.resident.add(r);
+    }
+  }
+
+  /** Memory held by sealed blocks' bytes and what left it (for /metrics and tests). */
+  residencyStats(): { residentWrittenBytes: number; maxResidentBytes: number; evictedBlocks: number } {
+    return { residentWrittenBytes: this.resident.bytes, maxResidentBytes: this.resident.maxBytes, evictedBlocks: this.resident.evicted };
+  }
+
+  /** Rebuilds a state machine from its persisted parts (persisted-state.ts):
+   *  written blocks stay in the store, read back through local.blockReader. */
+  static fromPersisted(parts: PersistedStateParts, local: Partial<LocalStateMachineOptions> = {}): TimeSeriesStateMachine {
+    const sm = TimeSeriesStateMachine.restore(parts.meta, local);
+    const what = 'persisted state machine';
+    assert(sm.index.size === 0, 'the persisted meta record holds series');
+    // Ids are added in increasing order before nextSeriesId (ids of removed series stay used).
+    const nextSeriesId = sm.index.nextId;
+    sm.index = new SeriesIndex();
+    let previousId = -1;
+    for (const record of parts.series) {
+      const where = { seriesId: record.id };
+      if (!(record.id > previousId && record.id < nextSeriesId)) {
+        throw new TsraftError('TSR_ERR_CORRUPT_STATE', `${what}: series id ${record.id} out of order or ≥ nextSeriesId ${nextSeriesId}`, { details: where });
+      }
+      previousId = record.id;
+      const parsed = parseSeriesKey(record.key);
+      if (parsed === null || sm.index.idOf(record.key) !== undefined) {
+        throw new TsraftError('TSR_ERR_CORRUPT_STATE', `${what}: bad or repeated series key ${JSON.stringify(record.key.slice(0, 200))}`, { details: where });
+      }
+      const series = SeriesData.fromPersisted(record.head, record.blocks, 1);
+      sm.index.add(record.key, parsed.metric, parsed.tags, record.id);
+      sm.attachSeries(record.id, series);
+    }
+    sm.index.advanceNextId(nextSeriesId);
+    sm.checkpointGeneration = 1;
+    sm.needsFullCheckpoint = false;
+    return sm;
+  }
+
+  /** Replaces this (empty) state with its persisted parts, keeping this
+   *  process's caches and block reader (the node's start-up path). */
+  loadPersisted(parts: PersistedStateParts): void {
+    assert(this.appliedIndexValue === 0 && this.index.size === 0, 'loadPersisted into a state machine that applied entries');
+    const loaded = TimeSeriesStateMachine.fromPersisted(parts, this.local);
+    this.adopt(loaded);
+    this.data = new Map();
+    for (const [id, series] of loaded.data) this.attachSeries(id, series);
+    this.checkpointGeneration = loaded.checkpointGeneration;
+    this.needsFullCheckpoint = false;
+  }
+
+  /** Takes over another instance's replicated state (not its caches). */
+  private adopt(other: TimeSeriesStateMachine): void {
+    this.optionsValue = other.optionsValue;
+    this.index = other.index;
+    this.sessions = other.sessions;
+    this.backupSchedule = other.backupSchedule;
+    this.appliedIndexValue = other.appliedIndexValue;
+    this.lastLeaderTimeMsValue = other.lastLeaderTimeMsValue;
+    this.dirtySeries.clear();
+    this.removedSeries.clear();
+    this.capturedBlocks.clear();
+    this.resident.clear();
+    this.blockCache.clear();
+  }
+
   // -------------------------------------------------------------------------
   // Snapshots
 
-  /** The whole state as bytes (docs/tsdb-commands.md, "Snapshot"). */
-  snapshot(): Uint8Array {
-    const w = new ByteWriter(1024 + this.index.size * 64);
+  /** The whole state as bytes (docs/tsdb-commands.md, "Snapshot"); with
+   *  `series: false` the same format holding no series (a checkpoint's meta record). */
+  snapshot(options: { series?: boolean } = {}): Uint8Array {
+    const withSeries = options.series !== false;
+    const w = new ByteWriter(1024 + (withSeries ? this.index.size * 64 : 0));
     w.bytes(SNAPSHOT_MAGIC);
     w.u8(SNAPSHOT_FORMAT_VERSION);
     w.varuint(this.appliedIndexValue);
     w.varuint(this.lastLeaderTimeMsValue);
     for (const name of OPTION_ORDER) w.varuint(this.optionsValue[name]);
     w.varuint(this.index.nextId);
-    w.varuint(this.index.size);
-    for (const info of this.index.all()) {
+    w.varuint(withSeries ? this.index.size : 0);
+    if (withSeries) for (const info of this.index.all()) {
       w.varuint(info.id);
       w.string(this.index.keyOf(info.id)!);
       const bytes = this.data.get(info.id)!.serialize();
@@ -491,7 +698,7 @@ export class TimeSeriesStateMachine implements SeriesSource {
   }
 
   /** Rebuilds a state machine from snapshot bytes; its snapshot() equals them. */
-  static restore(bytes: Uint8Array): TimeSeriesStateMachine {
+  static restore(bytes: Uint8Array, local: Partial<LocalStateMachineOptions> = {}): TimeSeriesStateMachine {
     const what = 'state machine snapshot';
     if (bytes.length < SNAPSHOT_MAGIC.length + 5) {
       throw new TsraftError('TSR_ERR_CORRUPT_SNAPSHOT', `${what} of ${bytes.length} bytes is too short`, { details: { reason: 'truncated' } });
@@ -511,7 +718,7 @@ export class TimeSeriesStateMachine implements SeriesSource {
     } catch (error) {
       throw r.corrupt(`bad options: ${(error as Error).message}`);
     }
-    const sm = new TimeSeriesStateMachine(options);
+    const sm = new TimeSeriesStateMachine(options, local);
     sm.appliedIndexValue = appliedIndex;
     sm.lastLeaderTimeMsValue = lastLeaderTimeMs;
     const nextSeriesId = r.varuint('nextSeriesId');
@@ -527,9 +734,8 @@ export class TimeSeriesStateMachine implements SeriesSource {
       const length = r.varuint('series data length');
       const dataBytes = r.bytesView(length, 'series data');
       const series = SeriesData.deserialize(dataBytes);
-      series.blockCache = sm.blockCache;
       sm.index.add(key, parsed.metric, parsed.tags, id);
-      sm.data.set(id, series);
+      sm.attachSeries(id, series);
     }
     // Series with the highest ids may have been removed by retention.
     sm.index.advanceNextId(nextSeriesId);
@@ -555,14 +761,11 @@ export class TimeSeriesStateMachine implements SeriesSource {
    *  path). Nothing changes if the bytes are corrupt. */
   restore(bytes: Uint8Array): void {
     const restored = TimeSeriesStateMachine.restore(bytes);
-    this.optionsValue = restored.optionsValue;
-    this.index = restored.index;
-    this.data = restored.data;
-    for (const series of this.data.values()) series.blockCache = this.blockCache;
-    this.sessions = restored.sessions;
-    this.backupSchedule = restored.backupSchedule;
-    this.appliedIndexValue = restored.appliedIndexValue;
-    this.lastLeaderTimeMsValue = restored.lastLeaderTimeMsValue;
+    this.adopt(restored);
+    this.data = new Map();
+    for (const [id, series] of restored.data) this.attachSeries(id, series);
+    // Everything stored describes the old state: the next checkpoint replaces it.
+    this.needsFullCheckpoint = true;
   }
 
   /** FNV-1a 64 (hex) of the snapshot: equal on replicas that applied the same entries. */

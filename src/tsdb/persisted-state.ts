@@ -1,0 +1,194 @@
+// The state machine as key/value records (docs/storage.md, "State machine"):
+// what a checkpoint writes, and how the records are read back at start-up.
+// Pure: it turns a StateCheckpoint into operations and records into
+// PersistedStateParts; the store (src/storage/state-machine-store.ts) runs
+// the operations as one atomic batch and reads the records.
+//
+// Keys (bytes; series ids u32 big-endian, block starts as u64 big-endian of
+// startMs + 2^53 so that keys sort by time):
+//   01                    meta: TimeSeriesStateMachine.snapshot({series: false})
+//   02 <id>               series head: key and open blocks
+//   03 <id> <start>       written sealed block's metadata (count, length, CRC)
+//   04 <id> <start>       written sealed block's bytes (docs/segment-format.md)
+// Start-up reads every key below 04 (memory: indexes and open blocks); block
+// bytes are read one at a time when a query, a snapshot or the scrubber needs them.
+import { TsraftError, assert } from '../errors.js';
+import { ByteReader, ByteWriter } from './byte-io.js';
+import type { WrittenBlockMeta } from './series-data.js';
+import type { PersistedStateParts, StateCheckpoint } from './state-machine.js';
+import { MAX_SERIES_KEY_BYTES } from './write-batch.js';
+
+export const KEY_META = 0x01;
+export const KEY_SERIES_HEAD = 0x02;
+export const KEY_BLOCK_META = 0x03;
+export const KEY_BLOCK_BYTES = 0x04;
+/** Record format version of heads and block metadata. */
+const RECORD_VERSION = 1;
+const START_BIAS = 2 ** 53;
+const TWO_POW_32 = 2 ** 32;
+
+export type StateKvOp = { type: 'put'; key: Uint8Array; value: Uint8Array } | { type: 'del'; key: Uint8Array };
+
+export interface CheckpointWrite {
+  /** Delete every stored record before applying `ops` (same atomic batch). */
+  replaceAll: boolean;
+  ops: StateKvOp[];
+  /** Bytes of the values written (for metrics). */
+  bytes: number;
+}
+
+function corrupt(message: string, details: Record<string, unknown> = {}): TsraftError {
+  return new TsraftError('TSR_ERR_CORRUPT_STATE', `persisted state machine: ${message}`, { details });
+}
+
+export function metaKey(): Uint8Array {
+  return Uint8Array.of(KEY_META);
+}
+
+export function seriesHeadKey(seriesId: number): Uint8Array {
+  const key = new Uint8Array(5);
+  key[0] = KEY_SERIES_HEAD;
+  writeU32be(key, 1, seriesId);
+  return key;
+}
+
+export function blockKey(kind: typeof KEY_BLOCK_META | typeof KEY_BLOCK_BYTES, seriesId: number, startMs: number): Uint8Array {
+  assert(Number.isSafeInteger(startMs) && Math.abs(startMs) < START_BIAS, `block start ${startMs} cannot be keyed`);
+  const key = new Uint8Array(13);
+  key[0] = kind;
+  writeU32be(key, 1, seriesId);
+  const biased = startMs + START_BIAS;
+  writeU32be(key, 5, Math.floor(biased / TWO_POW_32));
+  writeU32be(key, 9, biased % TWO_POW_32);
+  return key;
+}
+
+function writeU32be(into: Uint8Array, at: number, value: number): void {
+  assert(Number.isInteger(value) && value >= 0 && value < TWO_POW_32, `u32 key part ${value}`);
+  into[at] = value >>> 24;
+  into[at + 1] = (value >>> 16) & 0xff;
+  into[at + 2] = (value >>> 8) & 0xff;
+  into[at + 3] = value & 0xff;
+}
+
+function readU32be(from: Uint8Array, at: number): number {
+  return from[at]! * 0x1000000 + ((from[at + 1]! << 16) | (from[at + 2]! << 8) | from[at + 3]!);
+}
+
+function encodeHead(key: string, head: Uint8Array): Uint8Array {
+  const w = new ByteWriter(head.length + key.length + 16);
+  w.u8(RECORD_VERSION);
+  w.string(key);
+  w.varuint(head.length);
+  w.bytes(head);
+  w.crc32c();
+  return w.finish().slice();
+}
+
+function encodeBlockMeta(pointCount: number, byteLength: number, crc: number): Uint8Array {
+  const w = new ByteWriter(24);
+  w.u8(RECORD_VERSION);
+  w.varuint(pointCount);
+  w.varuint(byteLength);
+  w.u32le(crc);
+  w.crc32c();
+  return w.finish().slice();
+}
+
+/** The operations that write `cp` (one atomic batch, in this order). */
+export function checkpointOps(cp: StateCheckpoint): CheckpointWrite {
+  const ops: StateKvOp[] = [];
+  let bytes = 0;
+  const put = (key: Uint8Array, value: Uint8Array): void => {
+    ops.push({ type: 'put', key, value });
+    bytes += value.length;
+  };
+  for (const removed of cp.removedSeries) {
+    ops.push({ type: 'del', key: seriesHeadKey(removed.id) });
+    for (const start of removed.blockStarts) {
+      ops.push({ type: 'del', key: blockKey(KEY_BLOCK_META, removed.id, start) });
+      ops.push({ type: 'del', key: blockKey(KEY_BLOCK_BYTES, removed.id, start) });
+    }
+  }
+  for (const series of cp.series) {
+    for (const start of series.deleteBlocks) {
+      ops.push({ type: 'del', key: blockKey(KEY_BLOCK_META, series.id, start) });
+      ops.push({ type: 'del', key: blockKey(KEY_BLOCK_BYTES, series.id, start) });
+    }
+    for (const block of series.putBlocks) {
+      // Bytes before metadata: a record names only a block that exists.
+      put(blockKey(KEY_BLOCK_BYTES, series.id, block.startMs), block.bytes);
+      put(blockKey(KEY_BLOCK_META, series.id, block.startMs), encodeBlockMeta(block.pointCount, block.bytes.length, block.crc));
+    }
+    put(seriesHeadKey(series.id), encodeHead(series.key, series.head));
+  }
+  // Last: the applied index names a state every record above belongs to.
+  put(metaKey(), cp.meta);
+  return { replaceAll: cp.full, ops, bytes };
+}
+
+/** Rebuilds the parts from every record with a key below KEY_BLOCK_BYTES, in
+ *  key order; null when nothing was ever written (no meta record).
+ *  TSR_ERR_CORRUPT_STATE names the damaged record. */
+export function decodePersistedState(records: Iterable<readonly [Uint8Array, Uint8Array]>): PersistedStateParts | null {
+  let meta: Uint8Array | null = null;
+  const series: PersistedStateParts['series'] = [];
+  const blocksOf = new Map<number, WrittenBlockMeta[]>();
+  for (const [key, value] of records) {
+    const kind = key[0];
+    if (kind === KEY_META && key.length === 1) {
+      meta = value;
+    } else if (kind === KEY_SERIES_HEAD && key.length === 5) {
+      const id = readU32be(key, 1);
+      const r = new ByteReader(value, 'TSR_ERR_CORRUPT_STATE', `persisted state machine: head record of series ${id}`);
+      r.offset = value.length - 4;
+      if (value.length < 5) throw corrupt(`head record of series ${id} is ${value.length} bytes`, { seriesId: id });
+      r.expectCrc32c(0, 'record checksum');
+      const body = new ByteReader(value, 'TSR_ERR_CORRUPT_STATE', `persisted state machine: head record of series ${id}`, 0, value.length - 4);
+      const version = body.u8('version');
+      if (version !== RECORD_VERSION) throw body.corrupt(`version ${version} is not supported (this build reads ${RECORD_VERSION})`);
+      const seriesKey = body.string(MAX_SERIES_KEY_BYTES, 'series key');
+      const head = body.bytesView(body.varuintAtMost(body.remainingBytes, 'head length'), 'head');
+      body.expectEnd();
+      if (series.length > 0 && series[series.length - 1]!.id >= id) throw corrupt(`head records out of order at series ${id}`, { seriesId: id });
+      series.push({ id, key: seriesKey, head, blocks: [] });
+    } else if (kind === KEY_BLOCK_META && key.length === 13) {
+      const id = readU32be(key, 1);
+      const startMs = readU32be(key, 5) * TWO_POW_32 + readU32be(key, 9) - START_BIAS;
+      const what = `persisted state machine: metadata of block ${startMs} ms of series ${id}`;
+      if (value.length < 5) throw corrupt(`metadata of block ${startMs} ms of series ${id} is ${value.length} bytes`, { seriesId: id, blockStartMs: startMs });
+      const r = new ByteReader(value, 'TSR_ERR_CORRUPT_STATE', what);
+      r.offset = value.length - 4;
+      r.expectCrc32c(0, 'record checksum');
+      const body = new ByteReader(value, 'TSR_ERR_CORRUPT_STATE', what, 0, value.length - 4);
+      const version = body.u8('version');
+      if (version !== RECORD_VERSION) throw body.corrupt(`version ${version} is not supported (this build reads ${RECORD_VERSION})`);
+      const pointCount = body.varuint('point count');
+      const byteLength = body.varuint('byte length');
+      const crc = body.u32le('block crc');
+      body.expectEnd();
+      let list = blocksOf.get(id);
+      if (list === undefined) blocksOf.set(id, (list = []));
+      list.push({ startMs, pointCount, byteLength, crc });
+    } else {
+      throw corrupt(`unknown record key ${hex(key)}`, { key: hex(key) });
+    }
+  }
+  if (meta === null) {
+    if (series.length > 0 || blocksOf.size > 0) throw corrupt('series records without a meta record');
+    return null;
+  }
+  for (const s of series) {
+    s.blocks = blocksOf.get(s.id) ?? [];
+    blocksOf.delete(s.id);
+  }
+  if (blocksOf.size > 0) {
+    const orphan = [...blocksOf.keys()][0]!;
+    throw corrupt(`block metadata of series ${orphan}, which has no head record`, { seriesId: orphan });
+  }
+  return { meta, series };
+}
+
+function hex(bytes: Uint8Array): string {
+  return Array.from(bytes.subarray(0, 16), (b) => b.toString(16).padStart(2, '0')).join('');
+}

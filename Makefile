@@ -30,7 +30,8 @@ lint: install
 # promtool (package prometheus) checks /metrics, the alert rules and the
 # dashboard's PromQL; chromium runs the web console test. Installed only when
 # missing and apt-get exists; if that fails, `make test` goes on and those
-# checks skip themselves, saying which tool was missing.
+# checks skip themselves, saying which tool was missing, except under CI
+# (CI=true), where a check that cannot run fails (test/required-tool.ts).
 test-tools:
 	@missing=""; \
 	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
@@ -40,9 +41,9 @@ test-tools:
 	    sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo -n"; \
 	    echo "make: installing$$missing with apt-get"; \
 	    ($$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
-	      || echo "make: could not install$$missing; the checks that need it will be skipped"; \
+	      || echo "make: could not install$$missing; the checks that need it will be skipped (and fail under CI=true)"; \
 	  else \
-	    echo "make: apt-get not found; install$$missing by hand, or the checks that need it will be skipped"; \
+	    echo "make: apt-get not found; install$$missing by hand, or the checks that need it will be skipped (and fail under CI=true)"; \
 	  fi; \
 	fi
 

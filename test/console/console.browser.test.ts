@@ -8,10 +8,10 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestCluster } from '../node/process-harness.js';
+import { CHROMIUM as CHROMIUM_TOOL, missingTool } from '../required-tool.js';
 
-const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM = CHROMIUM_TOOL.name;
 const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'];
-const CHROMIUM_MISSING = `${CHROMIUM} is not installed (Debian package chromium; \`make test\` installs it with apt-get): the browser test did not run`;
 const ARTIFACTS = 'test-artifacts';
 const UI_TIMEOUT_MS = 15_000;
 
@@ -51,7 +51,7 @@ async function text(page: Page, testId: string): Promise<string> {
 
 describe('web console', () => {
   it('shows the cluster and its leader, charts a query, lists backups, and follows a leader change live', async (context) => {
-    if (browser === null || cluster === null) return context.skip(CHROMIUM_MISSING);
+    if (browser === null || cluster === null) return missingTool(context, CHROMIUM_TOOL);
     const c = cluster;
     const leader = await c.waitForLeader();
     const viewer = c.nodes.map((n) => n.id).find((id) => id !== leader)!;

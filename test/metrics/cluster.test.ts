@@ -2,7 +2,8 @@
 // `tsraft status` on a real 3-node cluster (processes on 127.0.0.1).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestCluster, getJson } from '../node/process-harness.js';
-import { PROMTOOL_MISSING, findPromtool, runPromtool } from './promtool.js';
+import { PROMTOOL, missingTool } from '../required-tool.js';
+import { findPromtool, runPromtool } from './promtool.js';
 
 const promtool = findPromtool();
 let cluster: TestCluster;
@@ -52,7 +53,7 @@ describe('/metrics on a running cluster', () => {
       const { text, contentType } = await scrape(node.id);
       expect(contentType).toMatch(/^text\/plain; version=0\.0\.4/);
       expect(text).toContain(`tsraft_node_info{node_id="${node.id}",cluster_id="${cluster.clusterId}"`);
-      if (promtool === null) return context.skip(PROMTOOL_MISSING);
+      if (promtool === null) return missingTool(context, PROMTOOL);
       const run = runPromtool(promtool, ['check', 'metrics'], text);
       expect(run.code, `${node.id}: ${run.output}`).toBe(0);
     }

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { NodeMetrics } from '../../src/metrics/node-metrics.js';
-import { PROMTOOL_MISSING, findPromtool, runPromtool } from './promtool.js';
+import { PROMTOOL, missingTool } from '../required-tool.js';
+import { findPromtool, runPromtool } from './promtool.js';
 
 const promtool = findPromtool();
 const temp = mkdtempSync(join(tmpdir(), 'tsraft-metrics-config-'));
@@ -47,7 +48,7 @@ describe('config/prometheus.yml', () => {
   });
 
   it('passes promtool check config (which also checks the alert rules it loads)', (context) => {
-    if (promtool === null) return context.skip(PROMTOOL_MISSING);
+    if (promtool === null) return missingTool(context, PROMTOOL);
     const run = runPromtool(promtool, ['check', 'config', 'config/prometheus.yml']);
     expect(run.code, run.output).toBe(0);
   });
@@ -55,14 +56,14 @@ describe('config/prometheus.yml', () => {
 
 describe('config/alerts.yml', () => {
   it('passes promtool check rules', (context) => {
-    if (promtool === null) return context.skip(PROMTOOL_MISSING);
+    if (promtool === null) return missingTool(context, PROMTOOL);
     const run = runPromtool(promtool, ['check', 'rules', 'config/alerts.yml']);
     expect(run.code, run.output).toBe(0);
     expect(run.output).toMatch(/SUCCESS: \d+ rules found/);
   });
 
   it('fires every alert on its scenario and none on a healthy cluster (promtool test rules)', (context) => {
-    if (promtool === null) return context.skip(PROMTOOL_MISSING);
+    if (promtool === null) return missingTool(context, PROMTOOL);
     const run = runPromtool(promtool, ['test', 'rules', 'test/metrics/alerts.promtool.yml']);
     expect(run.code, run.output).toBe(0);
   });
@@ -113,7 +114,7 @@ describe('config/grafana-dashboard.json', () => {
   });
 
   it('has PromQL that promtool parses (dashboard variables replaced)', (context) => {
-    if (promtool === null) return context.skip(PROMTOOL_MISSING);
+    if (promtool === null) return missingTool(context, PROMTOOL);
     const rules = queryPanels.flatMap((p) =>
       (p.targets ?? []).map((t) => ({
         record: `dashboard:panel_${p.id}_${t.refId.toLowerCase()}`,

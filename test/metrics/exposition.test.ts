@@ -7,7 +7,8 @@ import { NodeMetrics, type NodeMetricsSource } from '../../src/metrics/node-metr
 import type { ReplicaStatus } from '../../src/replica/types.js';
 import type { TransportStats } from '../../src/transport/ws-transport.js';
 import type { StateMachineStats } from '../../src/tsdb/state-machine.js';
-import { PROMTOOL_MISSING, findPromtool, runPromtool } from './promtool.js';
+import { PROMTOOL, missingTool } from '../required-tool.js';
+import { findPromtool, runPromtool } from './promtool.js';
 
 const promtool = findPromtool();
 
@@ -136,7 +137,7 @@ describe('/metrics exposition', () => {
   });
 
   it('passes promtool check metrics, with every family filled', async (context) => {
-    if (promtool === null) return context.skip(PROMTOOL_MISSING);
+    if (promtool === null) return missingTool(context, PROMTOOL);
     const metrics = metricsWith({ replicaStatus: () => replicaStatus(), transportStats: () => transportStats({ n2: peer(100), n3: peer(5, false) }), stateMachineStats: () => smStats });
     metrics.backups.record({ id: 'b1', startedAtMs: 1_700_000_000_000, durationSeconds: 3, sizeBytes: 10, raftIndex: 5, outcome: 'success', verification: 'verified' });
     const { body, contentType } = await metrics.render();

@@ -1,6 +1,7 @@
 // Runs Prometheus's promtool (Debian package `prometheus`, installed by
-// `make test` when apt-get is available). Tests that need it skip themselves
-// with a message naming the missing tool when it is not installed.
+// `make test` when apt-get is available). A test that needs it and does not
+// find it calls missingTool(context, PROMTOOL) (test/required-tool.ts): a
+// failure under CI, a skip naming the tool elsewhere.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
@@ -13,8 +14,6 @@ export function findPromtool(): string | null {
   const found = which.stdout.trim();
   return which.status === 0 && found !== '' ? found : null;
 }
-
-export const PROMTOOL_MISSING = 'promtool is not installed (Debian package prometheus; `make test` installs it with apt-get): this check did not run';
 
 export interface PromtoolRun {
   code: number | null;

@@ -11,7 +11,7 @@
 // helpers here are shared with bench/single-point.ts.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,7 +32,40 @@ export interface BenchCluster {
   httpUrls: Map<string, string>;
   leader: string;
   leaderUrl: string;
+  /** Process ids by node id (for CPU accounting). */
+  pids: Map<string, number>;
   stop(): Promise<void>;
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux);
+ *  null where /proc is not there. */
+export function processCpuSeconds(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces) start after ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return null;
+  }
+}
+
+/** USER_HZ: 100 on every Linux architecture Node runs on. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** CPU used per node (leader first) and by this process while `run` runs. */
+export async function measureCpu<T>(cluster: BenchCluster, run: () => Promise<T>): Promise<{ result: T; cpuSeconds: Record<string, number> | null }> {
+  const ids = [cluster.leader, ...[...cluster.pids.keys()].filter((id) => id !== cluster.leader)];
+  const before = ids.map((id) => processCpuSeconds(cluster.pids.get(id)!));
+  const clientBefore = process.cpuUsage();
+  const result = await run();
+  const client = process.cpuUsage(clientBefore);
+  const after = ids.map((id) => processCpuSeconds(cluster.pids.get(id)!));
+  if (before.some((v) => v === null) || after.some((v) => v === null)) return { result, cpuSeconds: null };
+  const cpuSeconds: Record<string, number> = {};
+  ids.forEach((id, i) => (cpuSeconds[i === 0 ? `${id} (leader)` : id] = after[i]! - before[i]!));
+  cpuSeconds.client = (client.user + client.system) / 1e6;
+  return { result, cpuSeconds };
 }
 
 function sleep(ms: number): Promise<void> {
@@ -108,7 +141,8 @@ export async function startCluster(nodes = 3, extraConfig: Record<string, unknow
       const leaders = await Promise.all([...httpUrls.values()].map(leaderOf));
       if (leaders[0] !== null && leaders.every((l) => l === leaders[0])) {
         const leader = leaders[0]!;
-        return { httpUrls, leader, leaderUrl: httpUrls.get(leader)!, stop };
+        const pids = new Map(ids.map((id, i) => [id, children[i]!.pid!]));
+        return { httpUrls, leader, leaderUrl: httpUrls.get(leader)!, pids, stop };
       }
       await sleep(100);
     }
@@ -135,10 +169,15 @@ export function workloadSeries(count: number): Array<[string, Record<string, str
  *  series' timestamps increase by 10 s per cycle. */
 export class BatchSource {
   private next = 0;
+  /** Canonical key of each series, computed once: a collector knows its
+   *  series and need not rebuild their keys for every batch. */
+  private readonly keys: string[];
   constructor(
     readonly series: Array<[string, Record<string, string>]>,
     private readonly startMs: number,
-  ) {}
+  ) {
+    this.keys = series.map(([metric, tags]) => canonicalSeriesKey(metric, tags)!);
+  }
 
   columns(size: number): PutColumns & { seriesKeys: string[]; series: Array<[string, Record<string, string>]> } {
     const s = this.series.length;
@@ -148,9 +187,8 @@ export class BatchSource {
     const seriesList = new Array<[string, Record<string, string>]>(used);
     const seriesKeys = new Array<string>(used);
     for (let k = 0; k < used; k++) {
-      const entry = this.series[(firstSeries + k) % s]!;
-      seriesList[k] = entry;
-      seriesKeys[k] = canonicalSeriesKey(entry[0], entry[1])!;
+      seriesList[k] = this.series[(firstSeries + k) % s]!;
+      seriesKeys[k] = this.keys[(firstSeries + k) % s]!;
     }
     const seriesIndexes = new Uint32Array(size);
     const timestamps = new Float64Array(size);
@@ -193,6 +231,8 @@ export interface RunResult {
   pointsPerSecond: number;
   ackP50Ms: number;
   ackP99Ms: number;
+  /** CPU µs per point of each node (leader first) and the client, while measuring (Linux). */
+  cpuMicrosPerPoint: Record<string, number> | null;
 }
 
 /** Runs `worker` loops concurrently for `durationMs`, each timing its calls. */
@@ -245,7 +285,8 @@ export async function runIngest(cluster: BenchCluster, client: TsraftClient, api
         };
   // Warm up connections, JIT and the series index, then measure.
   await timedLoop(concurrency, Math.min(2_000, durationMs / 4), call);
-  const { latenciesMs, units, elapsedMs } = await timedLoop(concurrency, durationMs, call);
+  const { result: loop, cpuSeconds } = await measureCpu(cluster, () => timedLoop(concurrency, durationMs, call));
+  const { latenciesMs, units, elapsedMs } = loop;
   return {
     api,
     batchPoints,
@@ -256,6 +297,7 @@ export async function runIngest(cluster: BenchCluster, client: TsraftClient, api
     pointsPerSecond: Math.round((units / elapsedMs) * 1000),
     ackP50Ms: Math.round(percentile(latenciesMs, 50) * 100) / 100,
     ackP99Ms: Math.round(percentile(latenciesMs, 99) * 100) / 100,
+    cpuMicrosPerPoint: cpuSeconds === null ? null : Object.fromEntries(Object.entries(cpuSeconds).map(([who, seconds]) => [who, Math.round((seconds / units) * 1e7) / 10])),
   };
 }
 
@@ -285,7 +327,8 @@ async function main(): Promise<void> {
           const inFlight = values.concurrency === undefined ? concurrencyFor(batch) : Number(values.concurrency);
           const r = await runIngest(cluster, client, api, batch, inFlight, durationMs, source);
           results.push(r);
-          console.log(`${api} batch ${batch} ×${r.concurrency} in flight: ${fmt(r.pointsPerSecond)} points/s, ack p50 ${r.ackP50Ms} ms, p99 ${r.ackP99Ms} ms (${r.points} points in ${r.durationS} s)`);
+          const cpu = r.cpuMicrosPerPoint === null ? '' : `; CPU µs/point ${Object.entries(r.cpuMicrosPerPoint).map(([who, us]) => `${who} ${us}`).join(', ')}`;
+          console.log(`${api} batch ${batch} ×${r.concurrency} in flight: ${fmt(r.pointsPerSecond)} points/s, ack p50 ${r.ackP50Ms} ms, p99 ${r.ackP99Ms} ms (${r.points} points in ${r.durationS} s)${cpu}`);
         }
       }
     } finally {
@@ -296,7 +339,8 @@ async function main(): Promise<void> {
   }
   const best5000 = results.find((r) => r.api === 'ws' && r.batchPoints === 5000);
   const meetsTarget = best5000 !== undefined && best5000.pointsPerSecond >= TARGET_POINTS_PER_SECOND;
-  const rows = results.map((r) => `| ${r.api === 'ws' ? 'WebSocket (CBOR columns)' : 'OpenTSDB /api/put (JSON)'} | ${r.batchPoints} | ${r.concurrency} | ${fmt(r.pointsPerSecond)} | ${r.ackP50Ms} ms | ${r.ackP99Ms} ms | ${r.points} |`);
+  const cpuCell = (r: RunResult): string => (r.cpuMicrosPerPoint === null ? '—' : Object.values(r.cpuMicrosPerPoint).join(' / '));
+  const rows = results.map((r) => `| ${r.api === 'ws' ? 'WebSocket (CBOR columns)' : 'OpenTSDB /api/put (JSON)'} | ${r.batchPoints} | ${r.concurrency} | ${fmt(r.pointsPerSecond)} | ${r.ackP50Ms} ms | ${r.ackP99Ms} ms | ${r.points} | ${cpuCell(r)} |`);
   const markdown = [
     '# Ingest through a local 3-node cluster',
     '',
@@ -304,8 +348,8 @@ async function main(): Promise<void> {
       `1-minute load average ${loadAverageAtStart.toFixed(1)} at the start (other work shares the machine). ` +
       'Writes go to the leader; each put is acknowledged after its entry is committed by a majority and applied on the leader.',
     '',
-    '| API | points per put | puts in flight | points/s | ack p50 | ack p99 | points |',
-    '| --- | --- | --- | --- | --- | --- | --- |',
+    '| API | points per put | puts in flight | points/s | ack p50 | ack p99 | points | CPU µs per point: leader / followers / client |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
     ...rows,
     '',
     best5000 === undefined ? '' : `Target: ≥ ${fmt(TARGET_POINTS_PER_SECOND)} points/s with 5,000-point batches over WebSocket — ${meetsTarget ? 'met' : 'NOT met'} (${fmt(best5000.pointsPerSecond)}).`,

@@ -14,7 +14,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadavg } from 'node:os';
 import { connect } from '../src/client/index.js';
-import { BatchSource, httpPut, startCluster, timedLoop, workloadSeries } from './ingest.js';
+import { BatchSource, httpPut, measureCpu, startCluster, timedLoop, workloadSeries } from './ingest.js';
 import { fmt, percentile, writeResults } from './lib.js';
 
 const ETCD_PUTS_PER_SECOND: Record<number, number> = { 1: 950, 16: 3_300, 64: 5_400 };
@@ -27,6 +27,8 @@ interface Row {
   p50Ms: number;
   p99Ms: number;
   ops: number;
+  /** CPU µs per put of each node (leader first) and the client, while measuring (Linux). */
+  cpuMicrosPerOp: Record<string, number> | null;
   etcdOpsPerSecond: number | null;
   ratioToEtcd: number | null;
 }
@@ -58,7 +60,8 @@ async function main(): Promise<void> {
                   return 1;
                 };
           await timedLoop(concurrency, Math.min(2_000, durationMs / 4), call);
-          const { latenciesMs, units, elapsedMs } = await timedLoop(concurrency, durationMs, call);
+          const { result: loop, cpuSeconds } = await measureCpu(cluster, () => timedLoop(concurrency, durationMs, call));
+          const { latenciesMs, units, elapsedMs } = loop;
           const opsPerSecond = Math.round((units / elapsedMs) * 1000);
           const etcd = ETCD_PUTS_PER_SECOND[concurrency] ?? null;
           const row: Row = {
@@ -68,11 +71,13 @@ async function main(): Promise<void> {
             p50Ms: Math.round(percentile(latenciesMs, 50) * 100) / 100,
             p99Ms: Math.round(percentile(latenciesMs, 99) * 100) / 100,
             ops: units,
+            cpuMicrosPerOp: cpuSeconds === null ? null : Object.fromEntries(Object.entries(cpuSeconds).map(([who, seconds]) => [who, Math.round((seconds / units) * 1e7) / 10])),
             etcdOpsPerSecond: etcd,
             ratioToEtcd: etcd === null ? null : Math.round((opsPerSecond / etcd) * 100) / 100,
           };
           rows.push(row);
-          console.log(`${api} concurrency ${concurrency}: ${fmt(opsPerSecond)} ops/s, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms${etcd === null ? '' : ` (${row.ratioToEtcd}× etcd)`}`);
+          const cpu = row.cpuMicrosPerOp === null ? '' : `; CPU µs/put ${Object.entries(row.cpuMicrosPerOp).map(([who, us]) => `${who} ${us}`).join(', ')}`;
+          console.log(`${api} concurrency ${concurrency}: ${fmt(opsPerSecond)} ops/s, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms${etcd === null ? '' : ` (${row.ratioToEtcd}× etcd)`}${cpu}`);
         }
       }
     } finally {
@@ -92,9 +97,9 @@ async function main(): Promise<void> {
       `1-minute load average ${loadAverageAtStart.toFixed(1)} at the start (other work shares the machine). ` +
       'Each put is acknowledged after its entry is committed by a majority and applied on the leader. etcd 3.4 figures: 3 members on the same machine (issue 6).',
     '',
-    '| API | concurrency | ops/s | p50 | p99 | etcd ops/s | ratio |',
-    '| --- | --- | --- | --- | --- | --- | --- |',
-    ...rows.map((r) => `| ${r.api === 'ws' ? 'WebSocket' : 'OpenTSDB /api/put'} | ${r.concurrency} | ${fmt(r.opsPerSecond)} | ${r.p50Ms} ms | ${r.p99Ms} ms | ${r.etcdOpsPerSecond ?? '—'} | ${r.ratioToEtcd ?? '—'}× |`),
+    '| API | concurrency | ops/s | p50 | p99 | etcd ops/s | ratio | CPU µs per put: leader / followers / client |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...rows.map((r) => `| ${r.api === 'ws' ? 'WebSocket' : 'OpenTSDB /api/put'} | ${r.concurrency} | ${fmt(r.opsPerSecond)} | ${r.p50Ms} ms | ${r.p99Ms} ms | ${r.etcdOpsPerSecond ?? '—'} | ${r.ratioToEtcd ?? '—'}× | ${r.cpuMicrosPerOp === null ? '—' : Object.values(r.cpuMicrosPerOp).join(' / ')} |`),
     '',
     `Targets (WebSocket): ≥ 2× etcd at 16 — ${meets16 ? 'met' : 'NOT met'}; at 64 — ${meets64 ? 'met' : 'NOT met'}; p50 ≤ ${TARGET_P50_MS_AT_1} ms at concurrency 1 — ${meetsP50 ? 'met' : 'NOT met'}.`,
     '',

@@ -75,7 +75,7 @@ export class LocalTsdbService implements TsdbService {
     const index = this.nextIndex++;
     const result = this.stateMachine.apply(index, data);
     assert(this.stateMachine.appliedIndex === index, 'local apply did not advance the applied index');
-    this.hub.onApplied(index, data, result, (metric, tags) => seriesExistsIn(this.stateMachine, metric, tags));
+    this.hub.onApplied(index, data, result, (metric, tags) => seriesExistsIn(this.stateMachine, metric, tags), (id) => this.stateMachine.seriesKeyOf(id));
     return putResultOf(encoded, result, this.putLimits.maxErrorsPerPut);
   }
 

@@ -22,7 +22,7 @@ import {
   type PointField,
   type RawPoint,
 } from '../tsdb/validate.js';
-import { WriteBatchBuilder } from '../tsdb/write-batch.js';
+import { WriteBatchBuilder, type SeriesIdResolver } from '../tsdb/write-batch.js';
 import type { ColumnarPoints, PointsInput, PutResult } from './service.js';
 
 export interface PutLimits {
@@ -85,8 +85,10 @@ class ErrorList {
 }
 
 /** Validates and encodes a put request. Throws TSR_ERR_BATCH_TOO_LARGE or
- *  TSR_ERR_INVALID_ARGUMENT for a request that is wrong as a whole. */
-export function encodePut(input: PointsInput, limits: PutLimits = DEFAULT_PUT_LIMITS, cache: SeriesCache | null = null): EncodedPut {
+ *  TSR_ERR_INVALID_ARGUMENT for a request that is wrong as a whole.
+ *  `seriesIdOf` (the proposing node's state machine) lets the batch refer to
+ *  series that exist by id; a key it knows is valid, so it is not checked again. */
+export function encodePut(input: PointsInput, limits: PutLimits = DEFAULT_PUT_LIMITS, cache: SeriesCache | null = null, seriesIdOf: SeriesIdResolver | null = null): EncodedPut {
   const errors = new ErrorList(limits.maxErrorsPerPut);
   let requestPoints: number;
   if (input.kind === 'objects') {
@@ -95,10 +97,10 @@ export function encodePut(input: PointsInput, limits: PutLimits = DEFAULT_PUT_LI
   } else {
     requestPoints = checkColumnsShape(input.columns, limits);
   }
-  const builder = new WriteBatchBuilder({ maxPoints: limits.maxPointsPerPut, maxSeriesKeys: limits.maxSeriesPerPut, maxBytes: limits.maxBatchBytes }, requestPoints);
+  const builder = new WriteBatchBuilder({ maxPoints: limits.maxPointsPerPut, maxSeriesKeys: limits.maxSeriesPerPut, maxBytes: limits.maxBatchBytes }, requestPoints, seriesIdOf);
   const requestIndexes = new Uint32Array(requestPoints);
   if (input.kind === 'objects') encodeObjects(input.points, builder, errors, requestIndexes, cache);
-  else encodeColumns(input.columns, builder, errors, requestIndexes, cache);
+  else encodeColumns(input.columns, builder, errors, requestIndexes, cache, seriesIdOf);
   const batchPoints = builder.pointCount;
   if (!(batchPoints + errors.count === requestPoints)) throw new AssertionError(`put: ${batchPoints} valid + ${errors.count} invalid ≠ ${requestPoints} points`);
   const batch = batchPoints > 0 ? builder.encode() : null;
@@ -112,7 +114,7 @@ function encodeObjects(points: readonly RawPoint[], builder: WriteBatchBuilder, 
       const seriesKey = cache.lookup(raw.metric, raw.tags);
       if (seriesKey !== undefined) {
         // Known valid series: only the timestamp and the value are left to check.
-        addChecked(i, { ok: true, seriesKey }, raw.timestamp, raw.value, builder, errors, requestIndexes);
+        addChecked(i, { ok: true, seriesKey, seriesId: undefined, batchIndex: -1 }, raw.timestamp, raw.value, builder, errors, requestIndexes);
         continue;
       }
     }
@@ -157,7 +159,10 @@ function checkColumnsShape(columns: ColumnarPoints, limits: PutLimits): number {
   return n;
 }
 
-type SeriesCheck = { ok: true; seriesKey: string } | { ok: false; error: PointError };
+/** A request's series, checked once. `seriesId`: its id when the proposing
+ *  node's state machine holds it (-1 when not, undefined when not asked);
+ *  `batchIndex`: its index in the batch once a valid point added it (-1 before). */
+type SeriesCheck = { ok: true; seriesKey: string; seriesId: number | undefined; batchIndex: number } | { ok: false; error: PointError };
 
 /**
  * Series validated earlier, remembered by the (metric, tags) exactly as a
@@ -250,22 +255,28 @@ function checkSeries(entry: unknown, cache: SeriesCache | null): SeriesCheck {
     return { ok: false, error: pointError(0, 'metric', 'wrong_type', 'a series must be a [metric, tags] pair') };
   }
   const known = cache?.lookup(entry[0], entry[1]);
-  if (known !== undefined) return { ok: true, seriesKey: known };
+  if (known !== undefined) return { ok: true, seriesKey: known, seriesId: undefined, batchIndex: -1 };
   // A valid timestamp and value, so the first failure is the metric's or the tags'.
   const check = validatePoint({ metric: entry[0], tags: entry[1], timestamp: 1, value: 0 });
   if (!check.ok) return { ok: false, error: check.error };
   cache?.remember(check.point.metric, entry[1] as object, check.point.seriesKey);
-  return { ok: true, seriesKey: check.point.seriesKey };
+  return { ok: true, seriesKey: check.point.seriesKey, seriesId: undefined, batchIndex: -1 };
 }
 
 /** A canonical series key from a client: valid and canonical, or the
- *  reason validatePoint gives for its metric and tags. */
-function checkSeriesKey(key: unknown, cache: SeriesCache | null): SeriesCheck {
+ *  reason validatePoint gives for its metric and tags. A key the state
+ *  machine holds (`seriesIdOf`) was checked when its series was created. */
+function checkSeriesKey(key: unknown, cache: SeriesCache | null, seriesIdOf: SeriesIdResolver | null): SeriesCheck {
   if (typeof key !== 'string') return { ok: false, error: pointError(0, 'series', 'wrong_type', 'a series key must be a string metric{k=v,...}') };
-  if (cache !== null && cache.hasKey(key)) return { ok: true, seriesKey: key };
+  if (seriesIdOf !== null) {
+    const id = seriesIdOf(key);
+    if (id !== undefined) return { ok: true, seriesKey: key, seriesId: id, batchIndex: -1 };
+  }
+  const seriesId = seriesIdOf === null ? undefined : -1;
+  if (cache !== null && cache.hasKey(key)) return { ok: true, seriesKey: key, seriesId, batchIndex: -1 };
   if (key.length <= MAX_SERIES_KEY_CHARS && parseSeriesKey(key) !== null) {
     cache?.rememberKey(key);
-    return { ok: true, seriesKey: key };
+    return { ok: true, seriesKey: key, seriesId, batchIndex: -1 };
   }
   // Not canonical: find the precise reason from its parts.
   const open = key.indexOf('{');
@@ -331,14 +342,15 @@ function addChecked(i: number, s: SeriesCheck, rawTs: unknown, rawValue: unknown
     errors.add({ ...s.error, index: i });
     return;
   }
-  const position = builder.addPoint(s.seriesKey, tsMs, value, isInteger, bigInt);
+  if (s.batchIndex < 0) s.batchIndex = builder.seriesIndexOf(s.seriesKey, s.seriesId);
+  const position = builder.addPointOf(s.batchIndex, tsMs, value, isInteger, bigInt);
   requestIndexes[position] = i;
 }
 
-function encodeColumns(columns: ColumnarPoints, builder: WriteBatchBuilder, errors: ErrorList, requestIndexes: Uint32Array, cache: SeriesCache | null): void {
+function encodeColumns(columns: ColumnarPoints, builder: WriteBatchBuilder, errors: ErrorList, requestIndexes: Uint32Array, cache: SeriesCache | null, seriesIdOf: SeriesIdResolver | null): void {
   const series =
     columns.seriesKeys !== undefined && columns.seriesKeys !== null
-      ? columns.seriesKeys.map((key) => checkSeriesKey(key, cache))
+      ? columns.seriesKeys.map((key) => checkSeriesKey(key, cache, seriesIdOf))
       : columns.series!.map((entry) => checkSeries(entry, cache));
   const n = columns.seriesIndexes.length;
   for (let i = 0; i < n; i++) addChecked(i, series[columns.seriesIndexes[i] as number]!, columns.timestamps[i], columns.values[i], builder, errors, requestIndexes);

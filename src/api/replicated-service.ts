@@ -193,7 +193,8 @@ export class ReplicatedTsdbService implements TsdbService {
 
   /** Called for every applied entry with data (ReplicaObserver.onApplied). */
   onApplied(index: number, data: Uint8Array, result: ApplyResult): void {
-    this.hub.onApplied(index, data, result, (metric, tags) => seriesExistsIn(this.options.stateMachine(), metric, tags));
+    const sm = this.options.stateMachine();
+    this.hub.onApplied(index, data, result, (metric, tags) => seriesExistsIn(sm, metric, tags), (id) => sm.seriesKeyOf(id));
   }
 
   /** Called when a snapshot from the leader replaced the state machine

@@ -37,6 +37,10 @@ interface Entry {
 /** Whether a series exists after apply (a write may reject new series at maxSeries). */
 export type SeriesExists = (metric: string, tags: Tags) => boolean;
 
+/** The key of the series with this id in the state machine just applied to
+ *  (a batch refers to existing series by id), or undefined. */
+export type SeriesKeyOf = (seriesId: number) => string | undefined;
+
 export class SubscriptionHub {
   private readonly options: SubscriptionHubOptions;
   private readonly entries = new Set<Entry>();
@@ -83,7 +87,7 @@ export class SubscriptionHub {
   }
 
   /** Called after `data` (a committed entry) was applied at `logIndex` with `result`. */
-  onApplied(logIndex: number, data: Uint8Array, result: ApplyResult, seriesExists: SeriesExists): void {
+  onApplied(logIndex: number, data: Uint8Array, result: ApplyResult, seriesExists: SeriesExists, seriesKeyOf: SeriesKeyOf): void {
     if (this.entries.size === 0) return;
     if (result.kind !== 'write' || result.duplicate || result.storedCount === 0) return;
     const cmd = decodeCommand(data);
@@ -95,7 +99,10 @@ export class SubscriptionHub {
     const keys: Array<{ metric: string; tags: Tags } | null> = new Array(batch.seriesKeys.length).fill(null);
     let any = false;
     for (let k = 0; k < batch.seriesKeys.length; k++) {
-      const parsed = this.parseKey(batch.seriesKeys[k]!);
+      const id = batch.seriesIds[k]!;
+      const key = id >= 0 ? seriesKeyOf(id) : batch.seriesKeys[k]!;
+      if (key === undefined) continue;
+      const parsed = this.parseKey(key);
       if (parsed === null) continue;
       if (result.rejectedCount > 0 && !seriesExists(parsed.metric, parsed.tags)) continue;
       let subs: number[] | null = null;

@@ -7,8 +7,8 @@ import fc from 'fast-check';
 import { SeriesCache, encodePut, type EncodedPut } from '../../src/api/put-encoder.js';
 import type { ColumnarPoints } from '../../src/api/service.js';
 import { canonicalSeriesKey } from '../../src/client/points.js';
-import { validatePoints, type RawPoint } from '../../src/tsdb/validate.js';
-import { WriteBatchBuilder } from '../../src/tsdb/write-batch.js';
+import { parseSeriesKey, validatePoints, type RawPoint } from '../../src/tsdb/validate.js';
+import { WriteBatchBuilder, decodeWriteBatch, type SeriesIdResolver } from '../../src/tsdb/write-batch.js';
 
 const name = fc.oneof(fc.constantFrom('cpu', 'sys.cpu.user', 'a-b_c/d', 'ü', 'x'.repeat(257), '', 'bad name', 'a,b', 'a=b', '{'), fc.string({ maxLength: 5 }));
 const tags = fc.oneof(
@@ -24,8 +24,8 @@ const timestamp = fc.oneof(
 const value = fc.oneof(fc.double(), fc.integer(), fc.constantFrom(2 ** 53, 2 ** 53 + 2, -(2 ** 63), 2 ** 63, 0.5, -0), fc.constantFrom('42', '4.0', '1e3', 'NaN', 'x'), fc.bigInt({ min: -(2n ** 64n), max: 2n ** 64n }));
 const point = fc.record({ metric: name, tags, timestamp, value });
 
-function reference(points: RawPoint[]): { batch: Uint8Array | null; errors: unknown[] } {
-  const builder = new WriteBatchBuilder({ maxPoints: 50_000, maxSeriesKeys: 50_000, maxBytes: 4 << 20 });
+function reference(points: RawPoint[], seriesIdOf: SeriesIdResolver | null = null): { batch: Uint8Array | null; errors: unknown[] } {
+  const builder = new WriteBatchBuilder({ maxPoints: 50_000, maxSeriesKeys: 50_000, maxBytes: 4 << 20 }, 1024, seriesIdOf);
   const { errors } = validatePoints(points, builder);
   return { batch: builder.pointCount > 0 ? builder.encode() : null, errors };
 }
@@ -112,5 +112,32 @@ describe('encodePut', () => {
     expect(() => encodePut({ kind: 'columns', columns: { series: [['m', { h: 'a' }]], seriesIndexes: [1], timestamps: [1], values: [1] } })).toThrow(
       expect.objectContaining({ code: 'TSR_ERR_INVALID_ARGUMENT' }) as Error,
     );
+  });
+
+  it('refers to the series the state machine holds by id, in every input form, as the reference builder does', () => {
+    const cache = new SeriesCache(16);
+    fc.assert(
+      fc.property(fc.array(point, { maxLength: 30 }), fc.integer({ min: 0, max: 1000 }), (points, salt) => {
+        // A made-up state machine holding every other valid series it is asked about.
+        const seriesIdOf: SeriesIdResolver = (key) => ((key.length + salt) % 2 === 0 && parseSeriesKey(key) !== null ? key.length * 7 + salt : undefined);
+        const expected = reference(points, seriesIdOf);
+        same(encodePut({ kind: 'objects', points }, undefined, cache, seriesIdOf), expected);
+        same(encodePut({ kind: 'columns', columns: columnsOf(points, false) }, undefined, cache, seriesIdOf), expected);
+        const keyed = points.filter((p) => canonicalSeriesKey(p.metric as string, p.tags as Record<string, string>) !== null);
+        const keyedExpected = reference(keyed, seriesIdOf);
+        const actual = encodePut({ kind: 'columns', columns: columnsOf(keyed, true) }, undefined, cache, seriesIdOf);
+        expect(actual.batch === null ? null : [...actual.batch]).toEqual(keyedExpected.batch === null ? null : [...keyedExpected.batch]);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('takes a key the state machine holds as valid without parsing it again', () => {
+    // Not canonical, so it could not be in a real index; the resolver vouches for it.
+    const out = encodePut({ kind: 'columns', columns: { seriesKeys: ['m{b=1,a=2}'], seriesIndexes: [0], timestamps: [1_700_000_000], values: [1] } }, undefined, null, () => 41);
+    expect(out.errors).toEqual([]);
+    const batch = decodeWriteBatch(out.batch!);
+    expect([...batch.seriesIds]).toEqual([41]);
+    expect(batch.seriesKeys).toEqual(['']);
   });
 });

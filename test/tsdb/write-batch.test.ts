@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { TsraftError } from '../../src/errors.js';
 import { ByteReader, ByteWriter, crc32c, fnv1a64Hex } from '../../src/tsdb/byte-io.js';
-import { WriteBatchBuilder, decodeWriteBatch } from '../../src/tsdb/write-batch.js';
+import { MAX_SERIES_ID, WRITE_BATCH_VERSION, WRITE_BATCH_VERSION_SERIES_IDS, WriteBatchBuilder, decodeWriteBatch } from '../../src/tsdb/write-batch.js';
 
 interface GenPoint {
   key: string;
@@ -153,5 +153,94 @@ describe('write batch', () => {
     const bytes = builder.encode();
     // 1 key byte + 3 timestamp bytes + 1–2 value bytes + 1/8 bitmap byte per point.
     expect(bytes.length).toBeLessThan(1000 * 6.5);
+  });
+
+  it('reads a version 1 batch written before series ids existed', () => {
+    // cpu{host=a} 1356998400000 42 (int64), cpu{host=b} 1356998410000 4.5 (float64).
+    const bytes = Uint8Array.from(Buffer.from('01020b6370757b686f73743d617d0b6370757b686f73743d627d02000180e0c2b6fe4ea09c01015400000000000012400f48e757', 'hex'));
+    const batch = decodeWriteBatch(bytes);
+    expect(batch.seriesKeys).toEqual(['cpu{host=a}', 'cpu{host=b}']);
+    expect([...batch.seriesIds]).toEqual([-1, -1]);
+    expect([...batch.columns.timestampsMs]).toEqual([1_356_998_400_000, 1_356_998_410_000]);
+    expect([...batch.columns.values]).toEqual([42, 4.5]);
+    expect([...batch.columns.isInteger]).toEqual([1, 0]);
+  });
+
+  it('writes version 1, byte for byte as before, when no series is referred to by id', () => {
+    const builder = new WriteBatchBuilder();
+    builder.addPoint('cpu{host=a}', 1_356_998_400_000, 42, true, null);
+    builder.addPoint('cpu{host=b}', 1_356_998_410_000, 4.5, false, null);
+    const bytes = builder.encode();
+    expect(bytes[0]).toBe(WRITE_BATCH_VERSION);
+    expect(Buffer.from(bytes).toString('hex')).toBe('01020b6370757b686f73743d617d0b6370757b686f73743d627d02000180e0c2b6fe4ea09c01015400000000000012400f48e757');
+  });
+
+  it('round-trips series given by id and by key (version 2)', () => {
+    const seriesArb = fc.uniqueArray(fc.record({ key: keyArb, id: fc.oneof(fc.constant(-1), fc.integer({ min: 0, max: MAX_SERIES_ID })) }), { selector: (s) => s.key, minLength: 1 });
+    fc.assert(
+      fc.property(seriesArb, fc.array(fc.tuple(fc.nat(), tsArb, floatArb), { minLength: 1, maxLength: 100 }), (series, points) => {
+        const builder = new WriteBatchBuilder();
+        for (const [s, ts, value] of points) {
+          const chosen = series[s % series.length]!;
+          builder.addPointOf(builder.seriesIndexOf(chosen.key, chosen.id), ts, value, false, null);
+        }
+        const bytes = builder.encode();
+        const batch = decodeWriteBatch(bytes);
+        expect(bytes[0]).toBe(series.some((s) => s.id >= 0 && points.some(([i]) => series[i % series.length] === s)) ? WRITE_BATCH_VERSION_SERIES_IDS : WRITE_BATCH_VERSION);
+        points.forEach(([s, ts, value], i) => {
+          const chosen = series[s % series.length]!;
+          const k = batch.seriesKeyIndexes[i]!;
+          expect(batch.seriesIds[k]).toBe(chosen.id);
+          expect(batch.seriesKeys[k]).toBe(chosen.id >= 0 ? '' : chosen.key);
+          expect(batch.columns.timestampsMs[i]).toBe(ts);
+          expect(Object.is(batch.columns.values[i], value)).toBe(true);
+        });
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('adds a series once however often it is named', () => {
+    const builder = new WriteBatchBuilder();
+    const first = builder.seriesIndexOf('cpu{host=a}', 7);
+    expect(builder.seriesIndexOf('cpu{host=a}', 7)).toBe(first);
+    builder.addPoint('cpu{host=a}', 1000, 1, true, null);
+    builder.addPointOf(first, 2000, 2, true, null);
+    const batch = decodeWriteBatch(builder.encode());
+    expect([...batch.seriesIds]).toEqual([7]);
+    expect([...batch.seriesKeyIndexes]).toEqual([0, 0]);
+  });
+
+  it('refuses a series id beyond the bound as corrupt', () => {
+    const w = new ByteWriter(64);
+    w.u8(WRITE_BATCH_VERSION_SERIES_IDS);
+    w.varuint(1);
+    w.varuint(MAX_SERIES_ID + 2);
+    w.varuint(1);
+    w.varuint(0);
+    w.varint(1000);
+    w.u8(1);
+    w.varint(1);
+    w.crc32c();
+    expect(() => decodeWriteBatch(w.finish())).toThrow(expect.objectContaining({ code: 'TSR_ERR_CORRUPT_ENTRY' }));
+  });
+
+  it('refuses a series id out of range while building', () => {
+    const builder = new WriteBatchBuilder();
+    expect(() => builder.seriesIndexOf('m{k=v}', MAX_SERIES_ID + 1)).toThrow();
+    expect(() => builder.seriesIndexOf('m{k=v}', -2)).toThrow();
+  });
+
+  it('refers to a series in a couple of bytes instead of its key', () => {
+    const byKey = new WriteBatchBuilder();
+    const byId = new WriteBatchBuilder();
+    for (let s = 0; s < 1000; s++) {
+      const key = `bench.cpu.user{dc=dc1,host=host${s},slot=0}`;
+      byKey.addPoint(key, 1_356_998_400_000, s * 0.25, false, null);
+      byId.addPointOf(byId.seriesIndexOf(key, s), 1_356_998_400_000, s * 0.25, false, null);
+    }
+    // Per point: 2 series-index bytes, 1 timestamp byte, 8 value bytes; per series by id: 2 bytes.
+    expect(byId.encode().length).toBeLessThan(1000 * 14);
+    expect(byKey.encode().length).toBeGreaterThan(1000 * 45);
   });
 });

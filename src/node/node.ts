@@ -19,14 +19,13 @@ import { registerStatusRoutes, type MemberStatus, type NodeLifecycle, type NodeS
 import type { NodeConfig } from '../config/types.js';
 import { TsraftError, assert, rethrowIfBug } from '../errors.js';
 import { NodeMetrics } from '../metrics/node-metrics.js';
-import type { ConfigState, Message, NodeId } from '../raft/types.js';
+import type { ConfigState } from '../raft/types.js';
 import { Replica } from '../replica/replica.js';
 import type { ReplicaStatus } from '../replica/types.js';
 import { FileSnapshotStore } from '../storage/file-snapshot-store.js';
 import { LevelRaftLogStore, type RootLevel } from '../storage/level-log-store.js';
 import { LevelStateMachineStore } from '../storage/state-machine-store.js';
 import { TsdbCheckpointer, loadPersistedState, storeBlockReader } from '../replica/tsdb-persistence.js';
-import type { Transport } from '../transport/types.js';
 import { WsTransport } from '../transport/ws-transport.js';
 import { TimeSeriesStateMachine, type ApplyResult } from '../tsdb/state-machine.js';
 import { systemClock } from '../util/clock.js';
@@ -195,7 +194,8 @@ export class TsraftNode {
       id: config.nodeId,
       logStore: this.metrics.wrapLogStore(this.logStore),
       snapshotStore: this.snapshotStore,
-      transport: this.metrics.wrapTransport(config.join ? new JoiningTransport(transport, config.peers) : transport),
+      transport: this.metrics.wrapTransport(transport),
+      joinPeers: config.join ? config.peers : null,
       clock: systemClock,
       prng: new SeededPrng(randomSeed()),
       // Snapshot = backup: the local snapshot and what InstallSnapshot sends
@@ -452,35 +452,6 @@ export class TsraftNode {
         this.log.warn(`closing the ${what} failed`, { error: (error as Error).message });
       }
     }
-  }
-}
-
-/**
- * A joining node starts with an empty membership, and the replica hands the
- * transport that empty peer map, which would also drop the leader's inbound
- * connection: the node could not answer the leader. Until the membership
- * arrives from the leader, keep the configured peers (the existing members).
- */
-class JoiningTransport implements Transport {
-  constructor(
-    private readonly inner: WsTransport,
-    private readonly configuredPeers: Record<NodeId, string>,
-  ) {}
-
-  send(messages: Message[]): void {
-    this.inner.send(messages);
-  }
-
-  onMessage(handler: (message: Message) => void): void {
-    this.inner.onMessage(handler);
-  }
-
-  setPeers(peers: Record<NodeId, string>): void {
-    this.inner.setPeers(Object.keys(peers).length === 0 ? this.configuredPeers : peers);
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
   }
 }
 

@@ -744,8 +744,14 @@ export class Replica<R = unknown> {
     const config = this.raft.status().config;
     const peers: Record<NodeId, string> = {};
     for (const id of [...config.voters, ...config.learners]) if (id !== this.id) peers[id] = config.contexts[id] ?? '';
-    this.knownPeers = new Set(Object.keys(peers));
-    this.options.transport.setPeers(peers);
+    // A node joining a running cluster knows no membership until the leader
+    // sends it; an empty peer map would also drop the leader's connection to
+    // it. Until then it keeps the members it was told about (joinPeers).
+    const joining = Object.keys(peers).length === 0 && config.voters.length === 0 && config.learners.length === 0;
+    const effective = joining && this.options.joinPeers != null ? { ...this.options.joinPeers } : peers;
+    delete effective[this.id];
+    this.knownPeers = new Set(Object.keys(effective));
+    this.options.transport.setPeers(effective);
   }
 
   // ---------------------------------------------------------------------

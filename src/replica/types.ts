@@ -75,6 +75,10 @@ export interface ReplicaOptions<R = unknown> {
    *  running cluster (it starts with an empty configuration and learns the
    *  membership from the leader). Ignored when the log already holds data. */
   bootstrap: ConfigState | null;
+  /** For a node joining a running cluster (bootstrap null): the existing
+   *  members (id → peer URL) the transport keeps until the leader sends the
+   *  membership. Ignored once any membership is known. */
+  joinPeers?: Record<NodeId, string> | null;
   /** Raft core options (election/heartbeat ticks, flow-control bounds, testing knobs). */
   raft?: Partial<Omit<RaftConfig, 'id' | 'prng'>>;
   /** Wall time of one Raft tick, ms. Default 50; bounds 1..60,000. */

@@ -752,19 +752,19 @@ export class SeriesData {
   }
 
   /** Replaces the bytes of the sealed block at startMs with `bytes` of the same
-   *  length and CRC (a scrubber's repair of a damaged copy); the block is
-   *  written again by the next checkpoint. Returns false when no such block. */
+   *  length and CRC (a scrubber's repair of a damaged copy): in place when the
+   *  block's bytes are in memory, else they come back into memory; either way
+   *  the block is written again by the next checkpoint. False when no such block. */
   replaceSealedBytes(startMs: number, bytes: Uint8Array): boolean {
     const s = this.findSealedIndex(startMs);
     if (s < 0) return false;
-    const old = this.sealed[s]!;
-    assert(bytes.length === old.byteLength && storedBlockCrc(bytes) === old.crc, `replacement for block ${startMs} ms is another block`);
-    const record = newSealedRecord(startMs, bytes.slice(), old.pointCount);
-    this.sealed[s] = record;
-    this.release(old);
+    const record = this.sealed[s]!;
+    assert(bytes.length === record.byteLength && storedBlockCrc(bytes) === record.crc, `replacement for block ${startMs} ms is another block`);
+    if (record.bytes !== null) record.bytes.set(bytes);
+    else record.bytes = bytes.slice();
+    this.blockCache?.evict(record);
+    record.writtenBy = 0;
     this.unwritten.add(record);
-    this.sealedPointCount += record.pointCount;
-    this.sealedBytes += record.byteLength;
     return true;
   }
 

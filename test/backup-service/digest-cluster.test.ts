@@ -35,8 +35,8 @@ describe('state digests compared between replicas', () => {
     // One follower's segment now holds another encoding (its stored checksum differs).
     const odd = cluster.ids.find((id) => id !== leader)!;
     const sm = cluster.node(odd).stateMachine;
-    const block = sm.seriesDataOf(0)!.sealedBlocks()[0]!.bytes;
-    block[block.length - 1]! ^= 0xff;
+    const record = sm.seriesDataOf(0)!.sealedRecords()[0]! as { crc: number };
+    record.crc ^= 0xff;
     const others = cluster.ids.filter((id) => id !== odd);
     const seen = await cluster.waitFor('the peers to report the odd replica', 20_000, () => {
       const found = others.map((id) => status(id).digests.mismatches.find((m) => m.peer === odd));
@@ -46,6 +46,6 @@ describe('state digests compared between replicas', () => {
     expect(status(odd).digests.checks.mismatch).toBeGreaterThanOrEqual(2);
     const metrics = await (await fetch(`${cluster.url(others[0]!)}/metrics`)).text();
     expect(metrics).toMatch(new RegExp(`tsraft_state_digest_mismatches_total\\{peer="${odd}"\\} [1-9]`));
-    block[block.length - 1]! ^= 0xff;
+    record.crc ^= 0xff;
   });
 });

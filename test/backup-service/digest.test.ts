@@ -69,11 +69,12 @@ describe('the state digest', () => {
     const { sm } = fed(4);
     const before = sm.stateDigest();
     const id = [...Array(sm.nextSeriesId).keys()].find((i) => (sm.seriesDataOf(i)?.sealedBlockCount() ?? 0) > 0)!;
-    const block = sm.seriesDataOf(id)!.sealedBlocks()[0]!.bytes;
-    // A replica whose encoder produced another block (its CRC differs).
-    block[block.length - 1] = block[block.length - 1]! ^ 0xff;
+    // A replica whose encoder produced another block (its CRC differs); the
+    // digest reads the CRC recorded when the block was sealed.
+    const record = sm.seriesDataOf(id)!.sealedRecords()[0]! as { crc: number };
+    record.crc ^= 0xff;
     expect(sm.stateDigest().digest).not.toBe(before.digest);
-    block[block.length - 1] = block[block.length - 1]! ^ 0xff;
+    record.crc ^= 0xff;
     expect(sm.stateDigest()).toEqual(before);
   });
 

@@ -284,6 +284,25 @@ describe('Replica: membership and leadership', () => {
     expect(members.find((m) => m.id === 'd')).toEqual({ id: 'd', url: 'ws://d:8180', role: 'follower' });
   });
 
+  it('keeps the join peers in the transport of a joining node until the membership arrives', async () => {
+    const w = await cluster();
+    const leader = w.leader()!;
+    const joinPeers = { a: 'ws://a:8180', b: 'ws://b:8180', c: 'ws://c:8180', d: 'ws://d:8180' };
+    const d = await w.start('d', null, { joinPeers });
+    // No membership yet: the transport keeps the members it was told about (never itself).
+    expect(d.transportPeers()).toEqual({ a: 'ws://a:8180', b: 'ws://b:8180', c: 'ws://c:8180' });
+    expect((await w.settle(leader.replica.addNode('d', 'ws://d:8180', 'learner'))).ok).toBe(true);
+    await w.waitFor(() => d.replica.appliedIndex === leader.replica.status().commitIndex, 5_000, 'learner caught up');
+    // Then it follows the membership: the founding members from the log.
+    expect(Object.keys(d.transportPeers()).sort()).toEqual(['a', 'b', 'c']);
+  });
+
+  it('gives a joining node without join peers an empty peer map', async () => {
+    const w = await cluster();
+    const d = await w.start('d', null);
+    expect(d.transportPeers()).toEqual({});
+  });
+
   it('removes a member: the leader stops replicating to it', async () => {
     const w = await cluster();
     const leader = w.leader()!;

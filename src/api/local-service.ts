@@ -60,7 +60,8 @@ export class LocalTsdbService implements TsdbService {
   }
 
   async put(points: PointsInput, options: PutOptions = {}): Promise<PutResult> {
-    const encoded = encodePut(points, this.putLimits, this.seriesCache);
+    // Encoded and applied in one turn: a series given by id cannot go stale in between.
+    const encoded = encodePut(points, this.putLimits, this.seriesCache, (key) => this.stateMachine.seriesIdOf(key));
     const session = options.session;
     const batch = batchToPropose(encoded, session !== undefined);
     if (batch === null) return putResultOf(encoded, null, this.putLimits.maxErrorsPerPut);
@@ -74,7 +75,7 @@ export class LocalTsdbService implements TsdbService {
     });
     const index = this.nextIndex++;
     const result = this.stateMachine.apply(index, data);
-    assert(this.stateMachine.appliedIndex === index, 'local apply did not advance the applied index');
+    assert(this.stateMachine.appliedIndex === index && result.kind !== 'stale_series', 'local apply did not advance the applied index, or found a series id stale');
     this.hub.onApplied(index, data, result, (metric, tags) => seriesExistsIn(this.stateMachine, metric, tags), (id) => this.stateMachine.seriesKeyOf(id));
     return putResultOf(encoded, result, this.putLimits.maxErrorsPerPut);
   }

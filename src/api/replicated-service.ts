@@ -25,7 +25,7 @@ import type { ApplyResult, TimeSeriesStateMachine } from '../tsdb/state-machine.
 import { findLastPoints } from './last-point.js';
 import { LeaderForwarder } from './leader-forwarder.js';
 import { seriesExistsIn } from './local-service.js';
-import { DEFAULT_PUT_LIMITS, SeriesCache, batchToPropose, encodePut, putResultOf, type PutLimits } from './put-encoder.js';
+import { DEFAULT_PUT_LIMITS, SeriesCache, batchToPropose, encodePut, putResultOf, type EncodedPut, type PutLimits } from './put-encoder.js';
 import {
   tsuidOf,
   type Consistency,
@@ -42,6 +42,7 @@ import {
   type SubscriptionSink,
   type SubscriptionSpec,
   type TsdbService,
+  type WriteSession,
 } from './service.js';
 import { SubscriptionHub, type SubscriptionHubOptions } from './subscriptions.js';
 
@@ -138,10 +139,24 @@ export class ReplicatedTsdbService implements TsdbService {
   }
 
   private async proposeLocally(points: PointsInput, options: PutOptions): Promise<PutResult> {
-    const encoded = encodePut(points, this.putLimits, this.seriesCache);
     const session = options.session;
+    const sm = this.options.stateMachine();
+    // Series this node's state machine holds go into the batch by id.
+    let encoded = encodePut(points, this.putLimits, this.seriesCache, (key) => sm.seriesIdOf(key));
+    let applied = await this.proposeEncoded(encoded, session);
+    if (applied?.kind === 'stale_series') {
+      // Retention removed a series the batch gave by id before it applied;
+      // nothing of it was applied (not even the session sequence): again by key.
+      encoded = encodePut(points, this.putLimits, this.seriesCache, null);
+      applied = await this.proposeEncoded(encoded, session);
+    }
+    return putResultOf(encoded, applied, this.putLimits.maxErrorsPerPut);
+  }
+
+  /** Proposes an encoded put; null when there is nothing to propose. */
+  private async proposeEncoded(encoded: EncodedPut, session: WriteSession | undefined): Promise<ApplyResult | null> {
     const batch = batchToPropose(encoded, session !== undefined);
-    if (batch === null) return putResultOf(encoded, null, this.putLimits.maxErrorsPerPut);
+    if (batch === null) return null;
     const data = encodeCommand({
       type: 'write',
       clientId: session?.clientId ?? '',
@@ -150,8 +165,7 @@ export class ReplicatedTsdbService implements TsdbService {
       leaderTimeMs: Math.max(0, Math.floor(this.options.clock.nowMs())),
       batch,
     });
-    const applied = await this.options.replica.propose(data);
-    return putResultOf(encoded, applied, this.putLimits.maxErrorsPerPut);
+    return this.options.replica.propose(data);
   }
 
   private async barrier(consistency: Consistency): Promise<TimeSeriesStateMachine> {

@@ -68,6 +68,11 @@ const OPTION_ORDER: readonly (keyof TimeSeriesStateMachineOptions)[] = [
 export type ApplyResult =
   | { kind: 'write'; storedCount: number; rejectedCount: number; errors: readonly PointError[]; duplicate: boolean }
   | { kind: 'refused'; code: 'TSR_ERR_SESSION_EXPIRED'; message: string; details: { clientId: string; sequence: number; reason: string } }
+  /** The batch gives a series by an id no series has any more (retention
+   *  removed it after the leader encoded the batch): nothing of the entry was
+   *  applied, its session sequence included; the leader proposes the request
+   *  again with keys (docs/tsdb-commands.md, "Series by id"). */
+  | { kind: 'stale_series'; seriesId: number }
   | { kind: 'retention'; cutoffMs: number; droppedPoints: number; removedSeries: number }
   | { kind: 'noop' }
   | BackupRecordResult
@@ -182,6 +187,8 @@ interface ResolvedSeriesKeys {
   ids: Int32Array;
   /** Parsed keys of the new series, by key position. */
   newSeries: Map<number, { metric: string; tags: Tags }>;
+  /** An id the batch gives that no series has (the first), or -1. */
+  staleSeriesId: number;
 }
 
 export class TimeSeriesStateMachine implements SeriesSource {
@@ -284,6 +291,7 @@ export class TimeSeriesStateMachine implements SeriesSource {
     const batch = decodeWriteBatch(cmd.batch, { maxPoints: this.optionsValue.maxPointsPerBatch, maxSeriesKeys: this.optionsValue.maxSeriesKeysPerBatch });
     const resolved = this.resolveSeriesKeys(batch);
     this.noteLeaderTime(cmd.leaderTimeMs);
+    if (resolved.staleSeriesId >= 0) return { kind: 'stale_series', seriesId: resolved.staleSeriesId };
     if (cmd.clientId === '') {
       return { kind: 'write', ...this.applyBatch(batch, resolved), duplicate: false };
     }
@@ -307,11 +315,20 @@ export class TimeSeriesStateMachine implements SeriesSource {
 
   /** Looks each of the batch's keys up once (ids[k], -1 when no series has
    *  it yet) and parses the keys that name no existing series, so a
-   *  malformed key fails the entry before anything is applied. */
+   *  malformed key fails the entry before anything is applied. A series
+   *  given by id (version 2) costs no key lookup, only a check that it
+   *  still exists. */
   private resolveSeriesKeys(batch: DecodedWriteBatch): ResolvedSeriesKeys {
     const parsed = new Map<number, { metric: string; tags: Tags }>();
     const ids = new Int32Array(batch.seriesKeys.length);
+    let staleSeriesId = -1;
     for (let k = 0; k < batch.seriesKeys.length; k++) {
+      const givenId = batch.seriesIds[k]!;
+      if (givenId >= 0) {
+        ids[k] = givenId;
+        if (staleSeriesId < 0 && !this.data.has(givenId)) staleSeriesId = givenId;
+        continue;
+      }
       const key = batch.seriesKeys[k]!;
       const id = this.index.idOf(key);
       if (id !== undefined) {
@@ -327,7 +344,7 @@ export class TimeSeriesStateMachine implements SeriesSource {
       }
       parsed.set(k, series);
     }
-    return { ids, newSeries: parsed };
+    return { ids, newSeries: parsed, staleSeriesId };
   }
 
   private applyBatch(batch: DecodedWriteBatch, resolved: ResolvedSeriesKeys): WriteOutcome {
@@ -397,7 +414,7 @@ export class TimeSeriesStateMachine implements SeriesSource {
     for (let i = 0; i < n && rejectedCount > 0 && errors.length < this.optionsValue.maxErrorsPerResult; i++) {
       const k = batch.seriesKeyIndexes[i]!;
       if (rejectedBy[k] === 0) continue;
-      const key = batch.seriesKeys[k]!.slice(0, 200);
+      const key = (batch.seriesIds[k]! >= 0 ? (this.index.keyOf(ids[k]!) ?? '') : batch.seriesKeys[k]!).slice(0, 200);
       errors.push(
         rejectedBy[k] === REJECTED_SERIES_LIMIT
           ? {

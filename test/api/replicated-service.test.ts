@@ -6,14 +6,22 @@ import { ReplicatedTsdbService, type ReplicaHandle } from '../../src/api/replica
 import type { ServiceStatus, LivePoint } from '../../src/api/service.js';
 import { TsraftError } from '../../src/errors.js';
 import { TimeSeriesStateMachine, type ApplyResult } from '../../src/tsdb/state-machine.js';
+import { decodeCommand, encodeCommand } from '../../src/tsdb/command.js';
+import { decodeWriteBatch } from '../../src/tsdb/write-batch.js';
 import { parseQueryParams } from '../../src/tsdb/query/index.js';
 import { TestClock, startApi, type ApiHarness } from './harness.js';
 
 class ApplyingReplica implements ReplicaHandle {
-  readonly sm = new TimeSeriesStateMachine();
+  readonly sm: TimeSeriesStateMachine;
   readonly applied: Array<{ index: number; data: Uint8Array; result: ApplyResult }> = [];
   barriers: string[] = [];
+  /** Entries committed ahead of the next proposal (another proposer's). */
+  committedFirst: Uint8Array[] = [];
+  constructor(sm = new TimeSeriesStateMachine()) {
+    this.sm = sm;
+  }
   async propose(data: Uint8Array): Promise<ApplyResult> {
+    for (const other of this.committedFirst.splice(0)) this.sm.apply(this.sm.appliedIndex + 1, other);
     const index = this.sm.appliedIndex + 1;
     const result = this.sm.apply(index, data);
     this.applied.push({ index, data, result });
@@ -117,5 +125,36 @@ describe('ReplicatedTsdbService', () => {
     expect(pushed).toEqual([{ metric: 'm', tags: { h: 'a' }, timestampMs: 1_700_000_000_000, value: 1 }]);
     s.onSnapshotInstalled(42);
     expect(ended.map((e) => e.code)).toEqual(['TSR_ERR_SUBSCRIPTION_GAP']);
+  });
+
+  it('gives the series its state machine holds by id, and subscribers still see their names', async () => {
+    const replica = new ApplyingReplica();
+    const s = service(replica, () => status({}));
+    const pushed: LivePoint[] = [];
+    s.subscribe({ metric: 'm', filters: [], explicitTags: false }, { onPoints: (points) => pushed.push(...points), onEnd: () => undefined });
+    await s.put({ kind: 'objects', points: [point] });
+    await s.put({ kind: 'columns', columns: { seriesKeys: ['m{h=a}', 'm{h=b}'], seriesIndexes: [0, 1], timestamps: [1_700_000_010, 1_700_000_010], values: [2, 3] } });
+    const second = decodeCommand(replica.applied[1]!.data);
+    expect(second.type).toBe('write');
+    const batch = decodeWriteBatch((second as { batch: Uint8Array }).batch);
+    expect([...batch.seriesIds]).toEqual([0, -1]);
+    for (const a of replica.applied) s.onApplied(a.index, a.data, a.result);
+    expect(pushed.map((p) => [p.tags.h, p.value])).toEqual([
+      ['a', 1],
+      ['a', 2],
+      ['b', 3],
+    ]);
+  });
+
+  it('proposes a write again by key when retention removed a series it gave by id before it applied', async () => {
+    const replica = new ApplyingReplica(new TimeSeriesStateMachine({ blockSpanMs: 3_600_000 }));
+    const s = service(replica, () => status({}));
+    await s.put({ kind: 'objects', points: [point] });
+    replica.committedFirst.push(encodeCommand({ type: 'retention', leaderTimeMs: 1_700_000_000_000 + 5 * 3_600_000, retentionMs: 3_600_000 }));
+    const session = { clientId: 'c', sequence: 1, firstUnackedSequence: 1 };
+    const result = await s.put({ kind: 'objects', points: [{ ...point, timestamp: 1_700_020_000, value: 7 }] }, { session });
+    expect(result).toMatchObject({ success: 1, failed: 0, duplicate: false });
+    expect(replica.applied.map((a) => a.result.kind)).toEqual(['write', 'stale_series', 'write']);
+    expect(replica.sm.seriesOfMetric('m').map((info) => info.id)).toEqual([1]);
   });
 });

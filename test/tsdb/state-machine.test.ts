@@ -30,6 +30,21 @@ function writeEntry(points: RawPoint[], session?: Session, leaderTimeMs = T0): U
   });
 }
 
+/** writeEntry() with the series `sm` holds given by id (what a leader writes). */
+function writeEntryById(sm: TimeSeriesStateMachine, points: RawPoint[], session?: Session, leaderTimeMs = T0): Uint8Array {
+  const builder = new WriteBatchBuilder({}, 1024, (key) => sm.seriesIdOf(key));
+  const { errors } = validatePoints(points, builder);
+  expect(errors).toEqual([]);
+  return encodeCommand({
+    type: 'write',
+    clientId: session?.clientId ?? '',
+    sequence: session?.sequence ?? 0,
+    firstUnackedSequence: session?.firstUnackedSequence ?? 0,
+    leaderTimeMs,
+    batch: builder.encode(),
+  });
+}
+
 function point(metric: string, host: string, timestampMs: number, value: number | string): RawPoint {
   return { metric, timestamp: timestampMs, value, tags: { host } };
 }
@@ -222,6 +237,73 @@ describe('retention', () => {
     const restored = TimeSeriesStateMachine.restore(sm.snapshot());
     restored.apply(4, writeEntry([point('cpu', 'b', T0 + 5 * HOUR, '1')]));
     expect(restored.seriesOfMetric('cpu').map((s) => s.id)).toEqual([1, 2]);
+  });
+});
+
+describe('series given by id (write batch version 2)', () => {
+  it('stores points of series given by id exactly as the same points given by key', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.constantFrom('a', 'b', 'c', 'd'), fc.integer({ min: 0, max: 50 }), fc.integer({ min: -5, max: 5 })), { minLength: 1, maxLength: 40 }), fc.integer({ min: 1, max: 39 }), (raw, split) => {
+        const points = raw.map(([host, t, v]) => point('cpu', host, T0 + t * 1000, String(v)));
+        const first = points.slice(0, split);
+        const second = points.slice(split);
+        const byKey = new TimeSeriesStateMachine();
+        const byId = new TimeSeriesStateMachine();
+        const results: ApplyResult[][] = [[], []];
+        for (const [i, batch] of [first, second].entries()) {
+          if (batch.length === 0) continue;
+          results[0]!.push(byKey.apply(i + 1, writeEntry(batch)));
+          results[1]!.push(byId.apply(i + 1, writeEntryById(byId, batch)));
+        }
+        expect(results[1]).toEqual(results[0]);
+        expect(byId.stateHash()).toBe(byKey.stateHash());
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('names a series given by id in the errors of a full block', () => {
+    const sm = new TimeSeriesStateMachine({ maxPointsPerBlock: 1 });
+    sm.apply(1, writeEntry([point('cpu', 'a', T0, '1')]));
+    const result = writeResult(sm.apply(2, writeEntryById(sm, [point('cpu', 'a', T0 + 1000, '2')])));
+    expect(result.errors.map((e) => [e.code, e.message.includes('cpu{host=a}')])).toEqual([['TSR_ERR_BLOCK_FULL', true]]);
+  });
+
+  it('applies nothing of an entry that gives a series retention removed, session included, so the write can be proposed again by key', () => {
+    const sm = new TimeSeriesStateMachine({ blockSpanMs: HOUR });
+    sm.apply(1, writeEntry([point('cpu', 'a', T0, '1'), point('cpu', 'b', T0 + 5 * HOUR, '1')]));
+    const session = { clientId: 'c', sequence: 1, firstUnackedSequence: 1 };
+    // The leader encodes while cpu{host=a} (id 0) exists …
+    const stale = writeEntryById(sm, [point('cpu', 'a', T0 + 5 * HOUR, '2'), point('cpu', 'b', T0 + 5 * HOUR + 1000, '2')], session, T0 + 5 * HOUR);
+    // … and retention removes it before the entry applies.
+    sm.apply(2, encodeCommand({ type: 'retention', leaderTimeMs: T0 + 5 * HOUR, retentionMs: HOUR }));
+    const before = sm.stats();
+    expect(sm.apply(3, stale)).toEqual({ kind: 'stale_series', seriesId: 0 });
+    expect(sm.stats()).toEqual({ ...before, appliedIndex: 3 });
+    expect(readAll(sm, 'cpu', 'b')).toEqual([[T0 + 5 * HOUR, 1n]]);
+    // The same session sequence, by key now: applied once, not a duplicate.
+    const again = writeResult(sm.apply(4, writeEntryById(sm, [point('cpu', 'a', T0 + 5 * HOUR, '2'), point('cpu', 'b', T0 + 5 * HOUR + 1000, '2')], session, T0 + 5 * HOUR)));
+    expect(again).toMatchObject({ storedCount: 2, duplicate: false });
+    expect(sm.seriesOfMetric('cpu').map((s) => [s.id, s.tags.host])).toEqual([
+      [1, 'b'],
+      [2, 'a'],
+    ]);
+  });
+
+  it('answers the same on every replica: a stale id is part of the replicated state', () => {
+    const build = (): TimeSeriesStateMachine => {
+      const sm = new TimeSeriesStateMachine({ blockSpanMs: HOUR });
+      sm.apply(1, writeEntry([point('cpu', 'a', T0, '1')]));
+      return sm;
+    };
+    const leader = build();
+    const stale = writeEntryById(leader, [point('cpu', 'a', T0 + 5 * HOUR, '2')]);
+    const replicas = [leader, build()];
+    for (const sm of replicas) {
+      sm.apply(2, encodeCommand({ type: 'retention', leaderTimeMs: T0 + 5 * HOUR, retentionMs: HOUR }));
+      expect(sm.apply(3, stale)).toEqual({ kind: 'stale_series', seriesId: 0 });
+    }
+    expect(replicas[1]!.stateHash()).toBe(replicas[0]!.stateHash());
   });
 });
 

@@ -8,6 +8,8 @@
 // startMs + 2^53 so that keys sort by time):
 //   01                    meta: TimeSeriesStateMachine.snapshot({series: false})
 //   02 <id>               series head: key and open blocks
+//   02 <id> <seq>         series journal record seq (u32): points appended
+//                         to the open blocks since the head was written
 //   03 <id> <start>       written sealed block's metadata (count, length, CRC)
 //   04 <id> <start>       written sealed block's bytes (docs/segment-format.md)
 // Start-up reads every key below 04 (memory: indexes and open blocks); block
@@ -49,6 +51,14 @@ export function seriesHeadKey(seriesId: number): Uint8Array {
   const key = new Uint8Array(5);
   key[0] = KEY_SERIES_HEAD;
   writeU32be(key, 1, seriesId);
+  return key;
+}
+
+export function journalKey(seriesId: number, seq: number): Uint8Array {
+  const key = new Uint8Array(9);
+  key[0] = KEY_SERIES_HEAD;
+  writeU32be(key, 1, seriesId);
+  writeU32be(key, 5, seq);
   return key;
 }
 
@@ -105,6 +115,7 @@ export function checkpointOps(cp: StateCheckpoint): CheckpointWrite {
   };
   for (const removed of cp.removedSeries) {
     ops.push({ type: 'del', key: seriesHeadKey(removed.id) });
+    for (let seq = 1; seq <= removed.journalRecords; seq++) ops.push({ type: 'del', key: journalKey(removed.id, seq) });
     for (const start of removed.blockStarts) {
       ops.push({ type: 'del', key: blockKey(KEY_BLOCK_META, removed.id, start) });
       ops.push({ type: 'del', key: blockKey(KEY_BLOCK_BYTES, removed.id, start) });
@@ -120,7 +131,11 @@ export function checkpointOps(cp: StateCheckpoint): CheckpointWrite {
       put(blockKey(KEY_BLOCK_BYTES, series.id, block.startMs), block.bytes);
       put(blockKey(KEY_BLOCK_META, series.id, block.startMs), encodeBlockMeta(block.pointCount, block.bytes.length, block.crc));
     }
-    put(seriesHeadKey(series.id), encodeHead(series.key, series.head));
+    if (series.head !== null) {
+      put(seriesHeadKey(series.id), encodeHead(series.key, series.head));
+      for (let seq = 1; seq <= series.dropJournalThrough; seq++) ops.push({ type: 'del', key: journalKey(series.id, seq) });
+    }
+    if (series.journal !== null) put(journalKey(series.id, series.journal.seq), series.journal.bytes);
   }
   // Last: the applied index names a state every record above belongs to.
   put(metaKey(), cp.meta);
@@ -151,7 +166,16 @@ export function decodePersistedState(records: Iterable<readonly [Uint8Array, Uin
       const head = body.bytesView(body.varuintAtMost(body.remainingBytes, 'head length'), 'head');
       body.expectEnd();
       if (series.length > 0 && series[series.length - 1]!.id >= id) throw corrupt(`head records out of order at series ${id}`, { seriesId: id });
-      series.push({ id, key: seriesKey, head, blocks: [] });
+      series.push({ id, key: seriesKey, head, blocks: [], journals: [] });
+    } else if (kind === KEY_SERIES_HEAD && key.length === 9) {
+      // Journal records sort right after their head record, in seq order.
+      const id = readU32be(key, 1);
+      const seq = readU32be(key, 5);
+      const owner = series[series.length - 1];
+      if (owner === undefined || owner.id !== id || seq !== owner.journals.length + 1) {
+        throw corrupt(`journal record ${seq} of series ${id} has no head record or is out of sequence`, { seriesId: id, seq });
+      }
+      owner.journals.push(value);
     } else if (kind === KEY_BLOCK_META && key.length === 13) {
       const id = readU32be(key, 1);
       const startMs = readU32be(key, 5) * TWO_POW_32 + readU32be(key, 9) - START_BIAS;

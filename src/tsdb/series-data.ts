@@ -270,8 +270,15 @@ export interface SealedBlockWrite {
 
 /** What a checkpoint writes for one series (SeriesData.captureCheckpoint). */
 export interface SeriesCheckpointDelta {
-  /** serialize({ sealed: false }): options, newest timestamp and open blocks. */
-  head: Uint8Array;
+  /** serialize({ sealed: false }) — options, newest timestamp and open blocks —
+   *  when the head record is rewritten; null when it is not (then `journal`
+   *  may carry the points appended since). */
+  head: Uint8Array | null;
+  /** Points appended since the last checkpoint, to be replayed on the stored
+   *  head (encodeJournal), as journal record number `seq` (1, 2, …). */
+  journal: { seq: number; bytes: Uint8Array } | null;
+  /** When the head is rewritten: journal records 1..this to delete (0: none). */
+  dropJournalThrough: number;
   /** Sealed blocks to write (new since the last checkpoint, or all for a full one). */
   putBlocks: SealedBlockWrite[];
   /** Starts of written blocks that left the series (and were not written again). */
@@ -293,6 +300,105 @@ export function storedBlockCrc(bytes: Uint8Array): number {
   const at = bytes.length - 4;
   assert(at >= 0, `a block of ${bytes.length} bytes has no checksum`);
   return (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) >>> 0;
+}
+
+/** Journal records of a series before its head record is rewritten anyway
+ *  (bounds what start-up replays per series). */
+const MAX_JOURNAL_RECORDS = 64;
+/** Points journaled between checkpoints before the head is rewritten instead. */
+const MAX_JOURNAL_POINTS = 65_536;
+const JOURNAL_VERSION = 1;
+const JOURNAL_INTEGER = 1;
+const JOURNAL_BIG = 2;
+
+/** Points appended to a series' open blocks since its last checkpoint, in
+ *  arrival order (a later point with the same timestamp wins on replay, as it
+ *  did when appended). */
+class PointJournal {
+  length = 0;
+  timestampsMs = new Float64Array(16);
+  values = new Float64Array(16);
+  flags = new Uint8Array(16);
+  bigInts: Map<number, bigint> | null = null;
+
+  add(ts: number, value: number, isInteger: number, big: bigint | null): void {
+    if (this.length === this.timestampsMs.length) {
+      const grow = <T extends Float64Array | Uint8Array>(a: T, make: (n: number) => T): T => {
+        const b = make(a.length * 2);
+        b.set(a);
+        return b;
+      };
+      this.timestampsMs = grow(this.timestampsMs, (n) => new Float64Array(n));
+      this.values = grow(this.values, (n) => new Float64Array(n));
+      this.flags = grow(this.flags, (n) => new Uint8Array(n));
+    }
+    const i = this.length++;
+    this.timestampsMs[i] = ts;
+    this.values[i] = value;
+    this.flags[i] = isInteger === 1 ? JOURNAL_INTEGER | (big !== null ? JOURNAL_BIG : 0) : 0;
+    if (big !== null) (this.bigInts ??= new Map()).set(i, big);
+  }
+
+  /** docs/storage.md, "Series journal record". */
+  encode(): Uint8Array {
+    const w = new ByteWriter(16 + this.length * 12);
+    const f64 = new DataView(new ArrayBuffer(8));
+    const f64Bytes = new Uint8Array(f64.buffer);
+    w.u8(JOURNAL_VERSION);
+    w.varint(this.length);
+    let previous = 0;
+    for (let i = 0; i < this.length; i++) {
+      const ts = this.timestampsMs[i]!;
+      w.svarint(ts - previous);
+      previous = ts;
+      const flags = this.flags[i]!;
+      w.u8(flags);
+      if ((flags & JOURNAL_BIG) !== 0) {
+        const big = BigInt.asUintN(64, this.bigInts!.get(i)!);
+        w.u32le(Number(big & 0xffffffffn));
+        w.u32le(Number(big >> 32n));
+      } else {
+        f64.setFloat64(0, this.values[i]!, true);
+        w.bytes(f64Bytes);
+      }
+    }
+    w.u32le(crc32c(w.view()));
+    return w.finish();
+  }
+
+  /** Reads encode()'s bytes back as columns (arrival order); TSR_ERR_CORRUPT_SEGMENT when damaged. */
+  static decode(bytes: Uint8Array): PointColumns {
+    if (bytes.length < 5) throw corruptSegment('series journal record is too short', { byteLength: bytes.length });
+    const bodyEnd = bytes.length - 4;
+    const stored = new ByteReader(bytes, bodyEnd, bytes.length, 'series journal').u32le('journal checksum');
+    if (stored !== crc32c(bytes, 0, bodyEnd)) throw corruptSegment('series journal record checksum mismatch');
+    const r = new ByteReader(bytes, 0, bodyEnd, 'series journal');
+    const version = r.u8('journal version');
+    if (version !== JOURNAL_VERSION) throw corruptSegment(`unsupported series journal version ${version}`, { version });
+    const n = r.varint('journal point count');
+    if (n > r.remaining) throw corruptSegment('series journal point count exceeds its bytes', { n });
+    const cols = emptyColumns(n);
+    let ts = 0;
+    for (let i = 0; i < n; i++) {
+      ts += r.svarint('journal timestamp');
+      cols.timestampsMs[i] = ts;
+      const flags = r.u8('journal flags');
+      if ((flags & ~(JOURNAL_INTEGER | JOURNAL_BIG)) !== 0 || flags === JOURNAL_BIG) throw corruptSegment('series journal point has unknown flags', { flags });
+      cols.isInteger[i] = flags & JOURNAL_INTEGER;
+      const raw = r.bytes(8, 'journal value');
+      if ((flags & JOURNAL_BIG) !== 0) {
+        const view = new DataView(raw.buffer, raw.byteOffset, 8);
+        const big = BigInt.asIntN(64, (BigInt(view.getUint32(4, true)) << 32n) | BigInt(view.getUint32(0, true)));
+        cols.bigInts ??= new BigInt64Array(n);
+        cols.bigInts[i] = big;
+        cols.values[i] = Number(big);
+      } else {
+        cols.values[i] = new DataView(raw.buffer, raw.byteOffset, 8).getFloat64(0, true);
+      }
+    }
+    if (cols.bigInts !== null) for (let i = 0; i < n; i++) if (cols.isInteger[i] === 1 && cols.bigInts[i] === 0n) cols.bigInts[i] = BigInt(cols.values[i]!);
+    return cols;
+  }
 }
 
 function newSealedRecord(startMs: number, bytes: Uint8Array, pointCount: number): SealedBlockRecord {
@@ -320,6 +426,15 @@ export class SeriesData {
   blockCache: DecodedBlockCache | null = null;
   /** Where evicted blocks are read back from (set by the owner; null: nothing is ever evicted). */
   blockReader: SealedBlockReader | null = null;
+  /** Points appended since the last checkpoint (null: not journaled, the
+   *  owner does not checkpoint, or the head record is rewritten anyway). */
+  private journal: PointJournal | null = null;
+  /** The owner checkpoints this series: journal appends between checkpoints. */
+  private journaling = false;
+  /** The open-block set changed since the last checkpoint (or no head record exists yet). */
+  private headRewriteDue = true;
+  /** Journal records written since the head record was. */
+  private journalRecords = 0;
 
   constructor(options: SeriesDataOptions = {}) {
     this.blockSpanMs = checkOption('blockSpanMs', options.blockSpanMs ?? DEFAULT_BLOCK_SPAN_MS, 1, MAX_SPAN_MS);
@@ -344,6 +459,7 @@ export class SeriesData {
     const big = this.validatePoint(timestampMs, value, isInteger, bigInt ?? null, -1);
     const head = this.headFor(this.blockStartOf(timestampMs));
     if (!head.append(timestampMs, value, isInteger ? 1 : 0, big, this.maxPointsPerBlock)) throw this.blockFull(head.startMs);
+    this.journalPoint(timestampMs, value, isInteger ? 1 : 0, big);
     this.noteNewest(timestampMs);
     this.maybeSealBlocks();
   }
@@ -400,6 +516,7 @@ export class SeriesData {
         }
         const stored = head.append(cols.timestampsMs[i]!, v, isInteger, big, this.maxPointsPerBlock);
         assert(stored, 'block capacity was checked before appending');
+        this.journalPoint(cols.timestampsMs[i]!, v, isInteger, big);
       }
     }
     this.noteNewest(newest);
@@ -450,6 +567,7 @@ export class SeriesData {
       }
       const stored = head.append(cols.timestampsMs[i]!, cols.values[i]!, isInteger, big, this.maxPointsPerBlock);
       assert(stored, 'block capacity was checked before appending');
+      this.journalPoint(cols.timestampsMs[i]!, cols.values[i]!, isInteger, big);
     }
     this.noteNewest(newest);
     this.maybeSealBlocks();
@@ -555,12 +673,14 @@ export class SeriesData {
     let i = this.open.length;
     while (i > 0 && this.open[i - 1]!.startMs > blockStart) i--;
     this.open.splice(i, 0, head);
+    this.openBlocksChanged();
     return head;
   }
 
   private sealOpenAt(i: number): void {
     const head = this.open[i]!;
     this.open.splice(i, 1);
+    this.openBlocksChanged();
     const cols = head.columns();
     if (cols.length === 0) return;
     assert(cols.length <= this.maxPointsPerBlock, `open block ${head.startMs} holds more than maxPointsPerBlock points`);
@@ -574,6 +694,28 @@ export class SeriesData {
     this.unwritten.add(record);
     this.sealedPointCount += cols.length;
     this.sealedBytes += bytes.length;
+  }
+
+  /** The next checkpoint rewrites the head record: a journal would not rebuild it. */
+  private openBlocksChanged(): void {
+    this.headRewriteDue = true;
+    this.journal = null;
+  }
+
+  private journalPoint(ts: number, value: number, isInteger: number, big: bigint | null): void {
+    if (!this.journaling || this.headRewriteDue) return;
+    const journal = (this.journal ??= new PointJournal());
+    if (journal.length >= MAX_JOURNAL_POINTS) {
+      // Cheaper to rewrite the head than to keep journaling.
+      this.openBlocksChanged();
+      return;
+    }
+    journal.add(ts, value, isInteger, big);
+  }
+
+  /** The owner checkpoints this series from now on (persisted state machines). */
+  enableJournal(): void {
+    this.journaling = true;
   }
 
   /** Book-keeping for a sealed block leaving the series (already spliced out). */
@@ -635,6 +777,7 @@ export class SeriesData {
     while (this.open.length > 0 && this.open[0]!.startMs + this.blockSpanMs <= cutoffMs) {
       dropped += this.open[0]!.pointCount();
       this.open.shift();
+      this.openBlocksChanged();
     }
     return dropped;
   }
@@ -788,7 +931,25 @@ export class SeriesData {
     const deleteBlocks = full ? [] : [...this.removedWritten].filter((start) => !put.has(start));
     this.unwritten.clear();
     this.removedWritten.clear();
-    return { head: this.serialize({ sealed: false }), putBlocks, deleteBlocks, records };
+    let head: Uint8Array | null = null;
+    let journal: SeriesCheckpointDelta['journal'] = null;
+    let dropJournalThrough = 0;
+    if (full || this.headRewriteDue || !this.journaling || this.journalRecords >= MAX_JOURNAL_RECORDS) {
+      head = this.serialize({ sealed: false });
+      dropJournalThrough = full ? 0 : this.journalRecords;
+      this.journalRecords = 0;
+    } else if (this.journal !== null && this.journal.length > 0) {
+      this.journalRecords++;
+      journal = { seq: this.journalRecords, bytes: this.journal.encode() };
+    }
+    this.journal = null;
+    this.headRewriteDue = false;
+    return { head, journal, dropJournalThrough, putBlocks, deleteBlocks, records };
+  }
+
+  /** Journal records written since the head record (a removed series' keys to delete). */
+  get journalRecordCount(): number {
+    return this.journalRecords;
   }
 
   /** Starts of every written block (the keys a removed series leaves behind). */
@@ -809,9 +970,25 @@ export class SeriesData {
   /** Rebuilds a series from its head record and the metadata of its written
    *  blocks (whose bytes stay in the store, read through blockReader).
    *  TSR_ERR_CORRUPT_SEGMENT when they do not fit together. */
-  static fromPersisted(head: Uint8Array, blocks: readonly WrittenBlockMeta[], generation: number): SeriesData {
+  static fromPersisted(head: Uint8Array, blocks: readonly WrittenBlockMeta[], generation: number, journals: readonly Uint8Array[] = []): SeriesData {
     const data = SeriesData.deserialize(head);
     if (data.sealed.length > 0) throw corruptSegment('a series head record holds sealed blocks', { sealedBlocks: data.sealed.length });
+    // Replay the journal on the head as the points were appended: no block
+    // opens, reopens or seals (any of those rewrote the head instead).
+    for (let j = 0; j < journals.length; j++) {
+      const cols = PointJournal.decode(journals[j]!);
+      const openBefore = data.open.length;
+      try {
+        data.appendColumns(cols);
+      } catch (error) {
+        rethrowIfBug(error);
+        throw corruptSegment(`series journal record ${j + 1} does not apply to its head: ${(error as Error).message}`, { journal: j + 1 });
+      }
+      if (data.open.length !== openBefore) throw corruptSegment(`series journal record ${j + 1} changes the open blocks`, { journal: j + 1 });
+    }
+    data.journalRecords = journals.length;
+    data.headRewriteDue = false;
+    data.journal = null;
     const sorted = [...blocks].sort((a, b) => a.startMs - b.startMs);
     for (let i = 0; i < sorted.length; i++) {
       const meta = sorted[i]!;

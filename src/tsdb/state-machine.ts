@@ -140,14 +140,15 @@ export interface StateCheckpoint {
   meta: Uint8Array;
   /** Series that changed (every series when full), in id order. */
   series: Array<{ id: number; key: string } & Omit<SeriesCheckpointDelta, 'records'>>;
-  /** Series removed since the last checkpoint, with the starts of their written blocks. */
-  removedSeries: Array<{ id: number; blockStarts: number[] }>;
+  /** Series removed since the last checkpoint, with the starts of their
+   *  written blocks and the number of their journal records. */
+  removedSeries: Array<{ id: number; blockStarts: number[]; journalRecords: number }>;
 }
 
 /** The parts of a persisted state machine (persisted-state.ts decodes them). */
 export interface PersistedStateParts {
   meta: Uint8Array;
-  series: Array<{ id: number; key: string; head: Uint8Array; blocks: WrittenBlockMeta[] }>;
+  series: Array<{ id: number; key: string; head: Uint8Array; blocks: WrittenBlockMeta[]; journals: Uint8Array[] }>;
 }
 
 /** Written sealed blocks whose bytes are in memory, oldest written first:
@@ -208,8 +209,8 @@ export class TimeSeriesStateMachine implements SeriesSource {
   private readonly resident: ResidentBlocks;
   /** Series changed since the last checkpoint capture. */
   private dirtySeries = new Set<number>();
-  /** Series removed since the last capture → starts of their written blocks. */
-  private removedSeries = new Map<number, number[]>();
+  /** Series removed since the last capture → their written blocks and journal records. */
+  private removedSeries = new Map<number, { blockStarts: number[]; journalRecords: number }>();
   private checkpointGeneration = 0;
   /** The next capture replaces everything stored (nothing written yet, or restored from a snapshot). */
   private needsFullCheckpoint = true;
@@ -466,7 +467,8 @@ export class TimeSeriesStateMachine implements SeriesSource {
     }
     this.index.removeAll(emptied);
     for (const id of emptied) {
-      this.removedSeries.set(id, this.data.get(id)!.writtenBlockStarts());
+      const gone = this.data.get(id)!;
+      this.removedSeries.set(id, { blockStarts: gone.writtenBlockStarts(), journalRecords: gone.journalRecordCount });
       this.dirtySeries.delete(id);
       this.data.delete(id);
     }
@@ -557,7 +559,10 @@ export class TimeSeriesStateMachine implements SeriesSource {
   private attachSeries(id: number, series: SeriesData): void {
     series.blockCache = this.blockCache;
     const reader = this.blockReader;
-    if (reader !== null) series.blockReader = { readBlock: (startMs) => reader.readBlock(id, startMs) };
+    if (reader !== null) {
+      series.blockReader = { readBlock: (startMs) => reader.readBlock(id, startMs) };
+      series.enableJournal();
+    }
     this.data.set(id, series);
   }
 
@@ -580,7 +585,7 @@ export class TimeSeriesStateMachine implements SeriesSource {
       for (const r of captured) records.push(r);
       series.push({ id, key: this.index.keyOf(id)!, ...delta });
     }
-    const removedSeries = full ? [] : [...this.removedSeries].map(([id, blockStarts]) => ({ id, blockStarts })).sort((a, b) => a.id - b.id);
+    const removedSeries = full ? [] : [...this.removedSeries].map(([id, gone]) => ({ id, ...gone })).sort((a, b) => a.id - b.id);
     this.dirtySeries.clear();
     this.removedSeries.clear();
     this.needsFullCheckpoint = false;
@@ -623,7 +628,7 @@ export class TimeSeriesStateMachine implements SeriesSource {
       if (parsed === null || sm.index.idOf(record.key) !== undefined) {
         throw new TsraftError('TSR_ERR_CORRUPT_STATE', `${what}: bad or repeated series key ${JSON.stringify(record.key.slice(0, 200))}`, { details: where });
       }
-      const series = SeriesData.fromPersisted(record.head, record.blocks, 1);
+      const series = SeriesData.fromPersisted(record.head, record.blocks, 1, record.journals);
       sm.index.add(record.key, parsed.metric, parsed.tags, record.id);
       sm.attachSeries(record.id, series);
     }

@@ -8,7 +8,7 @@ import { TsdbCheckpointer, loadPersistedState, storeBlockReader } from '../../sr
 import { MemoryDisk } from '../../src/storage/memory-disk.js';
 import { MemoryStateMachineStore } from '../../src/storage/state-machine-store.js';
 import { encodeCommand } from '../../src/tsdb/command.js';
-import { KEY_BLOCK_BYTES, KEY_SERIES_HEAD, blockKey, seriesHeadKey } from '../../src/tsdb/persisted-state.js';
+import { KEY_BLOCK_BYTES, KEY_SERIES_HEAD, blockKey, journalKey, seriesHeadKey } from '../../src/tsdb/persisted-state.js';
 import { scrubSeries } from '../../src/tsdb/scrub.js';
 import { TimeSeriesStateMachine, type LocalStateMachineOptions, type TimeSeriesStateMachineOptions } from '../../src/tsdb/state-machine.js';
 import { validatePoints, type RawPoint } from '../../src/tsdb/validate.js';
@@ -135,6 +135,47 @@ describe('state machine checkpoints', () => {
     await checkpointer.persist();
     expect(checkpointer.stats.lastSeriesWritten).toBe(1);
     expect(checkpointer.stats.writtenIndex).toBe(2);
+  });
+
+  it('journals the points a series gained in its open blocks instead of rewriting its head', async () => {
+    const disk = new MemoryDisk();
+    const { sm, checkpointer } = persisted(disk);
+    const reference = new TimeSeriesStateMachine(OPTIONS);
+    const apply = (index: number, points: RawPoint[]): void => {
+      const entry = writeEntry(points);
+      sm.apply(index, entry);
+      reference.apply(index, entry);
+    };
+    apply(1, [{ metric: 'cpu', timestamp: T0, value: '1', tags: { host: 'a' } }]);
+    await checkpointer.persist();
+    const headKey = `sm/${hex(seriesHeadKey(0))}`;
+    const head = disk.read(headKey);
+    for (let k = 1; k <= 3; k++) {
+      apply(k + 1, [{ metric: 'cpu', timestamp: T0 + k * 100, value: String(k), tags: { host: 'a' } }, { metric: 'cpu', timestamp: T0 + k * 100, value: String(-k), tags: { host: 'a' } }]);
+      await checkpointer.persist();
+    }
+    // The head record is as first written; three journal records follow it.
+    expect(disk.read(headKey)).toBe(head);
+    expect(disk.keys(headKey)).toEqual([headKey, ...[1, 2, 3].map((seq) => `sm/${hex(journalKey(0, seq))}`)]);
+    const loaded = await reload(disk);
+    expect(loaded.snapshot()).toEqual(reference.snapshot());
+    expect(allPoints(loaded)).toEqual(allPoints(reference));
+  });
+
+  it('rewrites the head and drops the journal after 64 journal records', async () => {
+    const disk = new MemoryDisk();
+    const { sm, checkpointer } = persisted(disk);
+    const reference = new TimeSeriesStateMachine(OPTIONS);
+    for (let k = 0; k <= 70; k++) {
+      const entry = writeEntry([{ metric: 'cpu', timestamp: T0 + k * 10, value: String(k), tags: { host: 'a' } }]);
+      sm.apply(k + 1, entry);
+      reference.apply(k + 1, entry);
+      await checkpointer.persist();
+    }
+    const headKey = `sm/${hex(seriesHeadKey(0))}`;
+    // 71 checkpoints: the head, 64 journal records, then a new head and 5 records.
+    expect(disk.keys(headKey)).toHaveLength(1 + 5);
+    expect((await reload(disk)).snapshot()).toEqual(reference.snapshot());
   });
 
   it('finds nothing in an empty store', async () => {

@@ -75,6 +75,11 @@ export interface MetricFamilies {
   segmentBytes: Gauge;
   compressionRatio: Gauge;
   sessions: Gauge;
+  checkpoints: Counter;
+  checkpointBytes: Counter;
+  checkpointIndex: Gauge;
+  residentBlockBytes: Gauge;
+  evictedBlocks: Counter;
   // Transport
   sentBytes: Counter<'peer'>;
   receivedBytes: Counter<'peer'>;
@@ -176,9 +181,14 @@ export function createMetricFamilies(): { registry: Registry; families: MetricFa
     pointsRejected: counter('tsraft_tsdb_points_rejected_total', 'Points of client writes received by this node that were rejected, by reason.', ['reason']),
     queryDuration: histogram('tsraft_tsdb_query_duration_seconds', 'Duration of read requests served by this node (read barrier included), by operation.', QUERY_BUCKETS_SECONDS, ['operation']),
     queryErrors: counter('tsraft_tsdb_query_errors_total', 'Read requests served by this node that failed, by operation.', ['operation']),
-    segmentBytes: gauge('tsraft_tsdb_segment_bytes', 'Bytes of the encoded series blocks (segments) in memory.'),
+    segmentBytes: gauge('tsraft_tsdb_segment_bytes', 'Bytes of the encoded sealed series blocks (segments), in memory or in LevelDB.'),
     compressionRatio: gauge('tsraft_tsdb_compression_ratio', 'Raw size (16 bytes per point: timestamp and value) divided by the encoded segment bytes; 0 with no points.'),
     sessions: gauge('tsraft_tsdb_client_sessions', 'Exactly-once client sessions kept by the state machine.'),
+    checkpoints: counter('tsraft_tsdb_checkpoints_total', 'State machine checkpoints written to LevelDB (changed series with the applied index, one atomic batch).'),
+    checkpointBytes: counter('tsraft_tsdb_checkpoint_bytes_total', 'Bytes of the records state machine checkpoints wrote.'),
+    checkpointIndex: gauge('tsraft_tsdb_checkpoint_index', 'Applied index of the newest state machine checkpoint (a restart replays the log after it).'),
+    residentBlockBytes: gauge('tsraft_tsdb_resident_block_bytes', 'Bytes of written sealed blocks kept in memory (bounded by storage.residentBlockBytes).'),
+    evictedBlocks: counter('tsraft_tsdb_evicted_blocks_total', 'Sealed blocks whose bytes left memory (read back from LevelDB when needed).'),
 
     sentBytes: counter('tsraft_transport_sent_bytes_total', 'Bytes sent to each peer.', ['peer']),
     receivedBytes: counter('tsraft_transport_received_bytes_total', 'Bytes received from each peer.', ['peer']),

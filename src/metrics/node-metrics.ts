@@ -33,6 +33,8 @@ export interface NodeMetricsSource {
   replicaStatus(): ReplicaStatus | null;
   transportStats(): TransportStats | null;
   stateMachineStats(): StateMachineStats | null;
+  /** The state machine's storage (checkpoints, residency); absent or null when not persisted. */
+  storageStats?(): { checkpointIndex: number; checkpoints: number; checkpointBytes: number; residentBlockBytes: number; evictedBlocks: number } | null;
 }
 
 export interface NodeMetricsOptions {
@@ -121,6 +123,9 @@ export class NodeMetrics {
     };
   }
 
+  /** Totals already added to the storage counters. */
+  private seenStorage = { checkpoints: 0, checkpointBytes: 0, evictedBlocks: 0 };
+
   /** Brings every scrape-time gauge up to date. */
   async refresh(): Promise<void> {
     const f = this.families;
@@ -135,6 +140,16 @@ export class NodeMetrics {
       f.segmentBytes.set(sm.encodedBytes);
       f.compressionRatio.set(sm.encodedBytes > 0 ? (sm.pointCount * RAW_BYTES_PER_POINT) / sm.encodedBytes : 0);
       f.sessions.set(sm.sessionCount);
+    }
+    const storage = this.source?.storageStats?.() ?? null;
+    if (storage !== null) {
+      // Counters follow the node's running totals (which only grow within a process).
+      f.checkpoints.inc(Math.max(0, storage.checkpoints - this.seenStorage.checkpoints));
+      f.checkpointBytes.inc(Math.max(0, storage.checkpointBytes - this.seenStorage.checkpointBytes));
+      f.evictedBlocks.inc(Math.max(0, storage.evictedBlocks - this.seenStorage.evictedBlocks));
+      this.seenStorage = { checkpoints: storage.checkpoints, checkpointBytes: storage.checkpointBytes, evictedBlocks: storage.evictedBlocks };
+      f.checkpointIndex.set(storage.checkpointIndex);
+      f.residentBlockBytes.set(storage.residentBlockBytes);
     }
     if (this.logStore !== null) {
       f.logEntries.set(this.logStore.size.entries);

@@ -151,6 +151,7 @@ export class TsraftNode {
       replicaStatus: () => this.replicaValue?.status() ?? null,
       transportStats: () => this.transportValue?.stats() ?? null,
       stateMachineStats: () => this.stateMachine.stats(),
+      storageStats: () => (this.checkpointer === null ? null : this.storageStatus()),
     });
     this.httpPort = (await this.http.listen(config.httpHost, config.httpPort)).port;
     log.info('client HTTP listening', { address: `${config.httpHost}:${this.httpPort}` });

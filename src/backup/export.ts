@@ -3,8 +3,10 @@
 // sessions and root index file at a time, so a caller can stream them out with
 // backpressure and memory holds one group's files at most.
 //
-// Synchronous on purpose: the Raft snapshot path (state-machine-adapter.ts)
-// needs the whole pack in one call; the HTTP route yields between files.
+// The snapshot comes as bytes in memory or as parts streamed from a live
+// state machine (TssmParts): the files and the summary are the same either
+// way. Synchronous: a caller that writes the files out (the HTTP route, the
+// streamed Raft snapshot) pauses between them.
 import { assert } from '../errors.js';
 import { fnv1a64Hex } from '../tsdb/byte-io.js';
 import {
@@ -29,7 +31,8 @@ import {
   type SegmentRecord,
 } from './data-files.js';
 import { PageCache, effectivePages, parseSeriesSnapshot, splitBlock } from './series-pages.js';
-import { parseTssm, type TssmSeriesRecord } from './tssm.js';
+import { parseTssm, type TssmHeader, type TssmSeriesRecord } from './tssm.js';
+import type { TssmDigests } from './tssm-stream.js';
 
 export interface ExportedFile {
   /** data/<content id>.<ext> */
@@ -67,27 +70,82 @@ function file(role: FileRole, bytes: Uint8Array): ExportedFile {
   return { name: storedFileName(id, role, null), role, id, bytes };
 }
 
+/**
+ * A state machine snapshot given in parts: what the export reads, whether
+ * the snapshot is in memory (partsOfTssm) or streamed from a live state
+ * machine one series at a time (TssmStream, tssm-stream.ts).
+ */
+export interface TssmParts {
+  header: TssmHeader;
+  /** Exactly the length of the whole snapshot: the default layout depends on it. */
+  sizeBytes: number;
+  /** The bytes after the series (sessions and sections). */
+  sessions: Uint8Array;
+  /** The series records in id order, once; returns the whole snapshot's digests. */
+  records(): Generator<TssmSeriesRecord, TssmDigests, void>;
+}
+
+/** The parts of snapshot bytes held in memory (checked by parseTssm). */
+export function partsOfTssm(tssm: Uint8Array): TssmParts {
+  const parsed = parseTssm(tssm);
+  return {
+    header: parsed.header,
+    sizeBytes: tssm.length,
+    sessions: parsed.sessions,
+    *records() {
+      yield* parsed.series;
+      return {
+        bytes: tssm.length,
+        crc32c: new DataView(tssm.buffer, tssm.byteOffset + tssm.length - 4, 4).getUint32(0, true),
+        sha256: sha256(tssm),
+        fnv1a64: fnv1a64Hex(tssm),
+      };
+    },
+  };
+}
+
 /** Yields every data file of the backup of `tssm`, and `null` between series
  *  (a point where an event-loop caller may pause: cutting a group of series
- *  can take a while); returns the summary. */
-export function* exportBackupFiles(tssm: Uint8Array, options: ExportOptions = {}): Generator<ExportedFile | null, ExportSummary, void> {
-  const parsed = parseTssm(tssm);
-  const layout = checkLayout(options.layout ?? defaultLayout(tssm.length));
+ *  can take a while); returns the summary. Memory holds one group's pages
+ *  and files at a time, plus one series' snapshot when `tssm` is streamed. */
+export function* exportBackupFiles(tssm: Uint8Array | TssmParts, options: ExportOptions = {}): Generator<ExportedFile | null, ExportSummary, void> {
+  const parts = tssm instanceof Uint8Array ? partsOfTssm(tssm) : tssm;
+  const layout = checkLayout(options.layout ?? defaultLayout(parts.sizeBytes));
   const cache = options.cache ?? null;
   const groups: RootGroup[] = [];
   let pointCount = 0;
-  let s = 0;
-  while (s < parsed.series.length) {
-    const group = Math.floor(parsed.series[s]!.id / layout.seriesPerGroup);
-    const from = s;
-    while (s < parsed.series.length && Math.floor(parsed.series[s]!.id / layout.seriesPerGroup) === group) s++;
-    const summary = yield* exportGroup(group, parsed.series.slice(from, s), layout, cache);
+  let seriesCount = 0;
+  let current: GroupBuilder | null = null;
+  let previousId = -1;
+  const records = parts.records();
+  let step = records.next();
+  while (step.done !== true) {
+    const record = step.value;
+    assert(record.id > previousId, `export: series ${record.id} after ${previousId}`);
+    previousId = record.id;
+    const group = Math.floor(record.id / layout.seriesPerGroup);
+    if (current !== null && current.group !== group) {
+      const summary = yield* current.finish();
+      groups.push(summary);
+      pointCount += summary.pointCount;
+      current = null;
+    }
+    current ??= new GroupBuilder(group, layout, cache);
+    current.add(record);
+    seriesCount++;
+    yield null;
+    step = records.next();
+  }
+  if (current !== null) {
+    const summary = yield* current.finish();
     groups.push(summary);
     pointCount += summary.pointCount;
   }
-  const sessions = file('sessions', encodeSessionsFile(parsed.sessions));
+  const digests = step.value;
+  const h = parts.header;
+  assert(seriesCount === h.seriesCount && digests.bytes === parts.sizeBytes, `export: ${seriesCount} series and ${digests.bytes} bytes, the header says ${h.seriesCount} and ${parts.sizeBytes}`);
+  const sessions = file('sessions', encodeSessionsFile(parts.sessions));
   yield sessions;
-  const h = parsed.header;
   const root = file(
     'index',
     encodeRootIndex({
@@ -110,43 +168,58 @@ export function* exportBackupFiles(tssm: Uint8Array, options: ExportOptions = {}
     lastLeaderTimeMs: h.lastLeaderTimeMs,
     seriesCount: h.seriesCount,
     pointCount,
-    stateBytes: tssm.length,
-    stateSha256: toHex(sha256(tssm)),
-    stateHash: fnv1a64Hex(tssm),
+    stateBytes: digests.bytes,
+    stateSha256: toHex(digests.sha256),
+    stateHash: digests.fnv1a64,
   };
 }
 
-function* exportGroup(group: number, series: readonly TssmSeriesRecord[], layout: BackupLayout, cache: PageCache | null): Generator<ExportedFile | null, RootGroup, void> {
-  const groupSeries: GroupSeries[] = [];
-  const records: PendingRecord[] = [];
-  let groupPoints = 0;
-  for (const record of series) {
+/** One group's series as they arrive (cut into pages at once, so a
+ *  streamed series' snapshot is dropped after its turn), then its segment
+ *  files and its group file. */
+class GroupBuilder {
+  private readonly groupSeries: GroupSeries[] = [];
+  private readonly records: PendingRecord[] = [];
+  private groupPoints = 0;
+
+  constructor(
+    readonly group: number,
+    private readonly layout: BackupLayout,
+    private readonly cache: PageCache | null,
+  ) {}
+
+  add(record: TssmSeriesRecord): void {
+    assert(Math.floor(record.id / this.layout.seriesPerGroup) === this.group, `series ${record.id} is not in group ${this.group}`);
     const parsed = parseSeriesSnapshot(record.data);
-    const pages = effectivePages(parsed.blockSpanMs, layout.pagesPerBlock);
+    const pages = effectivePages(parsed.blockSpanMs, this.layout.pagesPerBlock);
     let seriesPoints = 0;
     const blocks = parsed.blocks.map((block) => {
-      const stored = splitBlock(block, parsed.blockSpanMs, pages, cache);
-      for (const page of stored.pages) records.push({ seriesId: record.id, blockStartMs: block.startMs, pageIndex: page.index, bytes: page.bytes, pointCount: page.pointCount });
+      // Pages are copies (or the cache's): nothing keeps record.data alive.
+      const stored = splitBlock(block, parsed.blockSpanMs, pages, this.cache);
+      for (const page of stored.pages) this.records.push({ seriesId: record.id, blockStartMs: block.startMs, pageIndex: page.index, bytes: page.bytes, pointCount: page.pointCount });
       seriesPoints += stored.pointCount;
       return { open: block.open, raw: stored.raw, startMs: block.startMs, pageCount: stored.pages.length };
     });
-    groupSeries.push({ id: record.id, key: record.key, header: parsed.header, blockSpanMs: parsed.blockSpanMs, pointCount: seriesPoints, blocks });
-    groupPoints += seriesPoints;
-    yield null;
+    this.groupSeries.push({ id: record.id, key: record.key, header: parsed.header.slice(), blockSpanMs: parsed.blockSpanMs, pointCount: seriesPoints, blocks });
+    this.groupPoints += seriesPoints;
   }
-  records.sort((a, b) => a.blockStartMs - b.blockStartMs || a.pageIndex - b.pageIndex || a.seriesId - b.seriesId);
-  const segments: GroupSegment[] = [];
-  for (const chunk of cutSegments(group, records, layout.minSegmentBytes)) {
-    const seg = file('segment', encodeSegmentFile(group, chunk));
-    let points = 0;
-    for (const r of chunk) points += r.pointCount;
-    segments.push({ id: sha256(seg.bytes), recordCount: chunk.length, pointCount: points });
-    yield seg;
+
+  *finish(): Generator<ExportedFile, RootGroup, void> {
+    const { group, records } = this;
+    records.sort((a, b) => a.blockStartMs - b.blockStartMs || a.pageIndex - b.pageIndex || a.seriesId - b.seriesId);
+    const segments: GroupSegment[] = [];
+    for (const chunk of cutSegments(group, records, this.layout.minSegmentBytes)) {
+      const seg = file('segment', encodeSegmentFile(group, chunk));
+      let points = 0;
+      for (const r of chunk) points += r.pointCount;
+      segments.push({ id: sha256(seg.bytes), recordCount: chunk.length, pointCount: points });
+      yield seg;
+    }
+    const grp = file('group', encodeGroupFile({ group, series: this.groupSeries, segments }));
+    yield grp;
+    assert(segments.reduce((n, seg) => n + seg.pointCount, 0) === this.groupPoints, `group ${group}: segment points differ from series points`);
+    return { group, seriesCount: this.groupSeries.length, pointCount: this.groupPoints, fileId: sha256(grp.bytes) };
   }
-  const grp = file('group', encodeGroupFile({ group, series: groupSeries, segments }));
-  yield grp;
-  assert(segments.reduce((n, seg) => n + seg.pointCount, 0) === groupPoints, `group ${group}: segment points differ from series points`);
-  return { group, seriesCount: series.length, pointCount: groupPoints, fileId: sha256(grp.bytes) };
 }
 
 /** Content-defined cuts (docs/backup-format.md): after the last record of a

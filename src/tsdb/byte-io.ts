@@ -29,18 +29,43 @@ export { crc32c };
 
 /** FNV-1a 64 of `bytes`, as 16 lowercase hex digits. */
 export function fnv1a64Hex(bytes: Uint8Array): string {
+  return new Fnv1a64().update(bytes).hex();
+}
+
+/** FNV-1a 64 over a stream of chunks: update(a).update(b).hex() equals
+ *  fnv1a64Hex(a ++ b). For digests of bytes never held in one buffer. */
+export class Fnv1a64 {
   // offset basis 0xcbf29ce484222325, prime 2^40 + 0x1b3.
-  let hi = 0xcbf29ce4;
-  let lo = 0x84222325;
-  for (let i = 0; i < bytes.length; i++) {
-    lo ^= bytes[i]!;
-    // (hi:lo) * 0x1b3 + ((hi:lo) << 40), modulo 2^64.
-    const loProduct = (lo >>> 0) * 0x1b3;
-    const carry = Math.floor(loProduct / TWO_POW_32);
-    hi = (Math.imul(hi, 0x1b3) + carry + (lo << 8)) >>> 0;
-    lo = loProduct >>> 0;
+  private hi = 0xcbf29ce4;
+  private lo = 0x84222325;
+  private byteCount = 0;
+
+  /** Bytes hashed so far. */
+  get bytes(): number {
+    return this.byteCount;
   }
-  return hi.toString(16).padStart(8, '0') + (lo >>> 0).toString(16).padStart(8, '0');
+
+  update(bytes: Uint8Array, start = 0, end = bytes.length): this {
+    assert(start >= 0 && start <= end && end <= bytes.length, 'Fnv1a64.update: range outside the bytes');
+    let hi = this.hi;
+    let lo = this.lo;
+    for (let i = start; i < end; i++) {
+      lo ^= bytes[i]!;
+      // (hi:lo) * 0x1b3 + ((hi:lo) << 40), modulo 2^64.
+      const loProduct = (lo >>> 0) * 0x1b3;
+      const carry = Math.floor(loProduct / TWO_POW_32);
+      hi = (Math.imul(hi, 0x1b3) + carry + (lo << 8)) >>> 0;
+      lo = loProduct >>> 0;
+    }
+    this.hi = hi;
+    this.lo = lo;
+    this.byteCount += end - start;
+    return this;
+  }
+
+  hex(): string {
+    return this.hi.toString(16).padStart(8, '0') + (this.lo >>> 0).toString(16).padStart(8, '0');
+  }
 }
 
 // ---------------------------------------------------------------------------

@@ -56,6 +56,11 @@ export class LevelStateMachineStore implements StateMachineStore {
     return this.root.getSync(this.level.prefixKey(key, 'view'), BYTES) as Uint8Array | undefined;
   }
 
+  clearRange(gte: Uint8Array, lt: Uint8Array): Promise<void> {
+    // Native range delete: unsynced batches in key order, no JavaScript per key.
+    return this.queue.run(() => this.level.clear({ gte, lt }));
+  }
+
   write(ops: Ops, options: { replaceAll: boolean }): Promise<void> {
     return this.queue.run(async () => {
       // A chained batch on the root with the sublevel's prefix (as the log
@@ -117,6 +122,16 @@ export class MemoryStateMachineStore implements StateMachineStore {
 
   readSync(key: Uint8Array): Uint8Array | undefined {
     return this.disk.read(hexKey(key));
+  }
+
+  clearRange(gte: Uint8Array, lt: Uint8Array): Promise<void> {
+    return this.queue.run(async () => {
+      if (this.disk.generation !== this.generation) await NEVER;
+      const from = hexKey(gte);
+      const to = hexKey(lt);
+      const dels: DiskOp[] = this.disk.keys(MEMORY_PREFIX).filter((key) => key >= from && key < to).map((key) => ({ type: 'del', key }));
+      if (dels.length > 0) await this.disk.write(dels, { sync: false });
+    });
   }
 
   write(ops: Ops, options: { replaceAll: boolean }): Promise<void> {

@@ -82,6 +82,10 @@ export interface StateMachineStore {
   readRange(gte: Uint8Array, lt: Uint8Array): Promise<Array<[Uint8Array, Uint8Array]>>;
   /** One record, read synchronously (sealed block bytes for a query). */
   readSync(key: Uint8Array): Uint8Array | undefined;
+  /** Deletes every record with gte ≤ key < lt, in key order, not atomically
+   *  (a crash may leave a suffix): only under a restore marker. Runs in call
+   *  order with write(). */
+  clearRange(gte: Uint8Array, lt: Uint8Array): Promise<void>;
   /** One atomic batch. replaceAll: every stored record is deleted first, in the same batch. */
   write(ops: ReadonlyArray<{ type: 'put'; key: Uint8Array; value: Uint8Array } | { type: 'del'; key: Uint8Array }>, options: { replaceAll: boolean }): Promise<void>;
 }

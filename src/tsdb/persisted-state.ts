@@ -6,6 +6,8 @@
 //
 // Keys (bytes; series ids u32 big-endian, block starts as u64 big-endian of
 // startMs + 2^53 so that keys sort by time):
+//   00                    restore marker: a snapshot is being installed into
+//                         the store; what else is stored is incomplete
 //   01                    meta: TimeSeriesStateMachine.snapshot({series: false})
 //   02 <id>               series head: key and open blocks
 //   02 <id> <seq>         series journal record seq (u32): points appended
@@ -20,6 +22,7 @@ import type { WrittenBlockMeta } from './series-data.js';
 import type { PersistedStateParts, StateCheckpoint } from './state-machine.js';
 import { MAX_SERIES_KEY_BYTES } from './write-batch.js';
 
+export const KEY_RESTORE_MARKER = 0x00;
 export const KEY_META = 0x01;
 export const KEY_SERIES_HEAD = 0x02;
 export const KEY_BLOCK_META = 0x03;
@@ -105,6 +108,44 @@ function encodeBlockMeta(pointCount: number, byteLength: number, crc: number): U
   return w.finish().slice();
 }
 
+export function restoreMarkerKey(): Uint8Array {
+  return Uint8Array.of(KEY_RESTORE_MARKER);
+}
+
+/** The restore marker's value: the index of the snapshot being installed. */
+export function encodeRestoreMarker(snapshotIndex: number): Uint8Array {
+  const w = new ByteWriter(16);
+  w.u8(RECORD_VERSION);
+  w.varuint(snapshotIndex);
+  w.crc32c();
+  return w.finish().slice();
+}
+
+/** The operations that write one series' changes (head, journal, blocks). */
+export function seriesOps(series: StateCheckpoint['series'][number]): CheckpointWrite {
+  const ops: StateKvOp[] = [];
+  let bytes = 0;
+  const put = (key: Uint8Array, value: Uint8Array): void => {
+    ops.push({ type: 'put', key, value });
+    bytes += value.length;
+  };
+  for (const start of series.deleteBlocks) {
+    ops.push({ type: 'del', key: blockKey(KEY_BLOCK_META, series.id, start) });
+    ops.push({ type: 'del', key: blockKey(KEY_BLOCK_BYTES, series.id, start) });
+  }
+  for (const block of series.putBlocks) {
+    // Bytes before metadata: a record names only a block that exists.
+    put(blockKey(KEY_BLOCK_BYTES, series.id, block.startMs), block.bytes);
+    put(blockKey(KEY_BLOCK_META, series.id, block.startMs), encodeBlockMeta(block.pointCount, block.bytes.length, block.crc));
+  }
+  if (series.head !== null) {
+    put(seriesHeadKey(series.id), encodeHead(series.key, series.head));
+    for (let seq = 1; seq <= series.dropJournalThrough; seq++) ops.push({ type: 'del', key: journalKey(series.id, seq) });
+  }
+  if (series.journal !== null) put(journalKey(series.id, series.journal.seq), series.journal.bytes);
+  return { replaceAll: false, ops, bytes };
+}
+
 /** The operations that write `cp` (one atomic batch, in this order). */
 export function checkpointOps(cp: StateCheckpoint): CheckpointWrite {
   const ops: StateKvOp[] = [];
@@ -122,29 +163,37 @@ export function checkpointOps(cp: StateCheckpoint): CheckpointWrite {
     }
   }
   for (const series of cp.series) {
-    for (const start of series.deleteBlocks) {
-      ops.push({ type: 'del', key: blockKey(KEY_BLOCK_META, series.id, start) });
-      ops.push({ type: 'del', key: blockKey(KEY_BLOCK_BYTES, series.id, start) });
-    }
-    for (const block of series.putBlocks) {
-      // Bytes before metadata: a record names only a block that exists.
-      put(blockKey(KEY_BLOCK_BYTES, series.id, block.startMs), block.bytes);
-      put(blockKey(KEY_BLOCK_META, series.id, block.startMs), encodeBlockMeta(block.pointCount, block.bytes.length, block.crc));
-    }
-    if (series.head !== null) {
-      put(seriesHeadKey(series.id), encodeHead(series.key, series.head));
-      for (let seq = 1; seq <= series.dropJournalThrough; seq++) ops.push({ type: 'del', key: journalKey(series.id, seq) });
-    }
-    if (series.journal !== null) put(journalKey(series.id, series.journal.seq), series.journal.bytes);
+    const written = seriesOps(series);
+    for (const op of written.ops) ops.push(op);
+    bytes += written.bytes;
   }
   // Last: the applied index names a state every record above belongs to.
   put(metaKey(), cp.meta);
   return { replaceAll: cp.full, ops, bytes };
 }
 
+export type DecodedState = { kind: 'empty' } | { kind: 'incomplete-restore'; snapshotIndex: number } | { kind: 'state'; parts: PersistedStateParts };
+
 /** Rebuilds the parts from every record with a key below KEY_BLOCK_BYTES, in
- *  key order; null when nothing was ever written (no meta record).
+ *  key order: 'empty' when nothing was ever written, 'incomplete-restore' when
+ *  a snapshot install was cut short (the records are to be discarded).
  *  TSR_ERR_CORRUPT_STATE names the damaged record. */
+export function decodeStoredState(records: ReadonlyArray<readonly [Uint8Array, Uint8Array]>): DecodedState {
+  const first = records[0];
+  if (first !== undefined && first[0].length === 1 && first[0][0] === KEY_RESTORE_MARKER) {
+    const r = new ByteReader(first[1], 'TSR_ERR_CORRUPT_STATE', 'persisted state machine: restore marker');
+    if (first[1].length < 5) throw corrupt('restore marker is too short');
+    r.offset = first[1].length - 4;
+    r.expectCrc32c(0, 'record checksum');
+    const body = new ByteReader(first[1], 'TSR_ERR_CORRUPT_STATE', 'persisted state machine: restore marker', 0, first[1].length - 4);
+    body.u8('version');
+    return { kind: 'incomplete-restore', snapshotIndex: body.varuint('snapshot index') };
+  }
+  const parts = decodePersistedState(records);
+  return parts === null ? { kind: 'empty' } : { kind: 'state', parts };
+}
+
+/** decodeStoredState without a restore marker: the parts, or null when empty. */
 export function decodePersistedState(records: Iterable<readonly [Uint8Array, Uint8Array]>): PersistedStateParts | null {
   let meta: Uint8Array | null = null;
   const series: PersistedStateParts['series'] = [];

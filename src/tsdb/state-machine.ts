@@ -642,6 +642,12 @@ export class TimeSeriesStateMachine implements SeriesSource {
    *  process's caches and block reader (the node's start-up path). */
   loadPersisted(parts: PersistedStateParts): void {
     assert(this.appliedIndexValue === 0 && this.index.size === 0, 'loadPersisted into a state machine that applied entries');
+    this.replacePersisted(parts);
+  }
+
+  /** Replaces the whole state with persisted parts that are already stored
+   *  (a snapshot installed straight into the store): nothing is left to write. */
+  replacePersisted(parts: PersistedStateParts): void {
     const loaded = TimeSeriesStateMachine.fromPersisted(parts, this.local);
     this.adopt(loaded);
     this.data = new Map();

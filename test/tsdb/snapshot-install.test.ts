@@ -1,0 +1,136 @@
+// Installing a snapshot straight into the state machine's store, one series
+// at a time (docs/storage.md, "Installing a snapshot"): the result equals the
+// snapshot, a cut-short install is detected and cleared, damage is refused.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { TsdbCheckpointer, installSnapshotStream, loadPersistedState, storeBlockReader } from '../../src/replica/tsdb-persistence.js';
+import { MemoryDisk } from '../../src/storage/memory-disk.js';
+import { MemoryStateMachineStore } from '../../src/storage/state-machine-store.js';
+import { encodeCommand } from '../../src/tsdb/command.js';
+import { SnapshotStreamParser } from '../../src/tsdb/snapshot-stream.js';
+import { TimeSeriesStateMachine } from '../../src/tsdb/state-machine.js';
+import { validatePoints, type RawPoint } from '../../src/tsdb/validate.js';
+import { WriteBatchBuilder } from '../../src/tsdb/write-batch.js';
+
+const T0 = 1_356_998_400_000;
+const OPTIONS = { blockSpanMs: 10_000 };
+
+function writeEntry(points: RawPoint[], session?: { clientId: string; sequence: number }): Uint8Array {
+  const builder = new WriteBatchBuilder();
+  validatePoints(points, builder);
+  return encodeCommand({ type: 'write', clientId: session?.clientId ?? '', sequence: session?.sequence ?? 0, firstUnackedSequence: session?.sequence ?? 0, leaderTimeMs: T0, batch: builder.encode() });
+}
+
+/** A state with `series` series over 30 blocks, sessions included. */
+function sourceState(series: number, seed: number): TimeSeriesStateMachine {
+  const sm = new TimeSeriesStateMachine(OPTIONS);
+  let index = 0;
+  for (let step = 0; step < 30; step++) {
+    const points: RawPoint[] = [];
+    for (let s = 0; s < series; s++) points.push({ metric: `m${s % 3}`, timestamp: T0 + step * 10_000 + ((s * 7 + seed) % 9) * 1000, value: String((step * 31 + s * seed) % 97), tags: { host: `h${s}` } });
+    sm.apply(++index, writeEntry(points, step % 2 === 0 ? { clientId: `c${seed}`, sequence: step + 1 } : undefined));
+  }
+  return sm;
+}
+
+function chunked(bytes: Uint8Array, sizes: number[]): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let at = 0;
+  let k = 0;
+  while (at < bytes.length) {
+    const size = Math.max(1, sizes[k++ % sizes.length]!);
+    out.push(bytes.subarray(at, at + size));
+    at += size;
+  }
+  return out;
+}
+
+function persisted(disk: MemoryDisk): { sm: TimeSeriesStateMachine; store: MemoryStateMachineStore } {
+  const store = new MemoryStateMachineStore(disk);
+  return { sm: new TimeSeriesStateMachine(OPTIONS, { blockReader: storeBlockReader(store), residentBlockBytes: 0 }), store };
+}
+
+describe('the snapshot stream parser', () => {
+  it('reads the same header, series and tail whatever the chunk sizes', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 12 }), fc.array(fc.integer({ min: 1, max: 700 }), { minLength: 1, maxLength: 8 }), (series, sizes) => {
+        const bytes = sourceState(series, 3).snapshot();
+        const parser = new SnapshotStreamParser();
+        const seen: number[] = [];
+        for (const chunk of chunked(bytes, sizes)) {
+          parser.push(chunk);
+          for (const item of parser.take()) if ('series' in item) seen.push(item.series.id);
+        }
+        parser.finish();
+        expect(seen).toHaveLength(series);
+        expect(parser.header!.seriesCount).toBe(series);
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('refuses a snapshot that ends early or whose checksum fails', () => {
+    const bytes = sourceState(4, 1).snapshot();
+    const short = new SnapshotStreamParser();
+    short.push(bytes.subarray(0, bytes.length - 100));
+    expect(() => short.finish()).toThrow(expect.objectContaining({ code: 'TSR_ERR_CORRUPT_SNAPSHOT' }));
+    const flipped = bytes.slice();
+    flipped[bytes.length - 10]! ^= 0x40;
+    const bad = new SnapshotStreamParser();
+    bad.push(flipped);
+    expect(() => bad.finish()).toThrow(/checksum mismatch/);
+  });
+});
+
+describe('installing a snapshot into the store', () => {
+  it('replaces what the store held with exactly the snapshot, blocks left in the store', async () => {
+    const disk = new MemoryDisk();
+    const { sm, store } = persisted(disk);
+    // The store holds an older, different state first.
+    const old = sourceState(5, 9);
+    const checkpointer = new TsdbCheckpointer(() => sm, store);
+    sm.restore(old.snapshot());
+    await checkpointer.persist();
+    const source = sourceState(8, 2);
+    const result = await installSnapshotStream(sm, store, chunked(source.snapshot(), [333, 17, 4096]), source.appliedIndex);
+    expect(result.seriesCount).toBe(8);
+    expect(sm.snapshot()).toEqual(source.snapshot());
+    expect(sm.stateDigest()).toEqual(source.stateDigest());
+    // Sealed blocks were never loaded into memory.
+    for (let id = 0; id < sm.nextSeriesId; id++) for (const record of sm.seriesDataOf(id)?.sealedRecords() ?? []) expect(record.bytes).toBeNull();
+    // And a restart loads the same state.
+    const again = persisted(disk);
+    expect(await loadPersistedState(again.sm, again.store)).toBe(true);
+    expect(again.sm.snapshot()).toEqual(source.snapshot());
+    // The old state's series beyond the new ones are gone from the store.
+    expect(again.sm.nextSeriesId).toBe(source.nextSeriesId);
+  });
+
+  it('leaves a marker when cut short; the next start clears the store', async () => {
+    const disk = new MemoryDisk();
+    const { sm, store } = persisted(disk);
+    const checkpointer = new TsdbCheckpointer(() => sm, store);
+    sm.restore(sourceState(3, 4).snapshot());
+    await checkpointer.persist();
+    const source = sourceState(6, 5).snapshot();
+    async function* cut(): AsyncGenerator<Uint8Array> {
+      yield source.subarray(0, Math.floor(source.length / 2));
+      throw new Error('connection lost');
+    }
+    await expect(installSnapshotStream(sm, store, cut(), 99)).rejects.toThrow('connection lost');
+    const restarted = persisted(disk);
+    expect(await loadPersistedState(restarted.sm, restarted.store)).toBe(false);
+    expect(disk.keys('sm/')).toEqual([]);
+  });
+
+  it('refuses a damaged snapshot and keeps the marker', async () => {
+    const disk = new MemoryDisk();
+    const { sm, store } = persisted(disk);
+    const bytes = sourceState(4, 6).snapshot();
+    bytes[Math.floor(bytes.length / 2)]! ^= 0x01;
+    await expect(installSnapshotStream(sm, store, [bytes], 7)).rejects.toMatchObject({ code: expect.stringMatching(/TSR_ERR_CORRUPT_(SNAPSHOT|SEGMENT)/) });
+    expect(disk.keys('sm/')[0]).toBe('sm/00');
+    const restarted = persisted(disk);
+    expect(await loadPersistedState(restarted.sm, restarted.store)).toBe(false);
+  });
+});

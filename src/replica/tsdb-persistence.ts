@@ -3,10 +3,10 @@
 // asks for (StateMachinePersistence), each one atomic batch holding the
 // changed series and the applied index. A restart then replays only the log
 // entries after that index.
-import { assert } from '../errors.js';
+import { TsraftError, assert } from '../errors.js';
 import { KEY_BLOCK_BYTES, KEY_RESTORE_MARKER, blockKey, checkpointOps, decodePersistedState, decodeStoredState, encodeRestoreMarker, metaKey, restoreMarkerKey, seriesOps, type StateKvOp } from '../tsdb/persisted-state.js';
 import { SeriesData } from '../tsdb/series-data.js';
-import { SnapshotStreamParser, snapshotWithoutSeries } from '../tsdb/snapshot-stream.js';
+import { SnapshotStreamParser, snapshotWithoutSeries, type SnapshotHeader } from '../tsdb/snapshot-stream.js';
 import type { PersistedBlockReader, TimeSeriesStateMachine } from '../tsdb/state-machine.js';
 import type { StateMachineStore } from '../storage/types.js';
 import type { StateMachinePersistence } from './types.js';
@@ -40,52 +40,77 @@ export async function loadPersistedState(machine: TimeSeriesStateMachine, store:
 }
 
 /**
- * Installs a state machine snapshot (TSSM bytes, in order) straight into the
- * store, one series at a time, then loads `machine` from it: memory holds one
- * series and the indexes, never the whole snapshot. A restore marker written
- * first (with the old meta record deleted) makes a crash midway leave a store
- * that loadPersistedState clears; the meta record, written last in the same
- * batch that removes the marker, makes the new state whole. A damaged
- * snapshot fails with TSR_ERR_CORRUPT_SNAPSHOT and leaves the marker (the
- * state is then rebuilt from a good snapshot).
+ * Writes a state machine snapshot straight into the store, one series at a
+ * time, so memory holds one series and never the whole snapshot. begin()
+ * writes a restore marker (deleting the old meta record in the same batch)
+ * and clears the rest: a crash midway leaves a store that loadPersistedState
+ * clears. finish() writes the meta record last, in the batch that removes the
+ * marker, then loads the machine (indexes and open blocks) from the store.
+ * Series must come in increasing id order; the header may come last (a
+ * backup pack lists it after the series).
  */
+export class SnapshotInstaller {
+  private ops: StateKvOp[] = [];
+  private pendingBytes = 0;
+  private previousId = -1;
+  seriesCount = 0;
+  bytesWritten = 0;
+
+  private constructor(private readonly store: StateMachineStore) {}
+
+  static async begin(store: StateMachineStore, snapshotIndex: number): Promise<SnapshotInstaller> {
+    await store.write([{ type: 'put', key: restoreMarkerKey(), value: encodeRestoreMarker(snapshotIndex) }, { type: 'del', key: metaKey() }], { replaceAll: false });
+    await store.clearRange(Uint8Array.of(KEY_RESTORE_MARKER + 1), ALL_TO);
+    return new SnapshotInstaller(store);
+  }
+
+  /** One series (SeriesData.serialize() bytes); its blocks go to the store, not to memory. */
+  async addSeries(id: number, key: string, data: Uint8Array): Promise<void> {
+    if (id <= this.previousId) throw new TsraftError('TSR_ERR_CORRUPT_SNAPSHOT', `snapshot series ${id} comes after series ${this.previousId}`, { details: { seriesId: id } });
+    this.previousId = id;
+    const { records: _records, ...delta } = SeriesData.deserialize(data).captureCheckpoint(1, true);
+    const written = seriesOps({ id, key, ...delta });
+    for (const op of written.ops) this.ops.push(op);
+    this.pendingBytes += written.bytes;
+    this.seriesCount++;
+    if (this.pendingBytes >= INSTALL_BATCH_BYTES) await this.flush();
+  }
+
+  private async flush(): Promise<void> {
+    if (this.ops.length === 0) return;
+    await this.store.write(this.ops, { replaceAll: false });
+    this.bytesWritten += this.pendingBytes;
+    this.ops = [];
+    this.pendingBytes = 0;
+  }
+
+  /** Writes the meta record (`header`'s fields and the sessions `tail`) and loads `machine`. */
+  async finish(header: SnapshotHeader, tail: Uint8Array, machine: TimeSeriesStateMachine): Promise<void> {
+    if (header.seriesCount !== this.seriesCount) {
+      throw new TsraftError('TSR_ERR_CORRUPT_SNAPSHOT', `the snapshot announces ${header.seriesCount} series but holds ${this.seriesCount}`, { details: { seriesCount: header.seriesCount } });
+    }
+    const meta = snapshotWithoutSeries(header, tail);
+    this.ops.push({ type: 'put', key: metaKey(), value: meta });
+    this.ops.push({ type: 'del', key: restoreMarkerKey() });
+    this.pendingBytes += meta.length;
+    await this.flush();
+    const parts = decodePersistedState(await this.store.readRange(ALL_FROM, Uint8Array.of(KEY_BLOCK_BYTES)));
+    assert(parts !== null, 'an installed snapshot left no meta record');
+    machine.replacePersisted(parts);
+  }
+}
+
+/** Installs a state machine snapshot given as TSSM bytes in order (any chunking) with SnapshotInstaller. */
 export async function installSnapshotStream(machine: TimeSeriesStateMachine, store: StateMachineStore, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, snapshotIndex: number): Promise<{ seriesCount: number; bytesWritten: number }> {
-  await store.write([{ type: 'put', key: restoreMarkerKey(), value: encodeRestoreMarker(snapshotIndex) }, { type: 'del', key: metaKey() }], { replaceAll: false });
-  await store.clearRange(Uint8Array.of(KEY_RESTORE_MARKER + 1), ALL_TO);
+  const installer = await SnapshotInstaller.begin(store, snapshotIndex);
   const parser = new SnapshotStreamParser();
-  let ops: StateKvOp[] = [];
-  let pendingBytes = 0;
-  let bytesWritten = 0;
-  let seriesCount = 0;
   for await (const chunk of chunks) {
     parser.push(chunk);
-    for (const item of parser.take()) {
-      if (!('series' in item)) continue;
-      const { id, key, data } = item.series;
-      // One series in memory at a time: its blocks go to the store, not to the machine.
-      const { records: _records, ...delta } = SeriesData.deserialize(data).captureCheckpoint(1, true);
-      const written = seriesOps({ id, key, ...delta });
-      for (const op of written.ops) ops.push(op);
-      pendingBytes += written.bytes;
-      seriesCount++;
-    }
-    if (pendingBytes >= INSTALL_BATCH_BYTES) {
-      await store.write(ops, { replaceAll: false });
-      bytesWritten += pendingBytes;
-      ops = [];
-      pendingBytes = 0;
-    }
+    for (const item of parser.take()) if ('series' in item) await installer.addSeries(item.series.id, item.series.key, item.series.data);
   }
   const tail = parser.finish();
-  const meta = snapshotWithoutSeries(parser.header!, tail);
-  ops.push({ type: 'put', key: metaKey(), value: meta });
-  ops.push({ type: 'del', key: restoreMarkerKey() });
-  await store.write(ops, { replaceAll: false });
-  bytesWritten += pendingBytes + meta.length;
-  const parts = decodePersistedState(await store.readRange(ALL_FROM, Uint8Array.of(KEY_BLOCK_BYTES)));
-  assert(parts !== null, 'an installed snapshot left no meta record');
-  machine.replacePersisted(parts);
-  return { seriesCount, bytesWritten };
+  await installer.finish(parser.header!, tail, machine);
+  return { seriesCount: installer.seriesCount, bytesWritten: installer.bytesWritten };
 }
 
 export interface CheckpointStats {

@@ -88,6 +88,63 @@ export function encodePack(files: readonly PackEntry[], manifest: Uint8Array): U
   return out;
 }
 
+/**
+ * Writes a pack record by record to `write` (awaited: the sink's
+ * backpressure), the same bytes encodePack gives for the same files: header,
+ * files, manifest, end. A file whose name is already in the pack is skipped
+ * (names are content ids, so its bytes are those already written), as
+ * encodePack's callers de-duplicate. Holds only the names written.
+ */
+export class PackWriter {
+  /** Name → size of every file written (one entry per file of the pack). */
+  private readonly written = new Map<string, number>();
+  private records = 0;
+  private bytesWritten = 0;
+  private phase: 'new' | 'files' | 'done' = 'new';
+
+  constructor(private readonly write: (chunk: Uint8Array) => Promise<void>) {}
+
+  get sizeBytes(): number {
+    return this.bytesWritten;
+  }
+
+  private async emit(chunk: Uint8Array): Promise<void> {
+    this.bytesWritten += chunk.length;
+    await this.write(chunk);
+  }
+
+  async start(): Promise<void> {
+    assert(this.phase === 'new', 'PackWriter.start twice');
+    this.phase = 'files';
+    await this.emit(encodePackHeader());
+  }
+
+  /** False when a file of this name is already in the pack (nothing written). */
+  async file(name: string, bytes: Uint8Array): Promise<boolean> {
+    assert(this.phase === 'files', `PackWriter.file(${name}) ${this.phase === 'new' ? 'before start' : 'after finish'}`);
+    const previous = this.written.get(name);
+    if (previous !== undefined) {
+      assert(previous === bytes.length, `pack file ${name} written with ${previous} bytes, again with ${bytes.length}`);
+      return false;
+    }
+    this.written.set(name, bytes.length);
+    this.records++;
+    await this.emit(encodePackRecordHeader(PACK_TYPE_FILE, name, bytes.length, sha256(bytes)));
+    await this.emit(bytes);
+    return true;
+  }
+
+  /** The manifest and the end record; returns the pack's size. */
+  async finish(manifest: Uint8Array): Promise<number> {
+    assert(this.phase === 'files', 'PackWriter.finish before start or twice');
+    this.phase = 'done';
+    await this.emit(encodePackRecordHeader(PACK_TYPE_MANIFEST, MANIFEST_FILE, manifest.length, sha256(manifest)));
+    await this.emit(manifest);
+    await this.emit(encodePackEnd(this.records + 1));
+    return this.bytesWritten;
+  }
+}
+
 export function isPack(bytes: Uint8Array): boolean {
   return startsWith(bytes, PACK_MAGIC);
 }

@@ -1,11 +1,12 @@
 // A captured state machine snapshot as a backup: its manifest, and the whole
-// pack in memory (the Raft snapshot payload of BackupFormatStateMachine), and
-// back: a pack verified and rebuilt into the exact snapshot bytes.
+// pack (the Raft snapshot payload of BackupFormatStateMachine), in memory or
+// written out as it is cut, and back: a pack verified and rebuilt into the
+// exact snapshot bytes.
 import { assert } from '../errors.js';
 import { BACKUP_FORMAT, BACKUP_FORMAT_VERSION, corruptBackup, sha256Hex, type FileRole } from './constants.js';
-import { exportBackupFiles, type ExportOptions, type ExportSummary } from './export.js';
+import { exportBackupFiles, type ExportOptions, type ExportSummary, type TssmParts } from './export.js';
 import { decodeManifest, encodeManifest, sealManifest, type BackupManifest, type ManifestFile, type Membership } from './manifest.js';
-import { encodePack, unpackSync, type PackEntry } from './pack.js';
+import { PackWriter, encodePack, unpackSync, type PackEntry } from './pack.js';
 import { rebuildStateBytes, type RebuildResult } from './rebuild.js';
 import { MemorySource } from './source.js';
 
@@ -89,6 +90,50 @@ export function packState(tssm: Uint8Array, info: CaptureInfo, options: ExportOp
   }
   const manifest = manifestFor(step.value, [...listed.values()], info);
   return { pack: encodePack([...files.values()], encodeManifest(manifest)), manifest };
+}
+
+export interface WrittenPack {
+  sizeBytes: number;
+  manifest: BackupManifest;
+}
+
+/**
+ * The pack of a state written to `write` as it is cut (PackWriter): memory
+ * holds one group's pages and files (and one series' snapshot when `tssm`
+ * is streamed), never the pack. The bytes are packState()'s for the same
+ * state. `pause`, when given, is awaited every `seriesPerPause` series, so
+ * an event loop runs while a large group is cut.
+ */
+export async function writePackedState(
+  tssm: Uint8Array | TssmParts,
+  info: CaptureInfo,
+  options: ExportOptions,
+  write: (chunk: Uint8Array) => Promise<void>,
+  pause: { every: number; wait: () => Promise<void> } | null = null,
+): Promise<WrittenPack> {
+  assert(pause === null || (Number.isSafeInteger(pause.every) && pause.every >= 1), 'writePackedState: pause.every must be ≥ 1');
+  const generator = exportBackupFiles(tssm, options);
+  const writer = new PackWriter(write);
+  const listed = new Map<string, ListedFile>();
+  await writer.start();
+  let seriesSincePause = 0;
+  let step = generator.next();
+  while (step.done !== true) {
+    const f = step.value;
+    if (f === null) {
+      if (pause !== null && ++seriesSincePause >= pause.every) {
+        seriesSincePause = 0;
+        await pause.wait();
+      }
+    } else {
+      await writer.file(f.name, f.bytes);
+      listed.set(f.name, { name: f.name, role: f.role, bytes: f.bytes.length, sha256: f.id });
+    }
+    step = generator.next();
+  }
+  const manifest = manifestFor(step.value, [...listed.values()], info);
+  const sizeBytes = await writer.finish(encodeManifest(manifest));
+  return { sizeBytes, manifest };
 }
 
 export interface UnpackedState {

@@ -5,11 +5,12 @@
 //   incoming.data        its bytes so far, written at each chunk's offset
 // Replacement is write-temp, fsync, rename, fsync the directory, so a crash
 // leaves either the old or the new snapshot, never a mix.
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { createHash, type Hash } from 'node:crypto';
+import { mkdir, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { assert, rethrowIfBug, TsraftError } from '../errors.js';
 import type { SnapshotMeta } from '../raft/types.js';
-import type { SnapshotStore } from './types.js';
+import type { SnapshotSink, SnapshotStore } from './types.js';
 import { decodeSnapshotMeta, encodeSnapshotMeta } from './record-codec.js';
 import { corruptSnapshot, decodeSnapshotFile, encodeSnapshotHeader, sameSnapshot, sha256 } from './snapshot-file-codec.js';
 
@@ -20,6 +21,8 @@ const INCOMING_META_TEMP = 'incoming.meta.tmp';
 const INCOMING_DATA_FILE = 'incoming.data';
 /** A single chunk read is bounded; the Raft core asks for snapshotChunkBytes (1 MiB). */
 export const MAX_SNAPSHOT_CHUNK_BYTES = 64 * 1024 * 1024;
+/** A streamed snapshot reaches the file in writes of up to this many bytes. */
+export const SNAPSHOT_WRITE_BUFFER_BYTES = 1024 * 1024;
 /** Operations run one at a time; more than this waiting means a caller stopped awaiting. */
 export const MAX_QUEUED_SNAPSHOT_OPERATIONS = 1024;
 
@@ -44,6 +47,10 @@ export class FileSnapshotStore implements SnapshotStore {
 
   save(meta: SnapshotMeta, data: Uint8Array): Promise<void> {
     return this.serialize(() => this.saveNow(meta, data));
+  }
+
+  saveStream(meta: Omit<SnapshotMeta, 'sizeBytes'>, produce: (sink: SnapshotSink) => Promise<number>): Promise<SnapshotMeta> {
+    return this.serialize(() => this.saveStreamNow(meta, produce));
   }
 
   load(): Promise<{ meta: SnapshotMeta; data: Uint8Array } | null> {
@@ -161,6 +168,40 @@ export class FileSnapshotStore implements SnapshotStore {
     this.currentVerified = true;
   }
 
+  /** As saveNow, the data streamed: written after room for the header (its
+   *  size does not depend on the data size: a fixed-width field), hashed as
+   *  it goes; the header goes in last, then the same sync, rename and
+   *  directory sync. A failure removes the temp file: the old snapshot stands. */
+  private async saveStreamNow(base: Omit<SnapshotMeta, 'sizeBytes'>, produce: (sink: SnapshotSink) => Promise<number>): Promise<SnapshotMeta> {
+    const headerBytes = encodeSnapshotHeader({ ...base, sizeBytes: 0 }, new Uint8Array(32)).length;
+    let meta: SnapshotMeta;
+    try {
+      const handle = await open(this.path(TEMP_FILE), 'w');
+      try {
+        const sink = new FileSnapshotSink(handle, headerBytes);
+        const produced = await produce(sink);
+        const { sizeBytes, sha256: digest } = await sink.finish();
+        assert(produced === sizeBytes, `saveStream: the producer wrote ${produced} bytes, the sink received ${sizeBytes}`);
+        meta = { ...base, sizeBytes };
+        const header = encodeSnapshotHeader(meta, digest);
+        assert(header.length === headerBytes, `saveStream: header of ${header.length} bytes, ${headerBytes} reserved`);
+        await handle.write(header, 0, header.length, 0);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    } catch (error) {
+      // Cleanup only: every error, bug or not, goes on to the caller.
+      await rm(this.path(TEMP_FILE), { force: true });
+      throw error;
+    }
+    await rename(this.path(TEMP_FILE), this.path(SNAPSHOT_FILE));
+    await this.syncDirectory();
+    this.current = { meta, headerBytes };
+    this.currentVerified = true;
+    return meta;
+  }
+
   private async currentHeader(): Promise<{ meta: SnapshotMeta; headerBytes: number } | null> {
     if (this.current !== null && this.currentVerified) return this.current;
     const file = await readOptional(this.path(SNAPSHOT_FILE));
@@ -228,6 +269,64 @@ export class FileSnapshotStore implements SnapshotStore {
       () => undefined,
     );
     return run;
+  }
+}
+
+/** Collects small writes into one buffer and writes large ones through,
+ *  at increasing file positions, hashing everything in order. */
+class FileSnapshotSink implements SnapshotSink {
+  private readonly buffer = new Uint8Array(SNAPSHOT_WRITE_BUFFER_BYTES);
+  private buffered = 0;
+  private position: number;
+  private bytes = 0;
+  private readonly hash: Hash = createHash('sha256');
+  private finished = false;
+
+  constructor(
+    private readonly handle: FileHandle,
+    startPosition: number,
+  ) {
+    this.position = startPosition;
+  }
+
+  async write(bytes: Uint8Array): Promise<void> {
+    assert(!this.finished, 'snapshot sink written after the snapshot was saved');
+    this.hash.update(bytes);
+    this.bytes += bytes.length;
+    if (this.buffered + bytes.length <= this.buffer.length) {
+      this.buffer.set(bytes, this.buffered);
+      this.buffered += bytes.length;
+      return;
+    }
+    await this.flush();
+    if (bytes.length < this.buffer.length) {
+      this.buffer.set(bytes, 0);
+      this.buffered = bytes.length;
+      return;
+    }
+    await this.writeAll(bytes);
+  }
+
+  async finish(): Promise<{ sizeBytes: number; sha256: Uint8Array }> {
+    await this.flush();
+    this.finished = true;
+    return { sizeBytes: this.bytes, sha256: new Uint8Array(this.hash.digest()) };
+  }
+
+  private async flush(): Promise<void> {
+    if (this.buffered === 0) return;
+    await this.writeAll(this.buffer.subarray(0, this.buffered));
+    this.buffered = 0;
+  }
+
+  private async writeAll(bytes: Uint8Array): Promise<void> {
+    let done = 0;
+    while (done < bytes.length) {
+      const { bytesWritten } = await this.handle.write(bytes, done, bytes.length - done, this.position);
+      assert(bytesWritten > 0, 'snapshot write made no progress');
+      done += bytesWritten;
+      this.position += bytesWritten;
+    }
   }
 }
 

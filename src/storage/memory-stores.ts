@@ -9,7 +9,7 @@
 // operations on stores opened before the crash never settle.
 import { assert, rethrowIfBug, TsraftError } from '../errors.js';
 import type { SnapshotMeta } from '../raft/types.js';
-import type { SnapshotStore } from './types.js';
+import type { SnapshotSink, SnapshotStore } from './types.js';
 import { entryKey, KvRaftLogStore, openLogState, type KvLogBackend, type KvOp, type LogStoreState } from './kv-log-store.js';
 import { MemoryDisk, type DiskOp } from './memory-disk.js';
 import { decodeSnapshotMeta, encodeSnapshotMeta } from './record-codec.js';
@@ -137,6 +137,31 @@ export class MemorySnapshotStore implements SnapshotStore {
 
   save(meta: SnapshotMeta, data: Uint8Array): Promise<void> {
     return this.run(() => this.disk.write([{ type: 'put', key: SNAPSHOT_KEY, value: encodeSnapshotFile(meta, data) }]));
+  }
+
+  /** Collects the streamed bytes, then writes the file as save() does (the
+   *  simulator's disk holds a snapshot as one value anyway). */
+  saveStream(base: Omit<SnapshotMeta, 'sizeBytes'>, produce: (sink: SnapshotSink) => Promise<number>): Promise<SnapshotMeta> {
+    return this.run(async () => {
+      const chunks: Uint8Array[] = [];
+      let sizeBytes = 0;
+      const produced = await produce({
+        write: async (bytes) => {
+          chunks.push(bytes.slice());
+          sizeBytes += bytes.length;
+        },
+      });
+      assert(produced === sizeBytes, `saveStream: the producer wrote ${produced} bytes, the sink received ${sizeBytes}`);
+      const data = new Uint8Array(sizeBytes);
+      let at = 0;
+      for (const c of chunks) {
+        data.set(c, at);
+        at += c.length;
+      }
+      const meta: SnapshotMeta = { ...base, sizeBytes };
+      await this.disk.write([{ type: 'put', key: SNAPSHOT_KEY, value: encodeSnapshotFile(meta, data) }]);
+      return meta;
+    });
   }
 
   load(): Promise<{ meta: SnapshotMeta; data: Uint8Array } | null> {

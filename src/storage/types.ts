@@ -46,11 +46,24 @@ export interface RaftLogStore {
   close(): Promise<void>;
 }
 
+/** Receives a snapshot's bytes in order (SnapshotStore.saveStream). */
+export interface SnapshotSink {
+  /** Appends `bytes`. The sink copies what it keeps: the caller may reuse
+   *  them once the promise resolves, which is also the backpressure. */
+  write(bytes: Uint8Array): Promise<void>;
+}
+
 /** Snapshot bytes: the local snapshot (sent to lagging followers in chunks)
  *  and an incoming snapshot assembled from the leader's chunks. */
 export interface SnapshotStore {
   /** Atomically replace the local snapshot. */
   save(meta: SnapshotMeta, data: Uint8Array): Promise<void>;
+  /** Atomically replace the local snapshot with the bytes `produce` writes
+   *  to the sink, in order, never holding them all; `produce` resolves with
+   *  the number of bytes it wrote. Resolves with the metadata saved (`meta`
+   *  and the size). The stored snapshot is the one save() stores for the
+   *  same bytes. When `produce` throws, the old snapshot stays. */
+  saveStream(meta: Omit<SnapshotMeta, 'sizeBytes'>, produce: (sink: SnapshotSink) => Promise<number>): Promise<SnapshotMeta>;
   /** The local snapshot, verified, or null when there is none.
    *  TSR_ERR_CORRUPT_SNAPSHOT when the header or data checksum fails. */
   load(): Promise<{ meta: SnapshotMeta; data: Uint8Array } | null>;

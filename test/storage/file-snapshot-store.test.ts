@@ -1,4 +1,4 @@
-import { mkdtemp, open, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -44,6 +44,22 @@ describe('FileSnapshotStore files', () => {
     expect((await restarted.load())?.meta.index).toBe(3);
     expect(await readdir(directory)).toEqual([SNAPSHOT_FILE]);
     await restarted.close();
+  });
+
+  it('writes a streamed snapshot to the same file bytes as save(), leaving no temp file', async () => {
+    const data = pattern(3_000_000, 8);
+    const meta = snapshotMeta(30, 4, data.length);
+    const store = await FileSnapshotStore.open(directory);
+    await store.save(meta, data);
+    const saved = await readFile(join(directory, SNAPSHOT_FILE));
+    const { sizeBytes: _size, ...base } = meta;
+    await store.saveStream(base, async (sink) => {
+      for (let at = 0; at < data.length; at += 333_333) await sink.write(data.subarray(at, at + 333_333));
+      return data.length;
+    });
+    expect((await readFile(join(directory, SNAPSHOT_FILE))).equals(saved)).toBe(true);
+    expect(await readdir(directory)).toEqual([SNAPSHOT_FILE]);
+    await store.close();
   });
 
   it('removes the incoming files once promoted', async () => {

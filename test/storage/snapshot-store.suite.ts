@@ -74,6 +74,43 @@ export function describeSnapshotStore(name: string, createHarness: () => Promise
       expect([...loaded!.data]).toEqual([...pattern(50, 2)]);
     });
 
+    it('stores a streamed snapshot as save() stores the same bytes, and serves its chunks', async () => {
+      // Pieces smaller and larger than any write buffer, and empty ones.
+      const data = pattern(2_700_000, 4);
+      const cuts = [0, 1, 1, 70_000, 70_013, 1_700_000, 1_700_000, 2_699_999, data.length];
+      const { sizeBytes: _size, ...base } = snapshotMeta(21, 5, data.length);
+      const meta = await store!.saveStream(base, async (sink) => {
+        for (let i = 1; i < cuts.length; i++) await sink.write(data.subarray(cuts[i - 1]!, cuts[i]!));
+        return data.length;
+      });
+      expect(meta).toEqual(snapshotMeta(21, 5, data.length));
+      const chunk = await store!.readChunk(meta, 1_000_000, 300_000);
+      expect(Buffer.from(chunk).equals(Buffer.from(data.subarray(1_000_000, 1_300_000)))).toBe(true);
+      const loaded = await reopen().then((s) => s.load());
+      expect(loaded?.meta).toEqual(meta);
+      expect(Buffer.from(loaded!.data).equals(Buffer.from(data))).toBe(true);
+    });
+
+    it('stores an empty streamed snapshot', async () => {
+      const { sizeBytes: _size, ...base } = snapshotMeta(2, 1, 0);
+      expect((await store!.saveStream(base, async () => 0)).sizeBytes).toBe(0);
+      expect((await reopen().then((s) => s.load()))?.data.length).toBe(0);
+    });
+
+    it('keeps the old snapshot when the stream fails halfway', async () => {
+      await store!.save(snapshotMeta(7, 2, 100), pattern(100, 1));
+      const { sizeBytes: _size, ...base } = snapshotMeta(9, 3, 0);
+      const failed = store!.saveStream(base, async (sink) => {
+        await sink.write(pattern(1_500_000, 3));
+        throw new TsraftError('TSR_ERR_CORRUPT_STATE', 'a block could not be read back');
+      });
+      expect(await errorCode(failed)).toBe('TSR_ERR_CORRUPT_STATE');
+      expect((await store!.load())?.meta.index).toBe(7);
+      const loaded = await reopen().then((s) => s.load());
+      expect(loaded?.meta).toEqual(snapshotMeta(7, 2, 100));
+      expect([...loaded!.data]).toEqual([...pattern(100, 1)]);
+    });
+
     it('reads chunks of the local snapshot', async () => {
       const data = pattern(1000);
       const meta = snapshotMeta(5, 1, data.length);

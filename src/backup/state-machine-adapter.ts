@@ -8,12 +8,23 @@
 // Cost: cutting blocks into pages costs CPU; the pages of sealed blocks are
 // remembered between snapshots (PageCache), so a snapshot re-cuts only the
 // blocks that changed.
+//
+// Memory: the replica takes its local snapshots through writeSnapshot(),
+// which streams the state one series at a time (TssmStream) into the pack
+// writer and the snapshot file, so memory holds one backup group's pages and
+// files, never the state nor the pack (docs/storage.md, "Snapshot files").
+// snapshot() builds both in memory: the reference the streamed bytes equal.
 import type { ReplicatedStateMachine } from '../replica/types.js';
+import type { SnapshotSink } from '../storage/types.js';
 import type { ApplyResult, TimeSeriesStateMachine } from '../tsdb/state-machine.js';
 import type { BackupLayout } from './constants.js';
 import { isPack } from './pack.js';
 import { PageCache } from './series-pages.js';
-import { packState, unpackState } from './snapshot-pack.js';
+import { packState, unpackState, writePackedState, type CaptureInfo } from './snapshot-pack.js';
+import { TssmStream } from './tssm-stream.js';
+
+/** A streamed snapshot lets the event loop run every this many series. */
+const SERIES_PER_PAUSE = 256;
 
 export interface BackupFormatOptions {
   clusterId: string;
@@ -44,20 +55,33 @@ export class BackupFormatStateMachine implements ReplicatedStateMachine<ApplyRes
   /** A pack whose manifest has raft.index = the state machine's applied index
    *  and null term/membership: the Raft snapshot metadata carries those. */
   snapshot(): Uint8Array {
-    const tssm = this.inner.snapshot();
-    return packState(
-      tssm,
-      {
-        clusterId: this.options.clusterId,
-        nodeId: this.options.nodeId,
-        raftIndex: this.inner.appliedIndex,
-        raftTerm: null,
-        membership: null,
-        // Deterministic: the leader-stamped time, not this node's clock.
-        createdAtMs: this.inner.lastLeaderTimeMs,
-      },
+    return packState(this.inner.snapshot(), this.captureInfo(), { layout: this.options.layout ?? null, cache: this.cache }).pack;
+  }
+
+  /** snapshot()'s bytes, written to `sink` as they are cut. The state must
+   *  not change until the promise resolves (the replica applies nothing
+   *  meanwhile; the stream asserts it). */
+  async writeSnapshot(sink: SnapshotSink): Promise<number> {
+    const written = await writePackedState(
+      new TssmStream(this.inner),
+      this.captureInfo(),
       { layout: this.options.layout ?? null, cache: this.cache },
-    ).pack;
+      (chunk) => sink.write(chunk),
+      { every: SERIES_PER_PAUSE, wait: () => new Promise<void>((resolve) => setImmediate(resolve)) },
+    );
+    return written.sizeBytes;
+  }
+
+  private captureInfo(): CaptureInfo {
+    return {
+      clusterId: this.options.clusterId,
+      nodeId: this.options.nodeId,
+      raftIndex: this.inner.appliedIndex,
+      raftTerm: null,
+      membership: null,
+      // Deterministic: the leader-stamped time, not this node's clock.
+      createdAtMs: this.inner.lastLeaderTimeMs,
+    };
   }
 
   /** Verifies a pack end to end (or takes raw TSSM bytes) and replaces the state. */
@@ -65,7 +89,11 @@ export class BackupFormatStateMachine implements ReplicatedStateMachine<ApplyRes
     this.inner.restore(isPack(bytes) ? unpackState(bytes).tssm : bytes);
   }
 
+  /** inner.stateHash() (FNV-1a 64 of its snapshot), one series at a time. */
   stateHash(): string {
-    return this.inner.stateHash();
+    const records = new TssmStream(this.inner).records();
+    let step = records.next();
+    while (step.done !== true) step = records.next();
+    return step.value.fnv1a64;
   }
 }

@@ -2,7 +2,7 @@
 // measure what only they can see: the duration of every synced write (the
 // fsync histogram), the size of the log, and how long a local snapshot takes.
 // They forward every call unchanged and never swallow an error.
-import type { RaftLogStore, RaftSaveBatch, StoredRaftState } from '../storage/types.js';
+import type { RaftLogStore, RaftSaveBatch, SnapshotSink, StoredRaftState } from '../storage/types.js';
 import type { ReplicatedStateMachine } from '../replica/types.js';
 import type { SnapshotMeta } from '../raft/types.js';
 import type { MetricFamilies, SyncOperation } from './definitions.js';
@@ -63,13 +63,23 @@ export class InstrumentedLogStore implements RaftLogStore {
  */
 export class SnapshotTimer<R> implements ReplicatedStateMachine<R> {
   private startedAt: number | null = null;
+  /** Present exactly when the inner state machine streams its snapshots. */
+  readonly writeSnapshot?: (sink: SnapshotSink) => Promise<number>;
 
   constructor(
     private readonly inner: ReplicatedStateMachine<R>,
     private readonly families: MetricFamilies,
     private readonly now: MonotonicSeconds = monotonicSeconds,
     private readonly wallClockMs: () => number = Date.now,
-  ) {}
+  ) {
+    const write = inner.writeSnapshot?.bind(inner);
+    if (write !== undefined) {
+      this.writeSnapshot = (sink) => {
+        this.startedAt = this.now();
+        return write(sink);
+      };
+    }
+  }
 
   get appliedIndex(): number {
     return this.inner.appliedIndex;

@@ -720,9 +720,17 @@ export class Replica<R = unknown> {
     const index = this.appliedIndexValue;
     const term = this.raft.termOf(index);
     if (term === undefined) return; // the log moved past it (a snapshot was installed)
-    const data = this.sm.snapshot();
-    const meta: SnapshotMeta = { index, term, config: cloneConfig(this.appliedConfig), sizeBytes: data.length };
-    await this.options.snapshotStore.save(meta, data);
+    const base = { index, term, config: cloneConfig(this.appliedConfig) };
+    // A state machine that streams its snapshot never holds it whole (data larger than memory).
+    const stream = this.sm.writeSnapshot?.bind(this.sm);
+    let data: Uint8Array | null = null;
+    let meta: SnapshotMeta;
+    if (stream !== undefined) meta = await this.options.snapshotStore.saveStream(base, stream);
+    else {
+      data = this.sm.snapshot();
+      meta = { ...base, sizeBytes: data.length };
+      await this.options.snapshotStore.save(meta, data);
+    }
     if (!this.isLive()) return;
     await this.options.logStore.recordSnapshot(meta);
     if (!this.isLive()) return;

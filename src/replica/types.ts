@@ -1,7 +1,7 @@
 // Types of the replica glue: the state machine it applies the log to, its
 // options, what it reports in /status, and the hooks the simulator observes.
 import type { ConfigState, Entry, NodeId, PeerProgress, Prng, RaftConfig, Role, SnapshotMeta, SoftState } from '../raft/types.js';
-import type { RaftLogStore, SnapshotStore } from '../storage/types.js';
+import type { RaftLogStore, SnapshotSink, SnapshotStore } from '../storage/types.js';
 import type { Transport } from '../transport/types.js';
 import type { Clock } from '../util/clock.js';
 
@@ -20,6 +20,12 @@ export interface ReplicatedStateMachine<R = unknown> {
   apply(index: number, data: Uint8Array): R;
   /** The whole state as bytes (deterministic: equal states give equal bytes). */
   snapshot(): Uint8Array;
+  /** Optional: writes the bytes snapshot() returns to `sink` without ever
+   *  holding them all (a state larger than memory); resolves with their
+   *  count. When present the replica takes local snapshots this way
+   *  (SnapshotStore.saveStream). It applies nothing until the promise
+   *  resolves, so the state stays put while it is written. */
+  writeSnapshot?(sink: SnapshotSink): Promise<number>;
   /** Replace the whole state with a snapshot's bytes. */
   restore(bytes: Uint8Array): void;
   /** A digest of the state; equal on replicas at the same applied index. */
@@ -56,8 +62,10 @@ export interface ReplicaObserver {
   onApplied?(id: NodeId, entry: Entry, result: unknown): void;
   /** A snapshot from the leader replaced the state machine. */
   onSnapshotInstalled?(id: NodeId, meta: SnapshotMeta): void;
-  /** A local snapshot was saved (its bytes are the state machine's snapshot()). */
-  onSnapshotTaken?(id: NodeId, meta: SnapshotMeta, data: Uint8Array): void;
+  /** A local snapshot was saved. `data` is the state machine's snapshot(),
+   *  or null when it was streamed to the store (writeSnapshot): read it back
+   *  from the SnapshotStore where it is needed, never on a node's hot path. */
+  onSnapshotTaken?(id: NodeId, meta: SnapshotMeta, data: Uint8Array | null): void;
   /** A Ready's writes are durable (after save() resolved). */
   onPersisted?(id: NodeId, entries: readonly Entry[]): void;
 }

@@ -139,6 +139,8 @@ export class TestCluster {
   readonly nodes: TestNode[] = [];
   private readonly options: ClusterOptions;
   private readonly extraProcesses = new Set<ChildProcess>();
+  /** Per spawned process: resolved when its output is all in its log file. */
+  private readonly logFlushed = new WeakMap<ChildProcess, Promise<void>>();
 
   private constructor(options: ClusterOptions) {
     this.options = options;
@@ -230,7 +232,9 @@ export class TestCluster {
     this.writeConfig(node);
     const child = this.spawnCli(['serve', '--config', node.configPath], node.logPath);
     node.process = child;
-    node.exited = new Promise((resolvePromise) => child.once('exit', (code, signal) => resolvePromise({ code, signal })));
+    // Resolved once the process exited and everything it printed is in its log file.
+    const flushed = this.logFlushed.get(child)!;
+    node.exited = new Promise((resolvePromise) => child.once('exit', (code, signal) => void flushed.then(() => resolvePromise({ code, signal }))));
     return node;
   }
 
@@ -244,10 +248,9 @@ export class TestCluster {
     const child = spawn(process.execPath, [MAIN_SCRIPT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout!.pipe(log, { end: false });
     child.stderr!.pipe(log, { end: false });
-    child.once('exit', () => {
-      this.extraProcesses.delete(child);
-      setTimeout(() => log.end(), 50);
-    });
+    child.once('exit', () => this.extraProcesses.delete(child));
+    // 'close' comes after both output pipes ended: then the log file gets the last lines.
+    this.logFlushed.set(child, new Promise((resolvePromise) => child.once('close', () => log.end(() => resolvePromise()))));
     this.extraProcesses.add(child);
     return child;
   }

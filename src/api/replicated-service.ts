@@ -18,10 +18,9 @@
 //   on stop: service.close();
 import { TsraftError, rethrowIfBug } from '../errors.js';
 import type { Clock } from '../util/clock.js';
-import { encodeCommand } from '../tsdb/command.js';
 import { executeQuery, type QueryLimits, type QueryResultGroup, type TsdbQuery } from '../tsdb/query/index.js';
 import type { LookupQuery } from '../tsdb/series-index.js';
-import type { ApplyResult, TimeSeriesStateMachine } from '../tsdb/state-machine.js';
+import type { ApplyResult, TimeSeriesStateMachine, WriteApplyResult } from '../tsdb/state-machine.js';
 import { findLastPoints } from './last-point.js';
 import { LeaderForwarder } from './leader-forwarder.js';
 import { seriesExistsIn } from './local-service.js';
@@ -45,6 +44,7 @@ import {
   type WriteSession,
 } from './service.js';
 import { SubscriptionHub, type SubscriptionHubOptions } from './subscriptions.js';
+import { WriteCoalescer } from './write-coalescer.js';
 
 /** What the service needs of a Replica<ApplyResult>. */
 export interface ReplicaHandle {
@@ -79,6 +79,10 @@ export interface ReplicatedTsdbServiceOptions {
   forwardTimeoutMs?: number;
   /** Forwarded puts waiting on the leader connection; default 1,024. */
   maxForwardedInFlight?: number;
+  /** Puts coalesced into one log entry (write-coalescer.ts); default 1,024. */
+  maxWritesPerEntry?: number;
+  /** Batch bytes coalesced into one log entry; default 1 MiB (and ≤ putLimits.maxBatchBytes). */
+  maxBatchBytesPerEntry?: number;
 }
 
 export class ReplicatedTsdbService implements TsdbService {
@@ -89,9 +93,16 @@ export class ReplicatedTsdbService implements TsdbService {
   private readonly hub: SubscriptionHub;
   private readonly forwarder: LeaderForwarder | null;
   private readonly forwardTimeoutMs: number;
+  private readonly coalescer: WriteCoalescer;
 
   constructor(options: ReplicatedTsdbServiceOptions) {
     this.options = options;
+    this.coalescer = new WriteCoalescer({
+      propose: (data) => options.replica.propose(data),
+      nowMs: () => options.clock.nowMs(),
+      maxWritesPerEntry: options.maxWritesPerEntry,
+      maxBatchBytesPerEntry: Math.min(options.maxBatchBytesPerEntry ?? 1024 * 1024, this.putLimitsOf(options).maxBatchBytes),
+    });
     this.putLimits = { ...DEFAULT_PUT_LIMITS, ...options.putLimits };
     this.seriesCache = new SeriesCache(options.seriesCacheEntries ?? 100_000);
     this.hub = new SubscriptionHub(options.subscriptions);
@@ -100,6 +111,10 @@ export class ReplicatedTsdbService implements TsdbService {
       options.forwardWrites === false
         ? null
         : new LeaderForwarder({ clock: options.clock, token: options.forwardToken, connectTimeoutMs: 3_000, maxInFlight: options.maxForwardedInFlight ?? 1024 });
+  }
+
+  private putLimitsOf(options: ReplicatedTsdbServiceOptions): PutLimits {
+    return { ...DEFAULT_PUT_LIMITS, ...options.putLimits };
   }
 
   private notLeader(status: ServiceStatus, why: string): TsraftError {
@@ -153,19 +168,12 @@ export class ReplicatedTsdbService implements TsdbService {
     return putResultOf(encoded, applied, this.putLimits.maxErrorsPerPut);
   }
 
-  /** Proposes an encoded put; null when there is nothing to propose. */
-  private async proposeEncoded(encoded: EncodedPut, session: WriteSession | undefined): Promise<ApplyResult | null> {
+  /** Proposes an encoded put (with the other puts of this turn, one entry);
+   *  null when there is nothing to propose. */
+  private async proposeEncoded(encoded: EncodedPut, session: WriteSession | undefined): Promise<WriteApplyResult | null> {
     const batch = batchToPropose(encoded, session !== undefined);
     if (batch === null) return null;
-    const data = encodeCommand({
-      type: 'write',
-      clientId: session?.clientId ?? '',
-      sequence: session?.sequence ?? 0,
-      firstUnackedSequence: session?.firstUnackedSequence ?? 0,
-      leaderTimeMs: Math.max(0, Math.floor(this.options.clock.nowMs())),
-      batch,
-    });
-    return this.options.replica.propose(data);
+    return this.coalescer.submit(batch, session);
   }
 
   private async barrier(consistency: Consistency): Promise<TimeSeriesStateMachine> {

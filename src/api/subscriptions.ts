@@ -13,7 +13,7 @@ import { SeriesSelector } from '../tsdb/query/filters.js';
 import type { ApplyResult } from '../tsdb/state-machine.js';
 import type { Tags } from '../tsdb/types.js';
 import { parseSeriesKey } from '../tsdb/validate.js';
-import { decodeWriteBatch } from '../tsdb/write-batch.js';
+import { decodeWriteBatch, type DecodedWriteBatch } from '../tsdb/write-batch.js';
 import type { LivePoint, Subscription, SubscriptionSink, SubscriptionSpec } from './service.js';
 
 export interface SubscriptionHubOptions {
@@ -89,11 +89,33 @@ export class SubscriptionHub {
   /** Called after `data` (a committed entry) was applied at `logIndex` with `result`. */
   onApplied(logIndex: number, data: Uint8Array, result: ApplyResult, seriesExists: SeriesExists, seriesKeyOf: SeriesKeyOf): void {
     if (this.entries.size === 0) return;
-    if (result.kind !== 'write' || result.duplicate || result.storedCount === 0) return;
+    if (result.kind !== 'write' && result.kind !== 'writes') return;
     const cmd = decodeCommand(data);
-    assert(cmd.type === 'write', 'a write result came from a non-write entry');
-    const batch = decodeWriteBatch(cmd.batch);
+    // The batches that stored points, with their results (a `writes` entry holds several).
+    const applied: Array<{ batch: Uint8Array; result: Extract<ApplyResult, { kind: 'write' }> }> = [];
+    if (result.kind === 'write') {
+      assert(cmd.type === 'write', 'a write result came from a non-write entry');
+      applied.push({ batch: cmd.batch, result });
+    } else {
+      assert(cmd.type === 'writes' && cmd.writes.length === result.results.length, 'a writes result came from another entry');
+      cmd.writes.forEach((write, i) => {
+        const r = result.results[i]!;
+        if (r.kind === 'write') applied.push({ batch: write.batch, result: r });
+      });
+    }
     const entries = [...this.entries];
+    const out: LivePoint[][] = entries.map(() => []);
+    for (const one of applied) {
+      if (one.result.duplicate || one.result.storedCount === 0) continue;
+      this.collectPoints(decodeWriteBatch(one.batch), one.result.rejectedCount > 0, entries, out, seriesExists, seriesKeyOf);
+    }
+    for (let s = 0; s < entries.length; s++) {
+      if (out[s]!.length > 0 && this.entries.has(entries[s]!)) entries[s]!.sink.onPoints(out[s]!, logIndex);
+    }
+  }
+
+  /** Appends to out[s] the points of `batch` subscription s wants. */
+  private collectPoints(batch: DecodedWriteBatch, someRejected: boolean, entries: readonly Entry[], out: LivePoint[][], seriesExists: SeriesExists, seriesKeyOf: SeriesKeyOf): void {
     // For each series key of the batch: which subscriptions want it.
     const wanted: Array<number[] | null> = new Array(batch.seriesKeys.length).fill(null);
     const keys: Array<{ metric: string; tags: Tags } | null> = new Array(batch.seriesKeys.length).fill(null);
@@ -104,7 +126,7 @@ export class SubscriptionHub {
       if (key === undefined) continue;
       const parsed = this.parseKey(key);
       if (parsed === null) continue;
-      if (result.rejectedCount > 0 && !seriesExists(parsed.metric, parsed.tags)) continue;
+      if (someRejected && !seriesExists(parsed.metric, parsed.tags)) continue;
       let subs: number[] | null = null;
       for (let s = 0; s < entries.length; s++) {
         const e = entries[s]!;
@@ -116,7 +138,6 @@ export class SubscriptionHub {
       any ||= subs !== null;
     }
     if (!any) return;
-    const out: LivePoint[][] = entries.map(() => []);
     const cols = batch.columns;
     for (let i = 0; i < cols.length; i++) {
       const k = batch.seriesKeyIndexes[i]!;
@@ -128,9 +149,6 @@ export class SubscriptionHub {
       const value = isInteger && cols.bigInts !== null && !Number.isSafeInteger(raw) ? cols.bigInts[i]! : raw;
       const point: LivePoint = { metric: series.metric, tags: series.tags, timestampMs: cols.timestampsMs[i]!, value };
       for (const s of subs) out[s]!.push(point);
-    }
-    for (let s = 0; s < entries.length; s++) {
-      if (out[s]!.length > 0 && this.entries.has(entries[s]!)) entries[s]!.sink.onPoints(out[s]!, logIndex);
     }
   }
 }

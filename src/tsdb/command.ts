@@ -10,12 +10,14 @@
 import { TsraftError, assert } from '../errors.js';
 import { ByteReader, ByteWriter } from './byte-io.js';
 
-export const COMMAND_TYPE = { write: 1, retention: 2, noop: 3, backup: 4, checkpoint: 5 } as const;
+export const COMMAND_TYPE = { write: 1, retention: 2, noop: 3, backup: 4, checkpoint: 5, writes: 6 } as const;
 export type CommandTypeName = keyof typeof COMMAND_TYPE;
 /** The version of each command's header this build writes and reads. */
 export const COMMAND_VERSION = 1;
 /** Client ids are chosen by clients (e.g. a random UUID); bounded in bytes. */
 export const MAX_CLIENT_ID_BYTES = 64;
+/** Writes one `writes` command carries. */
+export const MAX_WRITES_PER_COMMAND = 4096;
 
 export interface WriteCommand {
   type: 'write';
@@ -30,6 +32,22 @@ export interface WriteCommand {
   leaderTimeMs: number;
   /** An encoded write batch (write-batch.ts). */
   batch: Uint8Array;
+}
+
+/** One client write inside a `writes` command: a write command without its
+ *  own leader time (the command's applies to all). */
+export type CoalescedWrite = Omit<WriteCommand, 'type' | 'leaderTimeMs'>;
+
+/** Several client writes in one log entry, applied in order as if each were
+ *  its own `write` entry at this index (docs/tsdb-commands.md, "writes"). The
+ *  leader coalesces the puts that reach it in one turn of its event loop, so
+ *  a hundred concurrent one-point puts cost one entry — one record to
+ *  persist, replicate and decode on every replica — instead of a hundred. */
+export interface WritesCommand {
+  type: 'writes';
+  leaderTimeMs: number;
+  /** 1 ≤ length ≤ MAX_WRITES_PER_COMMAND. */
+  writes: CoalescedWrite[];
 }
 
 export interface RetentionCommand {
@@ -92,7 +110,7 @@ export interface CheckpointCommand {
 
 export type BackupCommand = BackupStartCommand | BackupFinishCommand;
 
-export type Command = WriteCommand | RetentionCommand | NoopCommand | BackupCommand | CheckpointCommand;
+export type Command = WriteCommand | WritesCommand | RetentionCommand | NoopCommand | BackupCommand | CheckpointCommand;
 
 /** Bounds on the strings of a backup record, bytes. */
 export const MAX_BACKUP_NAME_BYTES = 128;
@@ -136,8 +154,15 @@ export function truncateUtf8(text: string, maxBytes: number): string {
 const utf8 = new TextEncoder();
 
 function checkWriteHeader(cmd: WriteCommand): string | null {
-  if (utf8.encode(cmd.clientId).length > MAX_CLIENT_ID_BYTES) return `clientId longer than ${MAX_CLIENT_ID_BYTES} bytes`;
   if (!Number.isSafeInteger(cmd.leaderTimeMs) || cmd.leaderTimeMs < 0) return `leaderTimeMs ${cmd.leaderTimeMs} is not a non-negative integer`;
+  return writeSessionProblem(cmd);
+}
+
+/** What is wrong with a write's session fields (clientId, sequence,
+ *  firstUnackedSequence), or null. */
+export function writeSessionProblem(cmd: CoalescedWrite): string | null {
+  // A UTF-16 unit is at most 3 UTF-8 bytes: short ids need no encoding to be checked.
+  if (cmd.clientId.length * 3 > MAX_CLIENT_ID_BYTES && utf8.encode(cmd.clientId).length > MAX_CLIENT_ID_BYTES) return `clientId longer than ${MAX_CLIENT_ID_BYTES} bytes`;
   if (cmd.clientId === '') {
     if (cmd.sequence !== 0 || cmd.firstUnackedSequence !== 0) return 'a write without a session has sequence 0';
     return null;
@@ -152,7 +177,7 @@ function checkWriteHeader(cmd: WriteCommand): string | null {
 /** Encodes a command for a log entry. Throws TSR_ERR_INVALID_ARGUMENT for a
  *  malformed command (a caller bug on the leader, reported, not applied). */
 export function encodeCommand(cmd: Command): Uint8Array {
-  const w = new ByteWriter(cmd.type === 'write' ? 96 + cmd.batch.length : 32);
+  const w = new ByteWriter(cmd.type === 'write' ? 96 + cmd.batch.length : cmd.type === 'writes' ? initialWritesBytes(cmd) : 32);
   w.u8(COMMAND_TYPE[cmd.type]);
   w.u8(COMMAND_VERSION);
   switch (cmd.type) {
@@ -165,6 +190,28 @@ export function encodeCommand(cmd: Command): Uint8Array {
       w.varuint(cmd.leaderTimeMs);
       w.crc32c();
       w.bytes(cmd.batch);
+      break;
+    }
+    case 'writes': {
+      const count = cmd.writes.length;
+      if (count < 1 || count > MAX_WRITES_PER_COMMAND || !Number.isSafeInteger(cmd.leaderTimeMs) || cmd.leaderTimeMs < 0) {
+        throw new TsraftError('TSR_ERR_INVALID_ARGUMENT', `writes command needs 1–${MAX_WRITES_PER_COMMAND} writes and an integer leaderTimeMs ≥ 0 (got ${count}, ${cmd.leaderTimeMs})`, { details: { field: 'writes' } });
+      }
+      w.varuint(cmd.leaderTimeMs);
+      w.varuint(count);
+      let batchBytes = 0;
+      for (const write of cmd.writes) {
+        const problem = writeSessionProblem(write);
+        if (problem !== null) throw new TsraftError('TSR_ERR_INVALID_ARGUMENT', `writes command: ${problem}`, { details: { field: 'writes' } });
+        w.string(write.clientId);
+        w.varuint(write.sequence);
+        w.varuint(write.firstUnackedSequence);
+        w.varuint(write.batch.length);
+        batchBytes += write.batch.length;
+      }
+      w.crc32c();
+      assert(batchBytes <= Number.MAX_SAFE_INTEGER, 'writes command batches too large');
+      for (const write of cmd.writes) w.bytes(write.batch);
       break;
     }
     case 'retention': {
@@ -223,7 +270,7 @@ export function decodeCommand(data: Uint8Array): Command {
   const r = new ByteReader(data, 'TSR_ERR_CORRUPT_ENTRY', 'log entry command');
   const typeByte = r.u8('command type');
   const version = r.u8('command version');
-  const known = typeByte >= COMMAND_TYPE.write && typeByte <= COMMAND_TYPE.checkpoint;
+  const known = typeByte >= COMMAND_TYPE.write && typeByte <= COMMAND_TYPE.writes;
   if (!known || version !== COMMAND_VERSION) {
     // A CRC failure here would also look unknown; say which it is when we can.
     throw new TsraftError('TSR_ERR_UNSUPPORTED_ENTRY', `command type ${typeByte} version ${version} is not supported by this build`, {
@@ -240,6 +287,8 @@ export function decodeCommand(data: Uint8Array): Command {
     cmd = { type: 'write', clientId, sequence, firstUnackedSequence, leaderTimeMs, batch: data.subarray(r.offset) };
     const problem = checkWriteHeader(cmd);
     if (problem !== null) throw r.corrupt(problem);
+  } else if (typeByte === COMMAND_TYPE.writes) {
+    cmd = decodeWritesCommand(r, data);
   } else if (typeByte === COMMAND_TYPE.retention) {
     const leaderTimeMs = r.varuint('leaderTimeMs');
     const retentionMs = r.varuint('retentionMs');
@@ -261,6 +310,44 @@ export function decodeCommand(data: Uint8Array): Command {
   }
   assert(COMMAND_TYPE[cmd.type] === typeByte, 'decoded command type differs from its byte');
   return cmd;
+}
+
+/** Room for a writes command: its headers (≤ 80 bytes each) and batches. */
+function initialWritesBytes(cmd: WritesCommand): number {
+  let bytes = 32;
+  for (const write of cmd.writes) bytes += 80 + write.batch.length;
+  return bytes;
+}
+
+function decodeWritesCommand(r: ByteReader, data: Uint8Array): WritesCommand {
+  const leaderTimeMs = r.varuint('leaderTimeMs');
+  // Each write's header takes at least 4 bytes, which bounds the count by the input.
+  const count = r.varuintAtMost(Math.min(MAX_WRITES_PER_COMMAND, Math.floor(r.remainingBytes / 4)), 'write count');
+  if (count < 1) throw r.corrupt('a writes command holds no write');
+  const headers: Array<{ clientId: string; sequence: number; firstUnackedSequence: number; batchBytes: number }> = new Array(count);
+  let batchBytes = 0;
+  for (let i = 0; i < count; i++) {
+    const clientId = r.string(MAX_CLIENT_ID_BYTES, 'clientId');
+    const sequence = r.varuint('sequence');
+    const firstUnackedSequence = r.varuint('firstUnackedSequence');
+    const bytes = r.varuint('batch length');
+    headers[i] = { clientId, sequence, firstUnackedSequence, batchBytes: bytes };
+    batchBytes += bytes;
+  }
+  r.expectCrc32c(0, 'command header crc32c');
+  if (batchBytes !== r.remainingBytes) throw r.corrupt(`batch lengths add up to ${batchBytes} bytes, the entry holds ${r.remainingBytes}`);
+  const writes: CoalescedWrite[] = new Array(count);
+  let offset = r.offset;
+  for (let i = 0; i < count; i++) {
+    const h = headers[i]!;
+    const write: CoalescedWrite = { clientId: h.clientId, sequence: h.sequence, firstUnackedSequence: h.firstUnackedSequence, batch: data.subarray(offset, offset + h.batchBytes) };
+    const problem = writeSessionProblem(write);
+    if (problem !== null) throw r.corrupt(`write ${i}: ${problem}`);
+    writes[i] = write;
+    offset += h.batchBytes;
+  }
+  assert(offset === data.length, 'writes command batches do not end the entry');
+  return { type: 'writes', leaderTimeMs, writes };
 }
 
 function decodeBackupCommand(r: ByteReader): BackupCommand {

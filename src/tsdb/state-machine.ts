@@ -13,7 +13,7 @@
 import { DecodedBlockCache } from './block-cache.js';
 import { AssertionError, TsraftError, assert, rethrowIfBug } from '../errors.js';
 import { ByteReader, ByteWriter, fnv1a64Hex } from './byte-io.js';
-import { MAX_CLIENT_ID_BYTES, decodeCommand, type RetentionCommand, type WriteCommand } from './command.js';
+import { MAX_CLIENT_ID_BYTES, decodeCommand, type CoalescedWrite, type RetentionCommand } from './command.js';
 import { BackupScheduleState, type BackupRecordResult, type BackupScheduleSnapshot } from './backup-schedule.js';
 import { computeStateDigest, type StateDigest } from './digest.js';
 import { emptyColumns, type PointColumns } from './points.js';
@@ -73,10 +73,15 @@ export type ApplyResult =
    *  applied, its session sequence included; the leader proposes the request
    *  again with keys (docs/tsdb-commands.md, "Series by id"). */
   | { kind: 'stale_series'; seriesId: number }
+  /** A `writes` entry: each write's result, in order. */
+  | { kind: 'writes'; results: WriteApplyResult[] }
   | { kind: 'retention'; cutoffMs: number; droppedPoints: number; removedSeries: number }
   | { kind: 'noop' }
   | BackupRecordResult
   | { kind: 'checkpoint' };
+
+/** What applying one client write gives (alone, or inside a `writes` entry). */
+export type WriteApplyResult = Extract<ApplyResult, { kind: 'write' | 'refused' | 'stale_series' }>;
 
 /** Tags of the optional sections after the sessions in a snapshot (docs/tsdb-commands.md). */
 const SNAPSHOT_SECTION_BACKUP_SCHEDULE = 1;
@@ -260,9 +265,21 @@ export class TimeSeriesStateMachine implements SeriesSource {
     const cmd = decodeCommand(data);
     let result: ApplyResult;
     switch (cmd.type) {
-      case 'write':
-        result = this.applyWrite(index, cmd);
+      case 'write': {
+        // Decode (and so verify) the batch before any state changes.
+        const prepared = this.prepareWrite(cmd);
+        this.noteLeaderTime(cmd.leaderTimeMs);
+        result = this.applyWrite(index, cmd, prepared);
         break;
+      }
+      case 'writes': {
+        // Every batch is decoded and checked before any of them is applied:
+        // a corrupt entry changes nothing.
+        const prepared = cmd.writes.map((write) => this.prepareWrite(write));
+        this.noteLeaderTime(cmd.leaderTimeMs);
+        result = { kind: 'writes', results: cmd.writes.map((write, i) => this.applyWrite(index, write, prepared[i]!)) };
+        break;
+      }
       case 'retention':
         result = this.applyRetention(cmd);
         break;
@@ -287,11 +304,17 @@ export class TimeSeriesStateMachine implements SeriesSource {
     if (leaderTimeMs > this.lastLeaderTimeMsValue) this.lastLeaderTimeMsValue = leaderTimeMs;
   }
 
-  private applyWrite(index: number, cmd: WriteCommand): ApplyResult {
-    // Decode (and so verify) the batch before any state changes.
+  /** Decodes a write's batch and looks its series up; throws on a corrupt
+   *  batch, changes nothing. */
+  private prepareWrite(cmd: CoalescedWrite): { batch: DecodedWriteBatch; resolved: ResolvedSeriesKeys } {
     const batch = decodeWriteBatch(cmd.batch, { maxPoints: this.optionsValue.maxPointsPerBatch, maxSeriesKeys: this.optionsValue.maxSeriesKeysPerBatch });
-    const resolved = this.resolveSeriesKeys(batch);
-    this.noteLeaderTime(cmd.leaderTimeMs);
+    return { batch, resolved: this.resolveSeriesKeys(batch) };
+  }
+
+  /** Applies one prepared client write. Series a batch creates are found by
+   *  later writes of the same entry (applyBatch looks keys up again). */
+  private applyWrite(index: number, cmd: CoalescedWrite, prepared: { batch: DecodedWriteBatch; resolved: ResolvedSeriesKeys }): WriteApplyResult {
+    const { batch, resolved } = prepared;
     if (resolved.staleSeriesId >= 0) return { kind: 'stale_series', seriesId: resolved.staleSeriesId };
     if (cmd.clientId === '') {
       return { kind: 'write', ...this.applyBatch(batch, resolved), duplicate: false };

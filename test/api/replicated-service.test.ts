@@ -157,4 +157,21 @@ describe('ReplicatedTsdbService', () => {
     expect(replica.applied.map((a) => a.result.kind)).toEqual(['write', 'stale_series', 'write']);
     expect(replica.sm.seriesOfMetric('m').map((info) => info.id)).toEqual([1]);
   });
+
+  it('proposes the puts of one turn as one entry, answers each, and pushes all their points to subscribers', async () => {
+    const replica = new ApplyingReplica();
+    const s = service(replica, () => status({}));
+    const pushed: LivePoint[] = [];
+    s.subscribe({ metric: 'm', filters: [], explicitTags: false }, { onPoints: (points) => pushed.push(...points), onEnd: () => undefined });
+    const puts = [1, 2, 3].map((sequence) => s.put({ kind: 'objects', points: [{ ...point, value: sequence, tags: { h: `h${sequence}` } }] }, { session: { clientId: 'c', sequence, firstUnackedSequence: 1 } }));
+    const results = await Promise.all(puts);
+    expect(results.map((r) => r.success)).toEqual([1, 1, 1]);
+    expect(replica.applied.map((a) => a.result.kind)).toEqual(['writes']);
+    for (const a of replica.applied) s.onApplied(a.index, a.data, a.result);
+    expect(pushed.map((p) => [p.tags.h, p.value])).toEqual([
+      ['h1', 1],
+      ['h2', 2],
+      ['h3', 3],
+    ]);
+  });
 });

@@ -98,6 +98,15 @@ describe('log entry commands', () => {
     { type: 'write', clientId: '', sequence: 0, firstUnackedSequence: 0, leaderTimeMs: 5, batch },
     { type: 'retention', leaderTimeMs: 1_700_000_000_000, retentionMs: 86_400_000 },
     { type: 'noop' },
+    {
+      type: 'writes',
+      leaderTimeMs: 1_700_000_000_001,
+      writes: [
+        { clientId: 'client-7', sequence: 10, firstUnackedSequence: 4, batch },
+        { clientId: '', sequence: 0, firstUnackedSequence: 0, batch: new Uint8Array([9]) },
+        { clientId: 'client-7', sequence: 11, firstUnackedSequence: 4, batch: new Uint8Array(0) },
+      ],
+    },
   ];
 
   it('round-trips every command type', () => {
@@ -132,6 +141,25 @@ describe('log entry commands', () => {
       expect.objectContaining({ code: 'TSR_ERR_INVALID_ARGUMENT' }),
     );
     expect(() => encodeCommand({ type: 'write', clientId: 'x'.repeat(65), sequence: 1, firstUnackedSequence: 1, leaderTimeMs: 1, batch })).toThrow(
+      expect.objectContaining({ code: 'TSR_ERR_INVALID_ARGUMENT' }),
+    );
+  });
+
+  it('detects a flipped header byte of a writes command, and batch lengths that do not add up', () => {
+    const writes = commands.find((c) => c.type === 'writes')!;
+    const bytes = encodeCommand(writes);
+    const headerLength = bytes.length - 4; // the batches: 3 + 1 + 0 bytes
+    for (let i = 2; i < headerLength; i++) {
+      const copy = bytes.slice();
+      copy[i]! ^= 0x01;
+      expect(() => decodeCommand(copy), `byte ${i}`).toThrow(expect.objectContaining({ code: 'TSR_ERR_CORRUPT_ENTRY' }));
+    }
+    expect(() => decodeCommand(bytes.subarray(0, bytes.length - 1))).toThrow(expect.objectContaining({ code: 'TSR_ERR_CORRUPT_ENTRY' }));
+  });
+
+  it('refuses a writes command without writes or with a malformed session', () => {
+    expect(() => encodeCommand({ type: 'writes', leaderTimeMs: 1, writes: [] })).toThrow(expect.objectContaining({ code: 'TSR_ERR_INVALID_ARGUMENT' }));
+    expect(() => encodeCommand({ type: 'writes', leaderTimeMs: 1, writes: [{ clientId: 'c', sequence: 0, firstUnackedSequence: 0, batch }] })).toThrow(
       expect.objectContaining({ code: 'TSR_ERR_INVALID_ARGUMENT' }),
     );
   });

@@ -307,6 +307,81 @@ describe('series given by id (write batch version 2)', () => {
   });
 });
 
+describe('several writes in one entry (writes command)', () => {
+  function batchOf(points: RawPoint[]): Uint8Array {
+    const builder = new WriteBatchBuilder();
+    expect(validatePoints(points, builder).errors).toEqual([]);
+    return builder.encode();
+  }
+
+  it('applies each write as its own write entry would, in order', () => {
+    const writeArb = fc.record({
+      client: fc.constantFrom('', 'a', 'b'),
+      points: fc.array(fc.tuple(fc.constantFrom('x', 'y', 'z'), fc.integer({ min: 0, max: 20 }), fc.integer({ min: -3, max: 3 })), { minLength: 1, maxLength: 5 }),
+      retry: fc.boolean(),
+    });
+    fc.assert(
+      fc.property(fc.array(writeArb, { minLength: 1, maxLength: 12 }), (specs) => {
+        const sequences = new Map<string, number>();
+        const writes = specs.map((spec) => {
+          const previous = sequences.get(spec.client) ?? 0;
+          // A retry reuses the previous sequence of its client (when there is one).
+          const sequence = spec.client === '' ? 0 : spec.retry && previous > 0 ? previous : previous + 1;
+          sequences.set(spec.client, sequence);
+          return { clientId: spec.client, sequence, firstUnackedSequence: spec.client === '' ? 0 : 1, batch: batchOf(spec.points.map(([host, t, v]) => point('cpu', host, T0 + t * 1000, String(v)))) };
+        });
+        const one = new TimeSeriesStateMachine();
+        const separate = new TimeSeriesStateMachine();
+        const together = one.apply(1, encodeCommand({ type: 'writes', leaderTimeMs: T0, writes }));
+        const alone = writes.map((w, i) => separate.apply(i + 1, encodeCommand({ type: 'write', leaderTimeMs: T0, ...w })));
+        expect(together).toEqual({ kind: 'writes', results: alone });
+        for (const host of ['x', 'y', 'z']) expect(readAll(one, 'cpu', host)).toEqual(readAll(separate, 'cpu', host));
+        expect(one.seriesOfMetric('cpu')).toEqual(separate.seriesOfMetric('cpu'));
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('changes nothing when any batch of the entry is corrupt', () => {
+    const sm = new TimeSeriesStateMachine();
+    sm.apply(1, writeEntry([point('cpu', 'a', T0, '1')]));
+    const before = sm.stateHash();
+    const bad = batchOf([point('cpu', 'b', T0, '2')]).slice();
+    bad[bad.length - 1]! ^= 0xff;
+    const entry = encodeCommand({
+      type: 'writes',
+      leaderTimeMs: T0 + 1000,
+      writes: [
+        { clientId: 'c', sequence: 1, firstUnackedSequence: 1, batch: batchOf([point('cpu', 'a', T0 + 1000, '3')]) },
+        { clientId: 'c', sequence: 2, firstUnackedSequence: 1, batch: bad },
+      ],
+    });
+    expect(() => sm.apply(2, entry)).toThrow(expect.objectContaining({ code: 'TSR_ERR_CORRUPT_ENTRY' }));
+    expect(sm.stateHash()).toBe(before);
+  });
+
+  it('lets a later write of the entry give by key a series an earlier one created', () => {
+    const sm = new TimeSeriesStateMachine();
+    const result = sm.apply(
+      1,
+      encodeCommand({
+        type: 'writes',
+        leaderTimeMs: T0,
+        writes: [
+          { clientId: '', sequence: 0, firstUnackedSequence: 0, batch: batchOf([point('cpu', 'a', T0, '1')]) },
+          { clientId: '', sequence: 0, firstUnackedSequence: 0, batch: batchOf([point('cpu', 'a', T0 + 1000, '2')]) },
+        ],
+      }),
+    );
+    expect(result.kind === 'writes' && result.results.map((r) => r.kind === 'write' && r.storedCount)).toEqual([1, 1]);
+    expect(sm.seriesOfMetric('cpu').map((s) => s.id)).toEqual([0]);
+    expect(readAll(sm, 'cpu', 'a')).toEqual([
+      [T0, 1n],
+      [T0 + 1000, 2n],
+    ]);
+  });
+});
+
 describe('search', () => {
   it('suggests and looks up through the index', () => {
     const sm = new TimeSeriesStateMachine();

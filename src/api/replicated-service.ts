@@ -44,7 +44,7 @@ import {
   type WriteSession,
 } from './service.js';
 import { SubscriptionHub, type SubscriptionHubOptions } from './subscriptions.js';
-import { WriteCoalescer } from './write-coalescer.js';
+import { DEFAULT_MAX_BATCH_BYTES_PER_ENTRY, WriteCoalescer } from './write-coalescer.js';
 
 /** What the service needs of a Replica<ApplyResult>. */
 export interface ReplicaHandle {
@@ -81,7 +81,7 @@ export interface ReplicatedTsdbServiceOptions {
   maxForwardedInFlight?: number;
   /** Puts coalesced into one log entry (write-coalescer.ts); default 1,024. */
   maxWritesPerEntry?: number;
-  /** Batch bytes coalesced into one log entry; default 1 MiB (and ≤ putLimits.maxBatchBytes). */
+  /** Batch bytes coalesced into one log entry; default 64 KiB (and ≤ putLimits.maxBatchBytes). */
   maxBatchBytesPerEntry?: number;
 }
 
@@ -101,7 +101,7 @@ export class ReplicatedTsdbService implements TsdbService {
       propose: (data) => options.replica.propose(data),
       nowMs: () => options.clock.nowMs(),
       maxWritesPerEntry: options.maxWritesPerEntry,
-      maxBatchBytesPerEntry: Math.min(options.maxBatchBytesPerEntry ?? 1024 * 1024, this.putLimitsOf(options).maxBatchBytes),
+      maxBatchBytesPerEntry: Math.min(options.maxBatchBytesPerEntry ?? DEFAULT_MAX_BATCH_BYTES_PER_ENTRY, this.putLimitsOf(options).maxBatchBytes),
     });
     this.putLimits = { ...DEFAULT_PUT_LIMITS, ...options.putLimits };
     this.seriesCache = new SeriesCache(options.seriesCacheEntries ?? 100_000);

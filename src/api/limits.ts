@@ -12,6 +12,10 @@ export interface ClientApiLimits extends PutLimits {
   maxInFlightRequests: number;
   /** Subscriptions per WebSocket connection. Default 64. */
   maxSubscriptionsPerConnection: number;
+  /** Series handles one WebSocket connection may declare (a put then names
+   *  the series by handle instead of by key: docs/protocol.md, "put").
+   *  Handles are 0 ≤ h < this bound. Default 65,536. */
+  maxSeriesHandles: number;
   /** Bytes queued for a slow WebSocket client before its subscriptions end
    *  with TSR_ERR_SUBSCRIPTION_OVERFLOW. Default 16 MiB. */
   maxSubscriptionBufferBytes: number;
@@ -40,6 +44,7 @@ export const DEFAULT_CLIENT_API_LIMITS: Readonly<ClientApiLimits> = Object.freez
   maxFrameBytes: 8 * MiB,
   maxInFlightRequests: 1024,
   maxSubscriptionsPerConnection: 64,
+  maxSeriesHandles: 65_536,
   maxSubscriptionBufferBytes: 16 * MiB,
   maxConnections: 1024,
   requestTimeoutMs: 30_000,

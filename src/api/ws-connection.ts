@@ -44,6 +44,8 @@ interface LiveSubscription {
 }
 
 const WS_OPEN = 1;
+/** Longest series key a handle is declared for, UTF-16 units (valid keys are shorter). */
+const MAX_SERIES_KEY_CHARS = 16 * 1024;
 
 export class ClientConnection {
   private inFlight = 0;
@@ -53,6 +55,9 @@ export class ClientConnection {
   private closed = false;
   private corked = false;
   private readonly drainWaiters: Array<() => void> = [];
+  /** Series keys by the handle this connection's client declared for them
+   *  (`seriesHandles` of a put); at most limits.maxSeriesHandles. */
+  private readonly seriesByHandle: Array<string | undefined> = [];
 
   constructor(
     private readonly ws: WebSocket,
@@ -88,6 +93,7 @@ export class ClientConnection {
           maxPointsPerPut: limits.maxPointsPerPut,
           maxInFlightRequests: limits.maxInFlightRequests,
           maxSubscriptions: limits.maxSubscriptionsPerConnection,
+          maxSeriesHandles: limits.maxSeriesHandles,
         },
       },
       this.options.defaultEncoding,
@@ -145,6 +151,9 @@ export class ClientConnection {
       return;
     }
     const id = msg.id;
+    // Before any check that could refuse the request: the client counts on
+    // every put it sent having declared its handles.
+    if (msg.op === 'put' && msg.seriesHandles !== undefined) this.declareSeriesHandles(msg.seriesHandles, msg.seriesKeys);
     if (this.inFlightIds.has(id)) {
       this.answerError(id, new TsraftError('TSR_ERR_BAD_FRAME', `request id ${id} is already in flight on this connection`, { details: { reason: 'duplicate_id' } }), encoding);
       return;
@@ -155,6 +164,26 @@ export class ClientConnection {
       return;
     }
     this.run(id, msg, encoding);
+  }
+
+  /** Remembers handle → key for the well-formed pairs of a put (the put
+   *  itself reports malformed fields); handles beyond the bound are ignored. */
+  private declareSeriesHandles(handles: unknown, keys: unknown): void {
+    if (!(Array.isArray(handles) || ArrayBuffer.isView(handles)) || !Array.isArray(keys)) return;
+    const list = handles as ArrayLike<unknown>;
+    const max = this.options.limits.maxSeriesHandles;
+    for (let k = 0; k < list.length && k < keys.length; k++) {
+      const handle = list[k];
+      const key = keys[k];
+      if (typeof handle === 'number' && Number.isInteger(handle) && handle >= 0 && handle < max && typeof key === 'string' && key.length <= MAX_SERIES_KEY_CHARS) {
+        this.seriesByHandle[handle] = key;
+      }
+    }
+  }
+
+  /** The key the client declared for `handle` on this connection. */
+  private seriesKeyOfHandle(handle: unknown): string | undefined {
+    return typeof handle === 'number' && Number.isInteger(handle) && handle >= 0 && handle < this.seriesByHandle.length ? this.seriesByHandle[handle] : undefined;
   }
 
   private run(id: number, msg: Record<string, unknown>, encoding: FrameEncoding): void {
@@ -208,6 +237,7 @@ export class ClientConnection {
       access: this.options.access,
       sendPartial: (value) => this.send({ id, partial: value }, encoding),
       drained: () => this.drained(),
+      seriesKeyOfHandle: (handle) => this.seriesKeyOfHandle(handle),
     };
     return handler(msg, ctx);
   }

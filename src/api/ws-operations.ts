@@ -9,6 +9,7 @@ import type { RawPoint } from '../tsdb/validate.js';
 import { forbidden, type Access } from './auth.js';
 import type { ClientApiLimits } from './limits.js';
 import {
+  describeValue,
   invalidArgument,
   isPlainObject,
   parseConsistency,
@@ -30,14 +31,22 @@ export interface OperationContext {
   sendPartial(value: unknown): void;
   /** Resolves once the connection's send buffer has drained below its bound. */
   drained(): Promise<void>;
+  /** The series key the client declared for a handle on this connection. */
+  seriesKeyOfHandle(handle: unknown): string | undefined;
 }
 
 export type OperationHandler = (request: Record<string, unknown>, ctx: OperationContext) => Promise<unknown>;
 
-export function pointsOfPutRequest(msg: Record<string, unknown>): PointsInput {
+export function pointsOfPutRequest(msg: Record<string, unknown>, seriesKeyOfHandle: (handle: unknown) => string | undefined = () => undefined): PointsInput {
   if (msg.points !== undefined) {
     if (!Array.isArray(msg.points)) throw invalidArgument('points', 'points must be an array of {metric, timestamp, value, tags}');
     return { kind: 'objects', points: msg.points as RawPoint[] };
+  }
+  if (msg.seriesRefs !== undefined) {
+    return { kind: 'columns', columns: { seriesKeys: seriesKeysOfRefs(msg.seriesRefs, seriesKeyOfHandle), seriesIndexes: msg.seriesIndexes, timestamps: msg.timestamps, values: msg.values } as ColumnarPoints };
+  }
+  if (msg.seriesHandles !== undefined && !(Array.isArray(msg.seriesHandles) || ArrayBuffer.isView(msg.seriesHandles))) {
+    throw invalidArgument('seriesHandles', 'seriesHandles must be an array of integer handles, one per series key');
   }
   if (msg.series !== undefined || msg.seriesKeys !== undefined) {
     return {
@@ -48,6 +57,25 @@ export function pointsOfPutRequest(msg: Record<string, unknown>): PointsInput {
   throw invalidArgument('points', 'a put needs points (objects) or series (or seriesKeys) + seriesIndexes + timestamps + values (columns)');
 }
 
+/** The keys of the series a put names by handle (declared earlier on the
+ *  connection). An unknown handle refuses the whole put: the client then
+ *  sends the keys again (docs/protocol.md, "put"). */
+function seriesKeysOfRefs(refs: unknown, seriesKeyOfHandle: (handle: unknown) => string | undefined): string[] {
+  if (!(Array.isArray(refs) || ArrayBuffer.isView(refs))) throw invalidArgument('seriesRefs', 'seriesRefs must be an array of series handles');
+  const list = refs as ArrayLike<unknown>;
+  const keys = new Array<string>(list.length);
+  for (let k = 0; k < list.length; k++) {
+    const key = seriesKeyOfHandle(list[k]);
+    if (key === undefined) {
+      throw new TsraftError('TSR_ERR_INVALID_ARGUMENT', `seriesRefs[${k}]: handle ${describeValue(list[k])} was not declared on this connection`, {
+        details: { field: 'seriesRefs', reason: 'unknown_handle' },
+      });
+    }
+    keys[k] = key;
+  }
+  return keys;
+}
+
 function pointCountOf(input: PointsInput): number {
   if (input.kind === 'objects') return input.points.length;
   const indexes = input.columns.seriesIndexes as unknown;
@@ -56,7 +84,7 @@ function pointCountOf(input: PointsInput): number {
 
 async function put(msg: Record<string, unknown>, ctx: OperationContext): Promise<unknown> {
   if (ctx.access !== 'read-write') throw forbidden('put');
-  const points = pointsOfPutRequest(msg);
+  const points = pointsOfPutRequest(msg, ctx.seriesKeyOfHandle);
   const count = pointCountOf(points);
   if (count > ctx.limits.maxPointsPerPut) {
     throw new TsraftError('TSR_ERR_BATCH_TOO_LARGE', `put request has ${count} points, the limit is ${ctx.limits.maxPointsPerPut}`, {

@@ -284,8 +284,18 @@ export class TsraftClient {
         assert(this.outstanding.has(sequence), `sequence ${sequence} is not outstanding`);
         const firstUnacked = this.sessionEstablished ? smallest(this.outstanding) : 1;
         assert(firstUnacked <= sequence, 'firstUnacked beyond the sequence');
+        const send = (): Promise<unknown> => conn.request({ op: 'put', ...wire, ...seriesFieldsOn(conn, columns), clientId: this.clientIdValue, seq: sequence, firstUnacked }, remainingMs);
         try {
-          const result = (await conn.request({ op: 'put', ...wire, clientId: this.clientIdValue, seq: sequence, firstUnacked }, remainingMs)) as PutResult;
+          let result: PutResult;
+          try {
+            result = (await send()) as PutResult;
+          } catch (error) {
+            if (!(error instanceof TsraftError && error.code === 'TSR_ERR_INVALID_ARGUMENT' && error.details.reason === 'unknown_handle')) throw error;
+            // The node does not know a handle this connection declared (the
+            // declaring frame was lost): nothing was applied; send the keys again.
+            conn.forgetSeriesHandles();
+            result = (await send()) as PutResult;
+          }
           this.sessionEstablished = true;
           return result;
         } catch (error) {
@@ -408,9 +418,20 @@ function plainIfShort(column: ArrayLike<unknown>): ArrayLike<unknown> {
   return ArrayBuffer.isView(column) && column.length <= MAX_PLAIN_COLUMN_LENGTH ? Array.from(column) : column;
 }
 
-/** The columns as sent: short typed arrays as plain arrays (same values). */
+/** The columns as sent, but the series: short typed arrays as plain arrays (same values). */
 function wireColumns(columns: PutColumns): Record<string, unknown> {
-  return { ...columns, seriesIndexes: plainIfShort(columns.seriesIndexes), timestamps: plainIfShort(columns.timestamps), values: plainIfShort(columns.values) };
+  return { seriesIndexes: plainIfShort(columns.seriesIndexes), timestamps: plainIfShort(columns.timestamps), values: plainIfShort(columns.values) };
+}
+
+/** The series of a put as sent on `conn`: by handle where the connection
+ *  declared them (docs/protocol.md, "put"), `series` pairs as they are. */
+function seriesFieldsOn(conn: Connection, columns: PutColumns): Record<string, unknown> {
+  if (columns.seriesKeys !== undefined) {
+    const fields = conn.seriesFields(columns.seriesKeys);
+    if (fields.seriesRefs !== undefined) return { seriesRefs: plainIfShort(fields.seriesRefs) };
+    return fields.seriesHandles === undefined ? { seriesKeys: fields.seriesKeys } : { seriesKeys: fields.seriesKeys, seriesHandles: plainIfShort(fields.seriesHandles) };
+  }
+  return { series: columns.series };
 }
 
 /** The smallest of a set of numbers, without spreading it into an argument list. */

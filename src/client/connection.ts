@@ -15,8 +15,12 @@ export interface Hello {
   /** The leader's client HTTP URL when the node knows it. */
   leaderUrl: string | null;
   access: string;
-  limits: { maxFrameBytes: number; maxPointsPerPut: number; maxInFlightRequests: number; maxSubscriptions: number };
+  /** maxSeriesHandles is absent on nodes that take no series handles. */
+  limits: { maxFrameBytes: number; maxPointsPerPut: number; maxInFlightRequests: number; maxSubscriptions: number; maxSeriesHandles?: number };
 }
+
+/** How a put names its series on one connection (seriesFields). */
+export type SeriesFields = { seriesRefs: Uint32Array; seriesKeys?: undefined; seriesHandles?: undefined } | { seriesRefs?: undefined; seriesKeys: readonly string[]; seriesHandles?: Int32Array };
 
 export interface PushHandler {
   onPoints(points: unknown[], logIndex: number): void;
@@ -64,6 +68,9 @@ export class Connection {
   private readonly closeListeners: Array<(error: TsraftError) => void> = [];
 
   private corked = false;
+  /** Handles this connection declared to the node, by series key (bounded by
+   *  the node's hello limits.maxSeriesHandles; never reused on another connection). */
+  private readonly handleOfSeries = new Map<string, number>();
 
   private constructor(
     ws: WebSocket,
@@ -161,6 +168,43 @@ export class Connection {
       this.corkUntilTurnEnds();
       this.ws.send(encodeBinaryFrame({ ...message, id }));
     });
+  }
+
+  /**
+   * The series fields of a put with canonical `keys` on this connection: the
+   * handles alone when every key was declared here before (a few bytes per
+   * series instead of its key; the node neither decodes nor hashes the key),
+   * else the keys with handles declared for those that have none yet, while
+   * the node's bound allows (-1: no handle). The node records a declaration
+   * when it reads the frame, so later puts may use it at once.
+   */
+  seriesFields(keys: readonly string[]): SeriesFields {
+    const max = this.helloValue?.limits.maxSeriesHandles;
+    if (typeof max !== 'number' || !(max >= 1)) return { seriesKeys: keys };
+    const refs = new Uint32Array(keys.length);
+    let k = 0;
+    for (; k < keys.length; k++) {
+      const handle = this.handleOfSeries.get(keys[k]!);
+      if (handle === undefined) break;
+      refs[k] = handle;
+    }
+    if (k === keys.length) return { seriesRefs: refs };
+    const handles = new Int32Array(keys.length);
+    for (let i = 0; i < keys.length; i++) {
+      let handle = this.handleOfSeries.get(keys[i]!);
+      if (handle === undefined && this.handleOfSeries.size < max) {
+        handle = this.handleOfSeries.size;
+        this.handleOfSeries.set(keys[i]!, handle);
+      }
+      handles[i] = handle ?? -1;
+    }
+    assert(this.handleOfSeries.size <= max, 'series handles beyond the node\'s bound');
+    return { seriesKeys: keys, seriesHandles: handles };
+  }
+
+  /** Forgets every declared handle (the node lost one): keys are sent again. */
+  forgetSeriesHandles(): void {
+    this.handleOfSeries.clear();
   }
 
   private corkUntilTurnEnds(): void {

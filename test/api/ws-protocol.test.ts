@@ -160,6 +160,31 @@ describe('bad input on the WebSocket', () => {
     expect((await c.request({ id: 42, op: 'ping' })).ok).toBe(true);
   });
 
+  it('names series by the handles a connection declared, and refuses a put naming an undeclared one as a whole', async () => {
+    const c = await open({ limits: { maxSeriesHandles: 2 } });
+    expect((await c.waitFor((m) => m.push === 'hello')).limits).toMatchObject({ maxSeriesHandles: 2 });
+    const first = await c.request({ id: 1, op: 'put', seriesKeys: ['m{h=a}', 'm{h=b}', 'm{h=c}'], seriesHandles: [0, 1, 2], seriesIndexes: [0, 1, 2], timestamps: [T0, T0, T0], values: [1, 2, 3] });
+    expect(first.result).toMatchObject({ success: 3, failed: 0 });
+    const byHandle = await c.request({ id: 2, op: 'put', seriesRefs: new Uint32Array([1, 0]), seriesIndexes: [0, 1], timestamps: [T0 + 1, T0 + 1], values: [20, 10] });
+    expect(byHandle.result).toMatchObject({ success: 2, failed: 0 });
+    const stats = api!.local!.stateMachine;
+    expect(stats.stats()).toMatchObject({ seriesCount: 3, pointCount: 5 });
+    // Handle 2 lay beyond maxSeriesHandles: never declared.
+    const unknown = await c.request({ id: 3, op: 'put', seriesRefs: [0, 2], seriesIndexes: [0, 1], timestamps: [T0 + 2, T0 + 2], values: [1, 1] });
+    expect(unknown.error).toMatchObject({ code: 'TSR_ERR_INVALID_ARGUMENT', details: { field: 'seriesRefs', reason: 'unknown_handle' } });
+    expect(stats.stats().pointCount).toBe(5);
+    // Handles belong to their connection.
+    const other = await open();
+    expect((await other.request({ id: 1, op: 'put', seriesRefs: [0], seriesIndexes: [0], timestamps: [T0 + 3], values: [1] })).error).toMatchObject({ details: { reason: 'unknown_handle' } });
+  });
+
+  it('records the handles a put declares even when the put itself is refused', async () => {
+    const c = await open({ limits: { maxPointsPerPut: 1 } });
+    const refused = await c.request({ id: 1, op: 'put', seriesKeys: ['m{h=a}'], seriesHandles: [7], seriesIndexes: [0, 0], timestamps: [T0, T0 + 1], values: [1, 2] });
+    expect(refused.error).toMatchObject({ code: 'TSR_ERR_BATCH_TOO_LARGE' });
+    expect((await c.request({ id: 2, op: 'put', seriesRefs: [7], seriesIndexes: [0], timestamps: [T0], values: [1] })).result).toMatchObject({ success: 1 });
+  });
+
   it('refuses a put over maxPointsPerPut with TSR_ERR_BATCH_TOO_LARGE and stores nothing', async () => {
     const c = await open({ limits: { maxPointsPerPut: 10 } });
     expect((await c.request({ id: 1, op: 'put', points: points(11) })).error).toMatchObject({ code: 'TSR_ERR_BATCH_TOO_LARGE' });

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { TsraftError } from '../../src/errors.js';
 import type { PointsInput, PutOptions, PutResult, TsdbService } from '../../src/api/service.js';
 import { connect, type TsraftClient } from '../../src/client/index.js';
+import type { Connection } from '../../src/client/connection.js';
 import { LocalTsdbService } from '../../src/api/local-service.js';
 import { TestClock, startApi, type ApiHarness } from '../api/harness.js';
 import { TcpProxy } from './tcp-proxy.js';
@@ -56,6 +57,31 @@ describe('the TypeScript client', () => {
     expect((await c.lookup('sys.cpu.user{host=b}')).totalResults).toBe(1);
     expect(await c.last([{ metric: 'sys.cpu.user', tags: { host: 'a' } }])).toMatchObject([{ timestamp: NOW, value: 3 }]);
     expect(await c.status()).toMatchObject({ id: 'local' });
+  });
+
+  it('names series by handle once its connection declared them, and stores the same points', async () => {
+    const a = await api();
+    const c = await client(a.baseUrl);
+    const conn = await (c as unknown as { connection(url: string): Promise<Connection> }).connection(c.homeEndpoint);
+    const keys = ['sys.cpu.user{host=a}', 'sys.cpu.user{host=b}'];
+    const columns = (ts: number, keysOfPut: string[]) => ({ seriesKeys: keysOfPut, seriesIndexes: new Uint32Array(keysOfPut.map((_, i) => i)), timestamps: new Float64Array(keysOfPut.map(() => ts)), values: new Float64Array(keysOfPut.map((_, i) => i + 1)) });
+    expect(await c.putColumns(columns(NOW - 2000, keys))).toMatchObject({ success: 2, failed: 0 });
+    // Declared now: the next put of these series sends handles only.
+    expect(conn.seriesFields(keys)).toEqual({ seriesRefs: new Uint32Array([0, 1]) });
+    expect(await c.putColumns(columns(NOW - 1000, [keys[1]!, keys[0]!]))).toMatchObject({ success: 2, failed: 0 });
+    expect(await c.putColumns(columns(NOW, [keys[0]!, 'sys.cpu.user{host=c}']))).toMatchObject({ success: 2, failed: 0 });
+    expect(a.local!.stateMachine.stats()).toMatchObject({ seriesCount: 3, pointCount: 6 });
+  });
+
+  it('sends the keys again when the node does not know a handle its connection declared', async () => {
+    const a = await api();
+    const c = await client(a.baseUrl);
+    const conn = await (c as unknown as { connection(url: string): Promise<Connection> }).connection(c.homeEndpoint);
+    // Declared on the client side only, as if the declaring frame had been lost.
+    conn.seriesFields(['sys.cpu.user{host=a}']);
+    const result = await c.putColumns({ seriesKeys: ['sys.cpu.user{host=a}'], seriesIndexes: new Uint32Array([0]), timestamps: new Float64Array([NOW]), values: new Float64Array([1]) });
+    expect(result).toMatchObject({ success: 1, failed: 0, duplicate: false });
+    expect(a.local!.stateMachine.stats().pointCount).toBe(1);
   });
 
   it('keeps int64 values beyond 2^53 exact and string values as OpenTSDB text', async () => {

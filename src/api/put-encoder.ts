@@ -22,7 +22,7 @@ import {
   type PointField,
   type RawPoint,
 } from '../tsdb/validate.js';
-import { WriteBatchBuilder, type SeriesIdResolver } from '../tsdb/write-batch.js';
+import { SeriesIdSlots, WriteBatchBuilder, type SeriesIdResolver } from '../tsdb/write-batch.js';
 import type { ColumnarPoints, PointsInput, PutResult } from './service.js';
 
 export interface PutLimits {
@@ -97,7 +97,8 @@ export function encodePut(input: PointsInput, limits: PutLimits = DEFAULT_PUT_LI
   } else {
     requestPoints = checkColumnsShape(input.columns, limits);
   }
-  const builder = new WriteBatchBuilder({ maxPoints: limits.maxPointsPerPut, maxSeriesKeys: limits.maxSeriesPerPut, maxBytes: limits.maxBatchBytes }, requestPoints, seriesIdOf);
+  // encodePut runs to completion before another starts: the cache's id slots serve one builder at a time.
+  const builder = new WriteBatchBuilder({ maxPoints: limits.maxPointsPerPut, maxSeriesKeys: limits.maxSeriesPerPut, maxBytes: limits.maxBatchBytes }, requestPoints, seriesIdOf, cache?.idSlots ?? null);
   const requestIndexes = new Uint32Array(requestPoints);
   if (input.kind === 'objects') encodeObjects(input.points, builder, errors, requestIndexes, cache);
   else encodeColumns(input.columns, builder, errors, requestIndexes, cache, seriesIdOf);
@@ -175,6 +176,8 @@ type SeriesCheck = { ok: true; seriesKey: string; seriesId: number | undefined; 
  * costs one validation per series).
  */
 export class SeriesCache {
+  /** Scratch for the batch builder: series slots by id (write-batch.ts). */
+  readonly idSlots = new SeriesIdSlots();
   private readonly root = new Map<string, TrieNode>();
   private readonly canonical = new Set<string>();
   private entries = 0;

@@ -118,8 +118,13 @@ describe('encodePut', () => {
     const cache = new SeriesCache(16);
     fc.assert(
       fc.property(fc.array(point, { maxLength: 30 }), fc.integer({ min: 0, max: 1000 }), (points, salt) => {
-        // A made-up state machine holding every other valid series it is asked about.
-        const seriesIdOf: SeriesIdResolver = (key) => ((key.length + salt) % 2 === 0 && parseSeriesKey(key) !== null ? key.length * 7 + salt : undefined);
+        // A made-up state machine holding every other valid series it is asked about (ids are unique per key).
+        const ids = new Map<string, number>();
+        const seriesIdOf: SeriesIdResolver = (key) => {
+          if ((key.length + salt) % 2 !== 0 || parseSeriesKey(key) === null) return undefined;
+          if (!ids.has(key)) ids.set(key, salt + ids.size * 3);
+          return ids.get(key);
+        };
         const expected = reference(points, seriesIdOf);
         same(encodePut({ kind: 'objects', points }, undefined, cache, seriesIdOf), expected);
         same(encodePut({ kind: 'columns', columns: columnsOf(points, false) }, undefined, cache, seriesIdOf), expected);

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { TsraftError } from '../../src/errors.js';
 import { ByteReader, ByteWriter, crc32c, fnv1a64Hex } from '../../src/tsdb/byte-io.js';
-import { MAX_SERIES_ID, WRITE_BATCH_VERSION, WRITE_BATCH_VERSION_SERIES_IDS, WriteBatchBuilder, decodeWriteBatch } from '../../src/tsdb/write-batch.js';
+import { MAX_SERIES_ID, SeriesIdSlots, WRITE_BATCH_VERSION, WRITE_BATCH_VERSION_SERIES_IDS, WriteBatchBuilder, decodeWriteBatch } from '../../src/tsdb/write-batch.js';
 
 interface GenPoint {
   key: string;
@@ -242,5 +242,27 @@ describe('write batch', () => {
     // Per point: 2 series-index bytes, 1 timestamp byte, 8 value bytes; per series by id: 2 bytes.
     expect(byId.encode().length).toBeLessThan(1000 * 14);
     expect(byKey.encode().length).toBeGreaterThan(1000 * 45);
+  });
+
+  it('writes the same bytes with reused id slots as without, batch after batch', () => {
+    const slots = new SeriesIdSlots();
+    const batchArb = fc.array(fc.tuple(fc.integer({ min: 0, max: 3000 }), tsArb), { minLength: 1, maxLength: 40 });
+    fc.assert(
+      fc.property(fc.array(batchArb, { minLength: 1, maxLength: 5 }), (batches) => {
+        for (const points of batches) {
+          const plain = new WriteBatchBuilder();
+          const slotted = new WriteBatchBuilder({}, 1024, null, slots);
+          for (const [id, ts] of points) {
+            // Even ids exist (given by id), odd ones are new (given by key).
+            const key = `m{id=${id}}`;
+            const seriesId = id % 2 === 0 ? id : -1;
+            plain.addPointOf(plain.seriesIndexOf(key, seriesId), ts, id, true, null);
+            slotted.addPointOf(slotted.seriesIndexOf(key, seriesId), ts, id, true, null);
+          }
+          expect([...slotted.encode()]).toEqual([...plain.encode()]);
+        }
+      }),
+      { numRuns: 100 },
+    );
   });
 });

@@ -8,7 +8,7 @@
 //   entries' terms never decrease
 // `offset` is the index just before the first entry in memory: the snapshot
 // index or the index the log was compacted to; `offsetTerm` is its term.
-import { assert } from '../errors.js';
+import { AssertionError, assert } from '../errors.js';
 import type { Entry, SnapshotMeta } from './types.js';
 
 export class RaftLog {
@@ -25,7 +25,7 @@ export class RaftLog {
     this.offset = snapshot?.index ?? 0;
     this.offsetTerm = snapshot?.term ?? 0;
     for (const [i, e] of entries.entries()) {
-      assert(e.index === this.offset + 1 + i, `log: stored entry ${e.index} is not contiguous after ${this.offset + i}`);
+      if (!(e.index === this.offset + 1 + i)) throw new AssertionError(`log: stored entry ${e.index} is not contiguous after ${this.offset + i}`);
     }
     this.entries = entries.slice();
     this.stable = this.lastIndex();
@@ -64,7 +64,7 @@ export class RaftLog {
 
   /** Entries in [lo, hi] (clamped to the log), at most maxBytes (but at least one). */
   slice(lo: number, hi: number, maxBytes = Infinity): Entry[] {
-    assert(lo > this.offset, `log: slice from ${lo} reaches compacted entries (offset ${this.offset})`);
+    if (!(lo > this.offset)) throw new AssertionError(`log: slice from ${lo} reaches compacted entries (offset ${this.offset})`);
     const out: Entry[] = [];
     let bytes = 0;
     for (let i = lo; i <= Math.min(hi, this.lastIndex()); i++) {
@@ -84,8 +84,9 @@ export class RaftLog {
   /** Leader append of new entries at the end. */
   append(entries: Entry[]): void {
     for (const e of entries) {
-      assert(e.index === this.lastIndex() + 1, `log: append of ${e.index} after last ${this.lastIndex()}`);
-      assert(e.term >= this.lastTerm(), `log: append of term ${e.term} after term ${this.lastTerm()}`);
+      // Messages built only when an assertion fails: this runs for every entry.
+      if (!(e.index === this.lastIndex() + 1)) throw new AssertionError(`log: append of ${e.index} after last ${this.lastIndex()}`);
+      if (!(e.term >= this.lastTerm())) throw new AssertionError(`log: append of term ${e.term} after term ${this.lastTerm()}`);
       this.entries.push(e);
     }
   }
@@ -149,7 +150,7 @@ export class RaftLog {
 
   commitTo(index: number): boolean {
     if (index <= this.committed) return false;
-    assert(index <= this.lastIndex(), `log: commit ${index} beyond last index ${this.lastIndex()}`);
+    if (!(index <= this.lastIndex())) throw new AssertionError(`log: commit ${index} beyond last index ${this.lastIndex()}`);
     this.committed = index;
     return true;
   }
@@ -165,7 +166,7 @@ export class RaftLog {
   }
 
   appliedTo(index: number): void {
-    assert(index <= this.committed, `log: applied ${index} beyond commit ${this.committed}`);
+    if (!(index <= this.committed)) throw new AssertionError(`log: applied ${index} beyond commit ${this.committed}`);
     if (index > this.applied) this.applied = index;
   }
 

@@ -153,6 +153,21 @@ export function truncateUtf8(text: string, maxBytes: number): string {
 
 const utf8 = new TextEncoder();
 
+/** UTF-8 bytes of a string, without encoding it (checked on every write). */
+function utf8ByteLength(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit < 0x80) bytes += 1;
+    else if (unit < 0x800) bytes += 2;
+    else if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      bytes += 4; // a surrogate pair
+      i++;
+    } else bytes += 3; // a lone surrogate encodes as U+FFFD: 3 bytes
+  }
+  return bytes;
+}
+
 function checkWriteHeader(cmd: WriteCommand): string | null {
   if (!Number.isSafeInteger(cmd.leaderTimeMs) || cmd.leaderTimeMs < 0) return `leaderTimeMs ${cmd.leaderTimeMs} is not a non-negative integer`;
   return writeSessionProblem(cmd);
@@ -161,8 +176,7 @@ function checkWriteHeader(cmd: WriteCommand): string | null {
 /** What is wrong with a write's session fields (clientId, sequence,
  *  firstUnackedSequence), or null. */
 export function writeSessionProblem(cmd: CoalescedWrite): string | null {
-  // A UTF-16 unit is at most 3 UTF-8 bytes: short ids need no encoding to be checked.
-  if (cmd.clientId.length * 3 > MAX_CLIENT_ID_BYTES && utf8.encode(cmd.clientId).length > MAX_CLIENT_ID_BYTES) return `clientId longer than ${MAX_CLIENT_ID_BYTES} bytes`;
+  if (utf8ByteLength(cmd.clientId) > MAX_CLIENT_ID_BYTES) return `clientId longer than ${MAX_CLIENT_ID_BYTES} bytes`;
   if (cmd.clientId === '') {
     if (cmd.sequence !== 0 || cmd.firstUnackedSequence !== 0) return 'a write without a session has sequence 0';
     return null;

@@ -1,5 +1,6 @@
 // Exactly-once sessions and the command envelope, tested on their own; the
 // state machine tests cover them again end to end.
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ByteReader, ByteWriter } from '../../src/tsdb/byte-io.js';
 import { decodeCommand, encodeCommand, type Command } from '../../src/tsdb/command.js';
@@ -161,6 +162,18 @@ describe('log entry commands', () => {
     expect(() => encodeCommand({ type: 'writes', leaderTimeMs: 1, writes: [] })).toThrow(expect.objectContaining({ code: 'TSR_ERR_INVALID_ARGUMENT' }));
     expect(() => encodeCommand({ type: 'writes', leaderTimeMs: 1, writes: [{ clientId: 'c', sequence: 0, firstUnackedSequence: 0, batch }] })).toThrow(
       expect.objectContaining({ code: 'TSR_ERR_INVALID_ARGUMENT' }),
+    );
+  });
+
+  it('bounds a client id by its UTF-8 bytes, surrogates included', () => {
+    const utf8 = new TextEncoder();
+    fc.assert(
+      fc.property(fc.string({ unit: fc.oneof(fc.constant('é'), fc.constant('東'), fc.constant('😀'), fc.constant('\ud800'), fc.constant('a')), minLength: 1, maxLength: 40 }), (clientId) => {
+        const write = { type: 'write' as const, clientId, sequence: 1, firstUnackedSequence: 1, leaderTimeMs: 1, batch };
+        if (utf8.encode(clientId).length <= 64) expect(decodeCommand(encodeCommand(write))).toMatchObject({ clientId: clientId.replace(/[\ud800-\udbff](?![\udc00-\udfff])/g, '\ufffd') });
+        else expect(() => encodeCommand(write)).toThrow(expect.objectContaining({ code: 'TSR_ERR_INVALID_ARGUMENT' }));
+      }),
+      { numRuns: 300 },
     );
   });
 });

@@ -368,11 +368,7 @@ class PointJournal {
 
   /** Reads encode()'s bytes back as columns (arrival order); TSR_ERR_CORRUPT_SEGMENT when damaged. */
   static decode(bytes: Uint8Array): PointColumns {
-    if (bytes.length < 5) throw corruptSegment('series journal record is too short', { byteLength: bytes.length });
-    const bodyEnd = bytes.length - 4;
-    const stored = new ByteReader(bytes, bodyEnd, bytes.length, 'series journal').u32le('journal checksum');
-    if (stored !== crc32c(bytes, 0, bodyEnd)) throw corruptSegment('series journal record checksum mismatch');
-    const r = new ByteReader(bytes, 0, bodyEnd, 'series journal');
+    const r = checkedRecord(bytes, 'series journal record');
     const version = r.u8('journal version');
     if (version !== JOURNAL_VERSION) throw corruptSegment(`unsupported series journal version ${version}`, { version });
     const n = r.varint('journal point count');
@@ -399,6 +395,17 @@ class PointJournal {
     if (cols.bigInts !== null) for (let i = 0; i < n; i++) if (cols.isInteger[i] === 1 && cols.bigInts[i] === 0n) cols.bigInts[i] = BigInt(cols.values[i]!);
     return cols;
   }
+}
+
+/** A reader over bytes[0, length − 4) once the CRC-32C in the last 4 bytes
+ *  matches them; TSR_ERR_CORRUPT_SEGMENT naming `what` otherwise. */
+function checkedRecord(bytes: Uint8Array, what: string): ByteReader {
+  if (bytes.length < 5) throw corruptSegment(`${what} is too short`, { byteLength: bytes.length });
+  const bodyEnd = bytes.length - 4;
+  const stored = new ByteReader(bytes, bodyEnd, bytes.length, what).u32le(`${what} checksum`);
+  const computed = crc32c(bytes, 0, bodyEnd);
+  if (stored !== computed) throw corruptSegment(`${what} checksum mismatch`, { stored, computed });
+  return new ByteReader(bytes, 0, bodyEnd, what);
 }
 
 function newSealedRecord(startMs: number, bytes: Uint8Array, pointCount: number): SealedBlockRecord {
@@ -1049,12 +1056,7 @@ export class SeriesData {
   /** Restores a series from serialize() bytes, verifying every checksum;
    *  throws TSR_ERR_CORRUPT_SEGMENT on any damage. The bytes are copied. */
   static deserialize(bytes: Uint8Array): SeriesData {
-    if (bytes.length < 5) throw corruptSegment('series snapshot is too short', { byteLength: bytes.length });
-    const bodyEnd = bytes.length - 4;
-    const stored = new ByteReader(bytes, bodyEnd, bytes.length, 'series snapshot').u32le('snapshot checksum');
-    const computed = crc32c(bytes, 0, bodyEnd);
-    if (stored !== computed) throw corruptSegment('series snapshot checksum mismatch', { stored, computed });
-    const r = new ByteReader(bytes, 0, bodyEnd, 'series snapshot');
+    const r = checkedRecord(bytes, 'series snapshot');
     const version = r.u8('snapshot version');
     if (version !== SNAPSHOT_VERSION) throw corruptSegment(`unsupported series snapshot version ${version}`, { version });
     let data: SeriesData;

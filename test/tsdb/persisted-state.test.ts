@@ -7,33 +7,18 @@ import { TsraftError } from '../../src/errors.js';
 import { TsdbCheckpointer, loadPersistedState, storeBlockReader } from '../../src/replica/tsdb-persistence.js';
 import { MemoryDisk } from '../../src/storage/memory-disk.js';
 import { MemoryStateMachineStore } from '../../src/storage/state-machine-store.js';
-import { encodeCommand } from '../../src/tsdb/command.js';
 import { KEY_BLOCK_BYTES, KEY_SERIES_HEAD, blockKey, journalKey, seriesHeadKey } from '../../src/tsdb/persisted-state.js';
 import { scrubSeries } from '../../src/tsdb/scrub.js';
 import { TimeSeriesStateMachine, type LocalStateMachineOptions, type TimeSeriesStateMachineOptions } from '../../src/tsdb/state-machine.js';
-import { validatePoints, type RawPoint } from '../../src/tsdb/validate.js';
-import { WriteBatchBuilder } from '../../src/tsdb/write-batch.js';
+import type { RawPoint } from '../../src/tsdb/validate.js';
+import { retentionEntry, writeEntry as entry } from './entries.js';
 
 const T0 = 1_356_998_400_000;
 const SPAN_MS = 10_000;
 const OPTIONS: Partial<TimeSeriesStateMachineOptions> = { blockSpanMs: SPAN_MS };
 
 function writeEntry(points: RawPoint[], leaderTimeMs = T0, session?: { clientId: string; sequence: number }): Uint8Array {
-  const builder = new WriteBatchBuilder();
-  const { errors } = validatePoints(points, builder);
-  expect(errors).toEqual([]);
-  return encodeCommand({
-    type: 'write',
-    clientId: session?.clientId ?? '',
-    sequence: session?.sequence ?? 0,
-    firstUnackedSequence: session?.sequence ?? 0,
-    leaderTimeMs,
-    batch: builder.encode(),
-  });
-}
-
-function retentionEntry(leaderTimeMs: number, retentionMs: number): Uint8Array {
-  return encodeCommand({ type: 'retention', leaderTimeMs, retentionMs });
+  return entry(points, leaderTimeMs, session);
 }
 
 /** A state machine on a store of its own, as a node runs it. */

@@ -6,19 +6,16 @@ import { describe, expect, it } from 'vitest';
 import { TsdbCheckpointer, installSnapshotStream, loadPersistedState, storeBlockReader } from '../../src/replica/tsdb-persistence.js';
 import { MemoryDisk } from '../../src/storage/memory-disk.js';
 import { MemoryStateMachineStore } from '../../src/storage/state-machine-store.js';
-import { encodeCommand } from '../../src/tsdb/command.js';
 import { SnapshotStreamParser } from '../../src/tsdb/snapshot-stream.js';
 import { TimeSeriesStateMachine } from '../../src/tsdb/state-machine.js';
-import { validatePoints, type RawPoint } from '../../src/tsdb/validate.js';
-import { WriteBatchBuilder } from '../../src/tsdb/write-batch.js';
+import type { RawPoint } from '../../src/tsdb/validate.js';
+import { writeEntry as entry } from './entries.js';
 
 const T0 = 1_356_998_400_000;
 const OPTIONS = { blockSpanMs: 10_000 };
 
 function writeEntry(points: RawPoint[], session?: { clientId: string; sequence: number }): Uint8Array {
-  const builder = new WriteBatchBuilder();
-  validatePoints(points, builder);
-  return encodeCommand({ type: 'write', clientId: session?.clientId ?? '', sequence: session?.sequence ?? 0, firstUnackedSequence: session?.sequence ?? 0, leaderTimeMs: T0, batch: builder.encode() });
+  return entry(points, T0, session);
 }
 
 /** A state with `series` series over 30 blocks, sessions included. */

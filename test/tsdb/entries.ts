@@ -1,0 +1,24 @@
+// Log entries for state machine tests: a write of validated points (with an
+// optional client session) and a retention pass, encoded as the leader would.
+import { expect } from 'vitest';
+import { encodeCommand } from '../../src/tsdb/command.js';
+import { validatePoints, type RawPoint } from '../../src/tsdb/validate.js';
+import { WriteBatchBuilder } from '../../src/tsdb/write-batch.js';
+
+export function writeEntry(points: RawPoint[], leaderTimeMs: number, session?: { clientId: string; sequence: number }): Uint8Array {
+  const builder = new WriteBatchBuilder();
+  const { errors } = validatePoints(points, builder);
+  expect(errors).toEqual([]);
+  return encodeCommand({
+    type: 'write',
+    clientId: session?.clientId ?? '',
+    sequence: session?.sequence ?? 0,
+    firstUnackedSequence: session?.sequence ?? 0,
+    leaderTimeMs,
+    batch: builder.encode(),
+  });
+}
+
+export function retentionEntry(leaderTimeMs: number, retentionMs: number): Uint8Array {
+  return encodeCommand({ type: 'retention', leaderTimeMs, retentionMs });
+}

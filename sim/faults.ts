@@ -25,6 +25,7 @@ export const FAULT_KINDS = [
   'crash',
   'crash-leader',
   'crash-new-leader',
+  'kill-installing',
   'pause',
   'pause-leader',
   'wipe',
@@ -38,7 +39,7 @@ export type FaultKind = (typeof FAULT_KINDS)[number];
 export const PROFILE_FAULTS: Readonly<Record<FaultProfile, readonly FaultKind[]>> = {
   none: [],
   network: ['net-chaos', 'partition-leader', 'partition-node', 'partition-split', 'partition-oneway', 'partition-new-leader', 'leader-churn'],
-  crash: ['crash', 'crash-leader', 'crash-new-leader', 'pause', 'pause-leader', 'wipe'],
+  crash: ['crash', 'crash-leader', 'crash-new-leader', 'kill-installing', 'pause', 'pause-leader', 'wipe'],
   disk: ['slow-disk', 'bitflip', 'crash-torn'],
   clock: ['skew'],
   all: FAULT_KINDS,
@@ -92,6 +93,7 @@ export class FaultInjector {
     w.network.faults = { ...QUIET_NETWORK };
     for (const node of w.nodes) {
       node.resume();
+      node.disarmKillDuringInstall();
       node.diskLatency = { ...NORMAL_DISK };
       if (node.clockRate !== 1) node.setClockRate(1);
       if (node.life === 'down' && w.operator.procedures.get(node.id) === undefined) w.operator.scheduleRestart(node, 0);
@@ -265,6 +267,19 @@ export class FaultInjector {
           target.armCrashOnNextWrite(false, restart);
           record(`${target.id} during its next write`);
         }
+        return;
+      }
+      case 'kill-installing': {
+        // Down long enough for the log to be compacted past it, the node
+        // comes back by a snapshot and is killed in the middle of installing
+        // it: a restore marker and part of the series reach the disk.
+        if (impaired >= this.f() + 1) return;
+        const target = this.pick((n) => n.life === 'up' && n !== this.leader() && !n.installTrapArmed && !n.crashArmed);
+        if (target === null) return;
+        target.armKillDuringInstall(1 + w.prng.nextInt(6), () => w.operator.scheduleRestart(target, this.between(100, 1_000)));
+        target.crash(false);
+        if (w.operator.procedures.get(target.id) === undefined) w.operator.scheduleRestart(target, this.between(4_000, 10_000));
+        record(target.id);
         return;
       }
       case 'pause':

@@ -3,7 +3,7 @@
 // time-series state machine, a NodeClock and a network endpoint). Crashing
 // throws the process away; restarting opens the stores on the same disk.
 import { TsraftError } from '../src/errors.js';
-import type { ConfigState, NodeId, RaftConfig } from '../src/raft/types.js';
+import type { ConfigState, NodeId, RaftConfig, SnapshotMeta } from '../src/raft/types.js';
 import { Replica } from '../src/replica/replica.js';
 import { TsdbStateMachine } from '../src/replica/tsdb-state-machine.js';
 import { TsdbCheckpointer, loadPersistedState, storeBlockReader } from '../src/replica/tsdb-persistence.js';
@@ -26,6 +26,8 @@ export const SIM_ELECTION_TICKS = 10;
 const SIM_STATE_MACHINE = { blockSpanMs: 20_000 };
 /** Bytes of written sealed blocks a simulated node keeps in memory. */
 const SIM_RESIDENT_BLOCK_BYTES = 128;
+/** An install reads the snapshot file in chunks this small, as the leader sends it. */
+const SIM_SNAPSHOT_READ_CHUNK_BYTES = 1024;
 const SIM_RAFT: Partial<Omit<RaftConfig, 'id' | 'prng'>> = {
   electionTimeoutTicks: SIM_ELECTION_TICKS,
   heartbeatIntervalTicks: 1,
@@ -33,6 +35,24 @@ const SIM_RAFT: Partial<Omit<RaftConfig, 'id' | 'prng'>> = {
   maxInflightMsgs: 16,
   snapshotChunkBytes: 1024,
 };
+
+/** The node's snapshot store, telling the node each time an install has read
+ *  a chunk of the snapshot file (the kill-during-install fault). */
+class SimSnapshotStore extends MemorySnapshotStore {
+  constructor(
+    disk: MemoryDisk,
+    private readonly onChunkRead: () => void,
+  ) {
+    super(disk, SIM_SNAPSHOT_READ_CHUNK_BYTES);
+  }
+
+  override async *readData(meta: SnapshotMeta): AsyncGenerator<Uint8Array, void, void> {
+    for await (const chunk of super.readData(meta)) {
+      yield chunk;
+      this.onChunkRead();
+    }
+  }
+}
 
 export interface DiskLatency {
   minMs: number;
@@ -84,6 +104,8 @@ export class SimNode {
   private lastDiskCompletionMs = 0;
   /** Crash while the next write is in flight (before it is durable). */
   private crashOnNextWrite: { torn: boolean; then: () => void } | null = null;
+  /** Kill the process in the middle of its next snapshot install (armKillDuringInstall). */
+  private killDuringInstall: { chunksLeft: number; then: () => void } | null = null;
 
   constructor(
     private readonly ctx: NodeContext,
@@ -119,12 +141,16 @@ export class SimNode {
     // The state machine keeps its own copy on the node's disk, as a real
     // node's LevelDB does; a tiny memory budget makes reads go back to it.
     const smStore = new MemoryStateMachineStore(this.disk);
-    const sm = new TsdbStateMachine(SIM_STATE_MACHINE, { blockReader: storeBlockReader(smStore), residentBlockBytes: SIM_RESIDENT_BLOCK_BYTES });
+    // Snapshots from the leader install straight into that store, one
+    // series at a time under a restore marker (docs/storage.md).
+    const sm = new TsdbStateMachine(SIM_STATE_MACHINE, { blockReader: storeBlockReader(smStore), residentBlockBytes: SIM_RESIDENT_BLOCK_BYTES }, smStore, this.ctx.replicaKnobs);
     this.sm = sm;
     try {
       await loadPersistedState(sm.machine, smStore);
       const logStore = await MemoryRaftLogStore.open(this.disk);
-      const snapshotStore = new MemorySnapshotStore(this.disk);
+      const snapshotStore = new SimSnapshotStore(this.disk, () => {
+        if (this.incarnation === incarnation) this.onInstallChunkRead();
+      });
       if (this.incarnation !== incarnation) return;
       const replica = new Replica<ApplyResult>({
         id: this.id,
@@ -185,6 +211,33 @@ export class SimNode {
     this.unverified = false;
     this.diskGeneration++;
     this.stopProcess('down');
+  }
+
+  /** Kill the process (kill -9: its unsynced writes survive in the page
+   *  cache) in the middle of its next snapshot install, once the install has
+   *  read `afterChunks` chunks of the snapshot file; then call `then`. The
+   *  trap outlives restarts until it fires. */
+  armKillDuringInstall(afterChunks: number, then: () => void): void {
+    this.killDuringInstall = { chunksLeft: afterChunks, then };
+  }
+
+  disarmKillDuringInstall(): void {
+    this.killDuringInstall = null;
+  }
+
+  get installTrapArmed(): boolean {
+    return this.killDuringInstall !== null;
+  }
+
+  private onInstallChunkRead(): void {
+    const trap = this.killDuringInstall;
+    if (trap === null || --trap.chunksLeft > 0) return;
+    this.killDuringInstall = null;
+    this.ctx.trace.record('kill', `${this.id} installing a snapshot pending=${this.disk.pendingWrites}`);
+    this.disk.kill();
+    this.stopProcess('down');
+    this.ctx.onCrash(this, false);
+    trap.then();
   }
 
   /** Crash the process while its next disk write is in flight: the write (and,

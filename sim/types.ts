@@ -4,7 +4,7 @@ export const FAULT_PROFILES = ['all', 'none', 'network', 'crash', 'disk', 'clock
 export type FaultProfile = (typeof FAULT_PROFILES)[number];
 
 /** Planted bugs (`--inject-bug`): each must be caught by a checker. */
-export const BUG_NAMES = ['vote-twice', 'commit-old-term', 'ack-before-sync', 'stale-read'] as const;
+export const BUG_NAMES = ['vote-twice', 'commit-old-term', 'ack-before-sync', 'stale-read', 'install-meta-first'] as const;
 export type BugName = (typeof BUG_NAMES)[number];
 
 export const SCENARIO_NAMES = [

@@ -94,7 +94,7 @@ export class World {
       observer: this.checkers,
       raftKnobs: { voteTwice: bug === 'vote-twice', commitOldTerm: bug === 'commit-old-term' },
       raftOverrides: this.scenario?.raft ?? {},
-      replicaKnobs: { ackBeforeSync: bug === 'ack-before-sync', staleRead: bug === 'stale-read' },
+      replicaKnobs: { ackBeforeSync: bug === 'ack-before-sync', staleRead: bug === 'stale-read', installMetaFirst: bug === 'install-meta-first' },
       onFatal: (node: SimNode, error: unknown) => this.onFatal(node, error),
       // A disk with injected corruption proves nothing about what was durable.
       onCrash: (node: SimNode, torn: boolean) => this.persistence.onCrash(node.id, node.disk, torn || node.corruptionInjected),

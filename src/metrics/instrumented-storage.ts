@@ -65,6 +65,8 @@ export class SnapshotTimer<R> implements ReplicatedStateMachine<R> {
   private startedAt: number | null = null;
   /** Present exactly when the inner state machine streams its snapshots. */
   readonly writeSnapshot?: (sink: SnapshotSink) => Promise<number>;
+  /** Present exactly when the inner state machine installs snapshots streamed. */
+  readonly restoreFrom?: (meta: SnapshotMeta, chunks: AsyncIterable<Uint8Array>) => Promise<void>;
 
   constructor(
     private readonly inner: ReplicatedStateMachine<R>,
@@ -79,6 +81,8 @@ export class SnapshotTimer<R> implements ReplicatedStateMachine<R> {
         return write(sink);
       };
     }
+    const restoreFrom = inner.restoreFrom?.bind(inner);
+    if (restoreFrom !== undefined) this.restoreFrom = restoreFrom;
   }
 
   get appliedIndex(): number {

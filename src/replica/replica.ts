@@ -11,7 +11,9 @@
 //   3. while that write is in flight, apply committed entries (already
 //      durable on a majority) and answer the clients that proposed them,
 //      serve reads whose read index ≤ applied — unless the Ready installs a
-//      snapshot: then all of this waits for the write, after step 4;
+//      snapshot: then all of this waits for the write, after step 4, and
+//      for the install (streamed from the snapshot file when the state
+//      machine can: ReplicatedStateMachine.restoreFrom);
 //   4. once the write is durable, send the other messages (snapshot chunks
 //      filled from the SnapshotStore);
 //   5. advance().
@@ -23,6 +25,7 @@ import { applyConfigChange, decodeConfigChange } from '../raft/config-change.js'
 import { RaftNode } from '../raft/raft.js';
 import type { ConfigChange, ConfigState, Entry, Message, NodeId, Ready, SnapshotMeta, SoftState } from '../raft/types.js';
 import { maySendBeforePersist } from '../raft/types.js';
+import { sameSnapshot } from '../storage/snapshot-file-codec.js';
 import type { StoredRaftState } from '../storage/types.js';
 import { PendingProposals, PendingReads, leadershipLost } from './pending.js';
 import type {
@@ -153,12 +156,13 @@ export class Replica<R = unknown> {
     this.lifecycle = 'starting';
     const { logStore, snapshotStore } = this.options;
     let stored = await logStore.load();
-    const local = await snapshotStore.load();
-    if (local !== null && local.meta.index > (stored.snapshot?.index ?? 0)) {
+    // Verified, streamed: the data is read only when the state machine needs it.
+    const local = await snapshotStore.loadMeta();
+    if (local !== null && local.index > (stored.snapshot?.index ?? 0)) {
       // Crash between saving a snapshot file and recording it in the log
       // (docs/storage.md): record it now. A save with the snapshot keeps
       // the entries after it only when they match its term (Figure 13).
-      await logStore.save({ hardState: null, entries: [], snapshot: local.meta });
+      await logStore.save({ hardState: null, entries: [], snapshot: local });
       stored = await logStore.load();
     }
     if (isEmpty(stored) && this.options.bootstrap !== null) {
@@ -170,14 +174,14 @@ export class Replica<R = unknown> {
     let applied = 0;
     let config = cloneConfig(EMPTY_CONFIG);
     if (stored.snapshot !== null) {
-      if (local === null || local.meta.index !== stored.snapshot.index) {
+      if (local === null || local.index !== stored.snapshot.index) {
         // The log records a snapshot the snapshot store does not hold (lost or
         // replaced outside tsraft): the state before the log cannot be rebuilt.
-        throw new TsraftError('TSR_ERR_CORRUPT_SNAPSHOT', `replica ${this.id}: the log records snapshot ${stored.snapshot.index} but the snapshot store holds ${local === null ? 'none' : `snapshot ${local.meta.index}`}`, {
-          details: { index: stored.snapshot.index, localIndex: local?.meta.index ?? null },
+        throw new TsraftError('TSR_ERR_CORRUPT_SNAPSHOT', `replica ${this.id}: the log records snapshot ${stored.snapshot.index} but the snapshot store holds ${local === null ? 'none' : `snapshot ${local.index}`}`, {
+          details: { index: stored.snapshot.index, localIndex: local?.index ?? null },
         });
       }
-      if (this.sm.appliedIndex < stored.snapshot.index) this.sm.restore(local.data);
+      if (this.sm.appliedIndex < stored.snapshot.index) await this.restoreStateMachine(local);
       applied = stored.snapshot.index;
       config = cloneConfig(stored.snapshot.config);
       this.snapshotIndex = stored.snapshot.index;
@@ -554,17 +558,18 @@ export class Replica<R = unknown> {
 
   /** Returns false when the replica stopped meanwhile (then nothing more is done). */
   private async handleReady(rd: Ready): Promise<boolean> {
-    let installed: Uint8Array | null;
     if (this.options.testingKnobs?.ackBeforeSync === true) {
       // Planted bug: acknowledge (and vote) before the write is durable.
       const persisted = this.persist(rd);
       persisted.catch(() => {}); // awaited below; never an unhandled rejection meanwhile
       await this.send(rd.messages);
-      installed = await persisted;
+      await persisted;
       if (!this.isLive()) return false;
       this.options.observer?.onPersisted?.(this.id, rd.entries);
       if (!this.isLive()) return false;
-      this.applyReady(rd, installed);
+      if (rd.snapshot !== null) await this.installSnapshot(rd.snapshot);
+      if (!this.isLive()) return false;
+      this.applyReady(rd);
       return true;
     }
     // A leader's appends, heartbeats, snapshot chunks and timeout-now go
@@ -581,24 +586,28 @@ export class Replica<R = unknown> {
     // its own copy only after its persist, rule 2), so applying them and
     // answering their clients need not wait for this Ready's own write
     // (as etcd applies while its WAL syncs). An installed snapshot must be
-    // on disk before the state machine is restored from it.
+    // durable and recorded in the log before the state machine is restored
+    // from it, and the rest of the Ready applies on top of it.
     const applyNow = rd.snapshot === null;
     if (applyNow) {
       persisting.catch(() => {}); // awaited below; never an unhandled rejection meanwhile
-      this.applyReady(rd, null);
+      this.applyReady(rd);
     }
-    installed = await persisting;
+    await persisting;
     if (!this.isLive()) return false;
     this.options.observer?.onPersisted?.(this.id, rd.entries);
     await this.send(late);
     if (!this.isLive()) return false;
-    if (!applyNow) this.applyReady(rd, installed);
+    if (!applyNow) {
+      await this.installSnapshot(rd.snapshot!);
+      if (!this.isLive()) return false;
+      this.applyReady(rd);
+    }
     return true;
   }
 
-  /** Steps 4–6: install a snapshot, apply committed entries, serve reads, follow role changes. */
-  private applyReady(rd: Ready, installed: Uint8Array | null): void {
-    if (rd.snapshot !== null) this.installSnapshot(rd.snapshot, installed!);
+  /** Steps 4–6: apply committed entries, serve reads, follow role changes (after installSnapshot, if any). */
+  private applyReady(rd: Ready): void {
     const configChanged = this.applyCommitted(rd.committedEntries);
     for (const r of rd.readStates) this.reads.confirmed(r.requestId, r.index, this.appliedIndexValue);
     for (const f of rd.readFailures) {
@@ -609,12 +618,11 @@ export class Replica<R = unknown> {
     if (configChanged || rd.snapshot !== null) this.refreshPeers();
   }
 
-  /** Step 1: make the Ready durable. Returns the installed snapshot's bytes. */
-  private async persist(rd: Ready): Promise<Uint8Array | null> {
+  /** Step 1: make the Ready durable (an installed snapshot becomes the local snapshot file). */
+  private async persist(rd: Ready): Promise<void> {
     const { logStore, snapshotStore } = this.options;
     for (const chunk of rd.snapshotChunks) await snapshotStore.writeIncomingChunk(chunk.meta, chunk.offset, chunk.data);
-    let installed: Uint8Array | null = null;
-    if (rd.snapshot !== null) installed = await snapshotStore.promoteIncoming(rd.snapshot);
+    if (rd.snapshot !== null) await snapshotStore.promoteIncoming(rd.snapshot);
     if (rd.hardState !== null || rd.entries.length > 0 || rd.snapshot !== null) {
       const hs = rd.hardState;
       // Raft's commit index is volatile state (a restarted node learns it
@@ -631,7 +639,6 @@ export class Replica<R = unknown> {
       if (sync) await saved;
       else saved.catch((error: unknown) => this.fail(error));
     }
-    return installed;
   }
 
   /** Step 2: send, filling snapshot chunks from the local snapshot. */
@@ -665,9 +672,12 @@ export class Replica<R = unknown> {
     if (out.length > 0) this.options.transport.send(out);
   }
 
-  private installSnapshot(meta: SnapshotMeta, data: Uint8Array): void {
-    assert(data.length === meta.sizeBytes, `installed snapshot ${meta.index} has ${data.length} of ${meta.sizeBytes} bytes`);
-    this.sm.restore(data);
+  /** Replace the state machine with the snapshot the Ready installs, durable by now. */
+  private async installSnapshot(meta: SnapshotMeta): Promise<void> {
+    // A checkpoint in flight writes the old state: it lands before the
+    // install replaces that state in the state machine's store.
+    await this.persisting;
+    await this.restoreStateMachine(meta);
     this.appliedIndexValue = meta.index;
     this.appliedConfig = cloneConfig(meta.config);
     this.snapshotIndex = meta.index;
@@ -676,6 +686,19 @@ export class Replica<R = unknown> {
     this.bytesAppliedSincePersist = Number.MAX_SAFE_INTEGER;
     if (this.persistedIndex >= meta.index) this.persistedIndex = meta.index - 1;
     this.options.observer?.onSnapshotInstalled?.(this.id, meta);
+  }
+
+  /** Restore the state machine from the local snapshot `meta`: streamed from
+   *  the file when it can (never holding the snapshot whole), else in memory. */
+  private async restoreStateMachine(meta: SnapshotMeta): Promise<void> {
+    const { snapshotStore } = this.options;
+    if (this.sm.restoreFrom !== undefined) {
+      await this.sm.restoreFrom(meta, snapshotStore.readData(meta));
+      return;
+    }
+    const local = await snapshotStore.load();
+    assert(local !== null && sameSnapshot(local.meta, meta), `replica ${this.id}: the local snapshot is not ${meta.index}, which was just made durable`);
+    this.sm.restore(local.data);
   }
 
   /** Step 4. Returns whether a configuration entry was applied. */

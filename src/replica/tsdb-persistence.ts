@@ -9,7 +9,7 @@ import { SeriesData } from '../tsdb/series-data.js';
 import { SnapshotStreamParser, snapshotWithoutSeries, type SnapshotHeader } from '../tsdb/snapshot-stream.js';
 import type { PersistedBlockReader, TimeSeriesStateMachine } from '../tsdb/state-machine.js';
 import type { StateMachineStore } from '../storage/types.js';
-import type { StateMachinePersistence } from './types.js';
+import type { ReplicaTestingKnobs, StateMachinePersistence } from './types.js';
 
 /** Reads written sealed blocks back from the store (a state machine's local.blockReader). */
 export function storeBlockReader(store: StateMachineStore): PersistedBlockReader {
@@ -58,7 +58,12 @@ export class SnapshotInstaller {
 
   private constructor(private readonly store: StateMachineStore) {}
 
-  static async begin(store: StateMachineStore, snapshotIndex: number): Promise<SnapshotInstaller> {
+  static async begin(store: StateMachineStore, snapshotIndex: number, knobs: Pick<ReplicaTestingKnobs, 'installMetaFirst'> = {}): Promise<SnapshotInstaller> {
+    if (knobs.installMetaFirst === true) {
+      // Planted bug: no marker (installSnapshotStream writes the meta record first).
+      await store.clearRange(ALL_FROM, ALL_TO);
+      return new SnapshotInstaller(store);
+    }
     await store.write([{ type: 'put', key: restoreMarkerKey(), value: encodeRestoreMarker(snapshotIndex) }, { type: 'del', key: metaKey() }], { replaceAll: false });
     await store.clearRange(Uint8Array.of(KEY_RESTORE_MARKER + 1), ALL_TO);
     return new SnapshotInstaller(store);
@@ -101,12 +106,22 @@ export class SnapshotInstaller {
 }
 
 /** Installs a state machine snapshot given as TSSM bytes in order (any chunking) with SnapshotInstaller. */
-export async function installSnapshotStream(machine: TimeSeriesStateMachine, store: StateMachineStore, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, snapshotIndex: number): Promise<{ seriesCount: number; bytesWritten: number }> {
-  const installer = await SnapshotInstaller.begin(store, snapshotIndex);
+export async function installSnapshotStream(
+  machine: TimeSeriesStateMachine,
+  store: StateMachineStore,
+  chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  snapshotIndex: number,
+  knobs: Pick<ReplicaTestingKnobs, 'installMetaFirst'> = {},
+): Promise<{ seriesCount: number; bytesWritten: number }> {
+  const installer = await SnapshotInstaller.begin(store, snapshotIndex, knobs);
   const parser = new SnapshotStreamParser();
   for await (const chunk of chunks) {
     parser.push(chunk);
-    for (const item of parser.take()) if ('series' in item) await installer.addSeries(item.series.id, item.series.key, item.series.data);
+    for (const item of parser.take()) {
+      if ('series' in item) await installer.addSeries(item.series.id, item.series.key, item.series.data);
+      // Planted bug: the store claims the snapshot's applied index before it holds the series.
+      else if (knobs.installMetaFirst === true) await store.write([{ type: 'put', key: metaKey(), value: snapshotWithoutSeries(item.header, machine.snapshotTail()) }], { replaceAll: false });
+    }
   }
   const tail = parser.finish();
   await installer.finish(parser.header!, tail, machine);

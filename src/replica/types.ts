@@ -28,6 +28,16 @@ export interface ReplicatedStateMachine<R = unknown> {
   writeSnapshot?(sink: SnapshotSink): Promise<number>;
   /** Replace the whole state with a snapshot's bytes. */
   restore(bytes: Uint8Array): void;
+  /** Optional: replace the whole state with the snapshot `meta`, whose bytes
+   *  (those snapshot() gave) arrive in order as `chunks`, without ever holding
+   *  them all (a state larger than memory). When present the replica restores
+   *  this way instead of restore(): at start-up when the state machine is
+   *  older than the local snapshot, and when it installs a snapshot from the
+   *  leader (after the snapshot file is durable and recorded in the log, before
+   *  the rest of the Ready applies). It applies nothing until the promise
+   *  resolves. A damaged snapshot rejects (TSR_ERR_CORRUPT_SNAPSHOT,
+   *  TSR_ERR_BACKUP_CORRUPT): fatal for the replica. */
+  restoreFrom?(meta: SnapshotMeta, chunks: AsyncIterable<Uint8Array>): Promise<void>;
   /** A digest of the state; equal on replicas at the same applied index. */
   stateHash(): string;
 }
@@ -51,6 +61,11 @@ export interface ReplicaTestingKnobs {
   ackBeforeSync?: boolean;
   /** Serve linearizable reads from local state without a read index. */
   staleRead?: boolean;
+  /** Install snapshots into the state machine's store without a restore
+   *  marker, writing the meta record (the snapshot's applied index) as soon
+   *  as the header arrives instead of last: a crash midway leaves a store
+   *  that claims the whole snapshot but holds part of it (TsdbStateMachine). */
+  installMetaFirst?: boolean;
 }
 
 /** Callbacks for the simulator's checkers and for metrics. They run inside the

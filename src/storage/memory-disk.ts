@@ -99,6 +99,15 @@ export class MemoryDisk {
     this.generationNumber += 1;
   }
 
+  /** The process is killed (kill -9) and the machine stays up: every write it
+   *  issued is in the operating system's page cache and survives, synced or
+   *  not. Stores opened before are stale (their pending promises never
+   *  settle), as after crash(). */
+  kill(): void {
+    for (const write of this.pending) applyOps(this.durable, write.ops);
+    this.crash();
+  }
+
   /**
    * Power loss in the middle of the last pending write: earlier pending
    * writes reach the disk whole, the last one only in part (the first half

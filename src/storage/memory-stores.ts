@@ -7,13 +7,14 @@
 // (or on the disk) loses both stores' unsynced writes, as a power loss would.
 // After a crash, open new stores on the same disk (the restarted process);
 // operations on stores opened before the crash never settle.
+import { createHash } from 'node:crypto';
 import { assert, rethrowIfBug, TsraftError } from '../errors.js';
 import type { SnapshotMeta } from '../raft/types.js';
 import type { SnapshotSink, SnapshotStore } from './types.js';
 import { entryKey, KvRaftLogStore, openLogState, type KvLogBackend, type KvOp, type LogStoreState } from './kv-log-store.js';
 import { MemoryDisk, type DiskOp } from './memory-disk.js';
 import { decodeSnapshotMeta, encodeSnapshotMeta } from './record-codec.js';
-import { corruptSnapshot, decodeSnapshotFile, decodeSnapshotHeader, encodeSnapshotFile, sameSnapshot } from './snapshot-file-codec.js';
+import { bytesEqual, corruptSnapshot, decodeSnapshotFile, decodeSnapshotHeader, encodeSnapshotFile, sameSnapshot } from './snapshot-file-codec.js';
 import { MAX_SNAPSHOT_CHUNK_BYTES } from './file-snapshot-store.js';
 
 export { MemoryDisk, type DiskOp, type MemoryDiskOptions } from './memory-disk.js';
@@ -127,11 +128,20 @@ export class MemoryRaftLogStore extends KvRaftLogStore {
   }
 }
 
+/** Default size of the chunks readData() yields (the file store reads 1 MiB). */
+export const MEMORY_SNAPSHOT_READ_CHUNK_BYTES = 64 * 1024;
+
 export class MemorySnapshotStore implements SnapshotStore {
   private readonly generation: number;
   private closed = false;
 
-  constructor(readonly disk: MemoryDisk) {
+  constructor(
+    readonly disk: MemoryDisk,
+    /** readData() yields chunks of this many bytes: small ones let a test or
+     *  the simulator stop a process in the middle of an install. */
+    private readonly readChunkBytes = MEMORY_SNAPSHOT_READ_CHUNK_BYTES,
+  ) {
+    assert(Number.isSafeInteger(readChunkBytes) && readChunkBytes >= 1, `MemorySnapshotStore: readChunkBytes ${readChunkBytes}`);
     this.generation = disk.generation;
   }
 
@@ -171,6 +181,38 @@ export class MemorySnapshotStore implements SnapshotStore {
       const { meta, data } = decodeSnapshotFile(file, SNAPSHOT_KEY);
       return { meta, data: data.slice() };
     });
+  }
+
+  loadMeta(): Promise<SnapshotMeta | null> {
+    return this.run(async () => {
+      const file = this.disk.read(SNAPSHOT_KEY);
+      return file === undefined ? null : decodeSnapshotFile(file, SNAPSHOT_KEY).meta;
+    });
+  }
+
+  /** Yields copies of the stored data; checks its SHA-256 at the end, as the file store does. */
+  async *readData(meta: SnapshotMeta): AsyncGenerator<Uint8Array, void, void> {
+    assert(!this.closed, 'snapshot store used after close()');
+    await this.run(async () => undefined);
+    const file = this.disk.read(SNAPSHOT_KEY);
+    const header = file === undefined ? null : decodeSnapshotHeader(file, SNAPSHOT_KEY);
+    if (header === null || !sameSnapshot(header.meta, meta)) {
+      throw new TsraftError('TSR_ERR_SNAPSHOT_UNAVAILABLE', `snapshot ${meta.index} (term ${meta.term}) is not the local snapshot (${header === null ? 'none' : `local is ${header.meta.index}`})`, {
+        details: { index: meta.index, localIndex: header?.meta.index ?? null },
+      });
+    }
+    // Stored values are never changed in place: a replacement meanwhile leaves `file` intact.
+    const data = file!.subarray(header.headerBytes);
+    const hash = createHash('sha256');
+    for (let at = 0; at < data.length; at += this.readChunkBytes) {
+      const chunk = data.slice(at, Math.min(data.length, at + this.readChunkBytes));
+      hash.update(chunk);
+      yield chunk;
+      // A process that crashed meanwhile reads no further.
+      await this.run(async () => undefined);
+    }
+    if (data.length !== meta.sizeBytes) throw corruptSnapshot(SNAPSHOT_KEY, `data is ${data.length} bytes, the header says ${meta.sizeBytes}`);
+    if (!bytesEqual(new Uint8Array(hash.digest()), header.sha256)) throw corruptSnapshot(SNAPSHOT_KEY, 'data SHA-256 mismatch');
   }
 
   readChunk(meta: SnapshotMeta, offset: number, length: number): Promise<Uint8Array> {
@@ -227,7 +269,7 @@ export class MemorySnapshotStore implements SnapshotStore {
     });
   }
 
-  promoteIncoming(meta: SnapshotMeta): Promise<Uint8Array> {
+  promoteIncoming(meta: SnapshotMeta): Promise<void> {
     return this.run(async () => {
       const incoming = this.incomingMeta();
       const stored = this.disk.read(INCOMING_DATA_KEY);
@@ -235,13 +277,11 @@ export class MemorySnapshotStore implements SnapshotStore {
       if (incoming === null || !sameSnapshot(incoming, meta) || size !== meta.sizeBytes) {
         throw new TsraftError('TSR_ERR_SNAPSHOT_INCOMPLETE', `snapshot ${meta.index} has ${size} of ${meta.sizeBytes} bytes`, { details: { index: meta.index, expectedOffset: size } });
       }
-      const data = stored!.slice();
       await this.disk.write([
-        { type: 'put', key: SNAPSHOT_KEY, value: encodeSnapshotFile(meta, data) },
+        { type: 'put', key: SNAPSHOT_KEY, value: encodeSnapshotFile(meta, stored!) },
         { type: 'del', key: INCOMING_META_KEY },
         { type: 'del', key: INCOMING_DATA_KEY },
       ]);
-      return data;
     });
   }
 

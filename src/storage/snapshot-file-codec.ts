@@ -41,6 +41,12 @@ export function encodeSnapshotHeader(meta: SnapshotMeta, dataSha256: Uint8Array)
   return header;
 }
 
+/** Bytes of the header of a snapshot with this metadata: it does not depend on
+ *  the data (a fixed-width size field), so the data may be written first. */
+export function snapshotHeaderLength(meta: SnapshotMeta): number {
+  return SNAPSHOT_PREFIX_BYTES + encodeSnapshotMetaPayload(meta).length + SHA256_BYTES + 4;
+}
+
 /** The full header size announced by the first SNAPSHOT_PREFIX_BYTES bytes. */
 export function snapshotHeaderBytes(prefix: Uint8Array, what: string): number {
   if (prefix.length < SNAPSHOT_PREFIX_BYTES) throw corruptSnapshot(what, `file is ${prefix.length} bytes, shorter than its header`);

@@ -64,9 +64,20 @@ export interface SnapshotStore {
    *  and the size). The stored snapshot is the one save() stores for the
    *  same bytes. When `produce` throws, the old snapshot stays. */
   saveStream(meta: Omit<SnapshotMeta, 'sizeBytes'>, produce: (sink: SnapshotSink) => Promise<number>): Promise<SnapshotMeta>;
-  /** The local snapshot, verified, or null when there is none.
-   *  TSR_ERR_CORRUPT_SNAPSHOT when the header or data checksum fails. */
+  /** The local snapshot, verified, or null when there is none; holds the
+   *  whole data in memory (small states, tests; the replica uses loadMeta and
+   *  readData). TSR_ERR_CORRUPT_SNAPSHOT when the header or data checksum fails. */
   load(): Promise<{ meta: SnapshotMeta; data: Uint8Array } | null>;
+  /** The local snapshot's metadata, or null when there is none. The whole
+   *  file is verified (header CRC, data length and SHA-256), streamed through
+   *  a bounded buffer: TSR_ERR_CORRUPT_SNAPSHOT on any mismatch. */
+  loadMeta(): Promise<SnapshotMeta | null>;
+  /** The data of the local snapshot `meta`, in order, in chunks of at most
+   *  1 MiB (the consumer may keep them). Its SHA-256 is checked as it streams:
+   *  a mismatch fails the last step (TSR_ERR_CORRUPT_SNAPSHOT), so a consumer
+   *  that reads to the end never accepts damaged bytes.
+   *  TSR_ERR_SNAPSHOT_UNAVAILABLE when the local snapshot is another one. */
+  readData(meta: SnapshotMeta): AsyncIterable<Uint8Array>;
   /** A chunk of the local snapshot whose metadata is `meta`; the whole file
    *  is verified when offset is 0. TSR_ERR_SNAPSHOT_UNAVAILABLE when the local
    *  snapshot is another one (replaced meanwhile). */
@@ -78,9 +89,10 @@ export interface SnapshotStore {
    *  snapshot. A chunk past the persisted bytes, or of another snapshot,
    *  fails with TSR_ERR_SNAPSHOT_INCOMPLETE (details.expectedOffset). */
   writeIncomingChunk(meta: SnapshotMeta, offset: number, data: Uint8Array): Promise<void>;
-  /** Make the completed incoming snapshot the local snapshot and return its
-   *  bytes; TSR_ERR_SNAPSHOT_INCOMPLETE unless all meta.sizeBytes are there. */
-  promoteIncoming(meta: SnapshotMeta): Promise<Uint8Array>;
+  /** Atomically make the completed incoming snapshot the local snapshot,
+   *  without reading it into memory (read it with readData);
+   *  TSR_ERR_SNAPSHOT_INCOMPLETE unless all meta.sizeBytes are there. */
+  promoteIncoming(meta: SnapshotMeta): Promise<void>;
   close(): Promise<void>;
 }
 

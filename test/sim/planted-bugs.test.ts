@@ -22,6 +22,8 @@ const CASES: Case[] = [
   { bug: 'ack-before-sync', faultKinds: ['crash', 'crash-leader'], seeds: 3, checkers: ['durability', 'election-safety', 'state-machine-safety'] },
   // A follower or deposed leader answers from local state.
   { bug: 'stale-read', faultKinds: ['partition-leader'], seeds: 3, checkers: ['linearizability'] },
+  // A snapshot install writes the store's applied index first; a node killed midway restarts on part of the snapshot.
+  { bug: 'install-meta-first', faultKinds: ['kill-installing'], seeds: 8, checkers: ['state-machine-safety', 'linearizability', 'durability'] },
 ];
 
 describe('planted bugs are caught', () => {

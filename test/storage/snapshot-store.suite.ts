@@ -23,6 +23,12 @@ export function pattern(sizeBytes: number, seed = 1): Uint8Array {
   return bytes;
 }
 
+/** Every chunk of a stream, concatenated (and collected into `into`). */
+async function readAll(chunks: AsyncIterable<Uint8Array>, into: Uint8Array[] = []): Promise<Uint8Array> {
+  for await (const chunk of chunks) into.push(chunk.slice());
+  return new Uint8Array(Buffer.concat(into));
+}
+
 async function errorCode(promise: Promise<unknown>): Promise<string> {
   try {
     await promise;
@@ -134,8 +140,9 @@ export function describeSnapshotStore(name: string, createHarness: () => Promise
       expect(await restarted.incomingOffset(meta)).toBe(2000);
       expect(await restarted.incomingOffset(snapshotMeta(41, 4, data.length))).toBe(0);
       await restarted.writeIncomingChunk(meta, 2000, data.subarray(2000));
-      const promoted = await restarted.promoteIncoming(meta);
-      expect([...promoted]).toEqual([...data]);
+      await restarted.promoteIncoming(meta);
+      expect(await restarted.loadMeta()).toEqual(meta);
+      expect([...(await readAll(restarted.readData(meta)))]).toEqual([...data]);
       const loaded = await reopen().then((s) => s.load());
       expect(loaded?.meta.index).toBe(40);
       expect([...loaded!.data]).toEqual([...data]);
@@ -148,7 +155,8 @@ export function describeSnapshotStore(name: string, createHarness: () => Promise
       await store!.writeIncomingChunk(meta, 0, data.subarray(0, 100));
       await store!.writeIncomingChunk(meta, 100, data.subarray(100, 200));
       await store!.writeIncomingChunk(meta, 100, data.subarray(100, 200));
-      expect([...(await store!.promoteIncoming(meta))]).toEqual([...data]);
+      await store!.promoteIncoming(meta);
+      expect([...(await store!.load())!.data]).toEqual([...data]);
     });
 
     it('refuses a chunk that skips ahead, naming the offset it expects', async () => {
@@ -177,7 +185,8 @@ export function describeSnapshotStore(name: string, createHarness: () => Promise
       await store!.writeIncomingChunk(snapshotMeta(2, 1, 500), 0, pattern(400));
       await store!.writeIncomingChunk(meta, 0, pattern(100, 5));
       expect(await store!.incomingOffset(meta)).toBe(100);
-      expect([...(await store!.promoteIncoming(meta))]).toEqual([...pattern(100, 5)]);
+      await store!.promoteIncoming(meta);
+      expect([...(await store!.load())!.data]).toEqual([...pattern(100, 5)]);
     });
 
     it('refuses to promote an incomplete snapshot and keeps the old one', async () => {
@@ -191,8 +200,9 @@ export function describeSnapshotStore(name: string, createHarness: () => Promise
     it('promotes an empty snapshot', async () => {
       const meta = snapshotMeta(3, 1, 0);
       await store!.writeIncomingChunk(meta, 0, new Uint8Array(0));
-      expect((await store!.promoteIncoming(meta)).length).toBe(0);
+      await store!.promoteIncoming(meta);
       expect((await store!.load())?.meta.index).toBe(3);
+      expect((await readAll(store!.readData(meta))).length).toBe(0);
     });
 
     it('detects a corrupted snapshot on load and before sending it', async () => {
@@ -204,7 +214,46 @@ export function describeSnapshotStore(name: string, createHarness: () => Promise
       await harness.corruptSnapshot();
       store = await harness.open();
       expect(await errorCode(store.load())).toBe('TSR_ERR_CORRUPT_SNAPSHOT');
+      expect(await errorCode(store.loadMeta())).toBe('TSR_ERR_CORRUPT_SNAPSHOT');
       expect(await errorCode(store.readChunk(meta, 0, 100))).toBe('TSR_ERR_CORRUPT_SNAPSHOT');
+      // A stream hands out the bytes, then fails its last step: read to the end, damage is never accepted.
+      const chunks: Uint8Array[] = [];
+      expect(await errorCode(readAll(store.readData(meta), chunks))).toBe('TSR_ERR_CORRUPT_SNAPSHOT');
+      expect(chunks.reduce((n, c) => n + c.length, 0)).toBe(data.length);
+    });
+
+    it('loads the metadata alone, and streams the data of the local snapshot in bounded chunks', async () => {
+      expect(await store!.loadMeta()).toBeNull();
+      const data = pattern(2_500_000, 6);
+      const meta = snapshotMeta(17, 4, data.length);
+      await store!.save(meta, data);
+      const restarted = await reopen();
+      expect(await restarted.loadMeta()).toEqual(meta);
+      const chunks: Uint8Array[] = [];
+      const all = await readAll(restarted.readData(meta), chunks);
+      expect(Buffer.from(all).equals(Buffer.from(data))).toBe(true);
+      expect(chunks.length).toBeGreaterThan(1);
+      expect(Math.max(...chunks.map((c) => c.length))).toBeLessThanOrEqual(1024 * 1024);
+    });
+
+    it('refuses to stream a snapshot that is not the local one', async () => {
+      expect(await errorCode(readAll(store!.readData(snapshotMeta(5, 1, 10))))).toBe('TSR_ERR_SNAPSHOT_UNAVAILABLE');
+      await store!.save(snapshotMeta(5, 1, 10), pattern(10));
+      expect(await errorCode(readAll(store!.readData(snapshotMeta(6, 1, 10))))).toBe('TSR_ERR_SNAPSHOT_UNAVAILABLE');
+    });
+
+    it('streams a promoted snapshot as it arrived, and keeps serving a stream begun before a replacement', async () => {
+      const first = pattern(300_000, 2);
+      const firstMeta = snapshotMeta(8, 2, first.length);
+      for (let at = 0; at < first.length; at += 100_000) await store!.writeIncomingChunk(firstMeta, at, first.subarray(at, at + 100_000));
+      await store!.promoteIncoming(firstMeta);
+      const iterator = store!.readData(firstMeta)[Symbol.asyncIterator]();
+      const head = await iterator.next();
+      await store!.save(snapshotMeta(9, 2, 10), pattern(10, 3));
+      const rest: Uint8Array[] = [head.value as Uint8Array];
+      for (let step = await iterator.next(); step.done !== true; step = await iterator.next()) rest.push(step.value);
+      expect(Buffer.concat(rest).equals(Buffer.from(first))).toBe(true);
+      expect((await store!.loadMeta())?.index).toBe(9);
     });
   });
 }

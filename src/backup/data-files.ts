@@ -212,11 +212,13 @@ export function encodeGroupFile(g: GroupFile): Uint8Array {
   return seal(w);
 }
 
-/** `spanOf(header)` reads a series header's block span (series-pages.ts). */
-export function decodeGroupFile(bytes: Uint8Array, file: string, expectedGroup: number, spanOf: (header: Uint8Array) => number): GroupFile {
+/** `spanOf(header)` reads a series header's block span (series-pages.ts).
+ *  `expectedGroup` null: the group is not known yet (a streamed pack lists
+ *  its root index last); the caller checks the group number later. */
+export function decodeGroupFile(bytes: Uint8Array, file: string, expectedGroup: number | null, spanOf: (header: Uint8Array) => number): GroupFile {
   const r = reader(bytes, file, GROUP_MAGIC, 'group');
   const group = r.varuint('group');
-  if (group !== expectedGroup) throw corruptBackup(file, `group file is for group ${group}, the index says ${expectedGroup}`);
+  if (expectedGroup !== null && group !== expectedGroup) throw corruptBackup(file, `group file is for group ${group}, the index says ${expectedGroup}`);
   const seriesCount = r.varuintAtMost(r.remainingBytes, 'series count');
   const series: GroupSeries[] = [];
   let previous = -1;

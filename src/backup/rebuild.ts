@@ -5,11 +5,12 @@
 import { createHash } from 'node:crypto';
 import { TsraftError, assert, rethrowIfBug } from '../errors.js';
 import { decodeBlock } from '../tsdb/codec/block-format.js';
-import { corruptBackup, toHex } from './constants.js';
+import { MAX_PAGES_PER_BLOCK, corruptBackup, toHex } from './constants.js';
 import { decodeGroupFile, decodeRootIndex, decodeSegmentFile, decodeSessionsFile, type GroupFile, type RootIndex } from './data-files.js';
 import { effectivePages, readSeriesHeader, rebuildBlockFromPages, serializeSeries, type SeriesBlock } from './series-pages.js';
-import type { BackupSource } from './source.js';
-import { TssmWriter } from './tssm.js';
+import type { BackupManifest } from './manifest.js';
+import type { BackupSource, SourceFile } from './source.js';
+import { TssmWriter, type TssmSeriesRecord } from './tssm.js';
 
 export interface RebuildResult {
   seriesCount: number;
@@ -96,18 +97,7 @@ export function* rebuildStateSteps(source: BackupSource, options: RebuildOptions
   } catch (error) {
     throw wrap(index.file, error);
   }
-  // Both files passed their digests: the manifest is the one that was edited.
-  const mismatch = (what: string, a: unknown, b: unknown): never => {
-    throw corruptBackup(manifestPath, `manifest says ${what} ${JSON.stringify(b)}, the index ${index.file} says ${JSON.stringify(a)}`);
-  };
-  if (root.seriesCount !== m.seriesCount) mismatch('series count', root.seriesCount, m.seriesCount);
-  if (root.pointCount !== m.pointCount) mismatch('point count', root.pointCount, m.pointCount);
-  if (root.appliedIndex !== m.state.appliedIndex) mismatch('applied index', root.appliedIndex, m.state.appliedIndex);
-  if (root.lastLeaderTimeMs !== m.leaderTimeMs) mismatch('leader time', root.lastLeaderTimeMs, m.leaderTimeMs);
-  if (root.stateFormatVersion !== m.state.formatVersion) mismatch('state format version', root.stateFormatVersion, m.state.formatVersion);
-  if (JSON.stringify(root.layout) !== JSON.stringify({ pagesPerBlock: m.layout.pagesPerBlock, seriesPerGroup: m.layout.seriesPerGroup, minSegmentBytes: m.layout.minSegmentBytes })) {
-    mismatch('layout', root.layout, m.layout);
-  }
+  checkIndexAgainstManifest(root, index.file, m, manifestPath);
 
   const sha = createHash('sha256');
   const fnv = new Fnv1a64();
@@ -139,12 +129,14 @@ export function* rebuildStateSteps(source: BackupSource, options: RebuildOptions
     }
     if (grp.series.length !== g.seriesCount) throw corruptBackup(groupFile.file, `group holds ${grp.series.length} series, the index says ${g.seriesCount}`);
     for (const s of grp.series) {
-      if (Math.floor(s.id / root.layout.seriesPerGroup) !== g.group || s.id <= previousId || s.id >= root.nextSeriesId) {
-        throw corruptBackup(groupFile.file, `series ${s.id} does not belong in group ${g.group} (or is out of order)`);
-      }
+      if (s.id <= previousId) throw corruptBackup(groupFile.file, `series ${s.id} does not belong in group ${g.group} (or is out of order)`);
       previousId = s.id;
     }
-    const groupPoints = rebuildGroup(source, root, grp, groupFile.file, writer);
+    checkGroupMembers(groupFile.file, g.group, grp, root.layout.seriesPerGroup, root.nextSeriesId);
+    const series = rebuildGroupSeries(grp, groupFile.file, (id) => source.readById(toHex(id), 'segment'), root.layout.pagesPerBlock);
+    let step = series.next();
+    for (; step.done !== true; step = series.next()) writer.series(step.value.id, step.value.key, step.value.data);
+    const groupPoints = step.value;
     filesRead += grp.segments.length;
     if (groupPoints !== g.pointCount) throw corruptBackup(groupFile.file, `group holds ${groupPoints} points, the index says ${g.pointCount}`);
     points += groupPoints;
@@ -164,12 +156,42 @@ export function* rebuildStateSteps(source: BackupSource, options: RebuildOptions
   assert(points === root.pointCount, 'group point counts were checked against the index');
   const stateSha256 = sha.digest('hex');
   const stateHash = fnv.hex();
-  if (stateBytes !== m.state.bytes || stateSha256 !== m.state.sha256 || stateHash !== m.state.stateHash) {
-    throw corruptBackup(manifestPath, `the rebuilt state (${stateBytes} bytes, SHA-256 ${stateSha256.slice(0, 16)}…) differs from the state digest in the manifest`);
-  }
+  checkStateAgainstManifest({ bytes: stateBytes, sha256: stateSha256, stateHash }, m, manifestPath);
   const unread = source.unread();
   if (unread.length > 0) throw corruptBackup(manifestPath, `lists ${unread.length} file(s) the state does not use, e.g. ${unread[0]}`);
   return { seriesCount: root.seriesCount, pointCount: points, stateBytes, stateSha256, stateHash, filesRead, storedBytesRead: source.bytesRead };
+}
+
+/** Both files passed their digests: on a mismatch the manifest is the one that was edited. */
+export function checkIndexAgainstManifest(root: RootIndex, indexFile: string, m: BackupManifest, manifestPath: string): void {
+  const mismatch = (what: string, a: unknown, b: unknown): never => {
+    throw corruptBackup(manifestPath, `manifest says ${what} ${JSON.stringify(b)}, the index ${indexFile} says ${JSON.stringify(a)}`);
+  };
+  if (root.seriesCount !== m.seriesCount) mismatch('series count', root.seriesCount, m.seriesCount);
+  if (root.pointCount !== m.pointCount) mismatch('point count', root.pointCount, m.pointCount);
+  if (root.appliedIndex !== m.state.appliedIndex) mismatch('applied index', root.appliedIndex, m.state.appliedIndex);
+  if (root.lastLeaderTimeMs !== m.leaderTimeMs) mismatch('leader time', root.lastLeaderTimeMs, m.leaderTimeMs);
+  if (root.stateFormatVersion !== m.state.formatVersion) mismatch('state format version', root.stateFormatVersion, m.state.formatVersion);
+  if (JSON.stringify(root.layout) !== JSON.stringify({ pagesPerBlock: m.layout.pagesPerBlock, seriesPerGroup: m.layout.seriesPerGroup, minSegmentBytes: m.layout.minSegmentBytes })) {
+    mismatch('layout', root.layout, m.layout);
+  }
+}
+
+/** The rebuilt state must be the one the manifest records (size, SHA-256, state hash). */
+export function checkStateAgainstManifest(state: { bytes: number; sha256: string; stateHash: string }, m: BackupManifest, manifestPath: string): void {
+  if (state.bytes !== m.state.bytes || state.sha256 !== m.state.sha256 || state.stateHash !== m.state.stateHash) {
+    throw corruptBackup(manifestPath, `the rebuilt state (${state.bytes} bytes, SHA-256 ${state.sha256.slice(0, 16)}…) differs from the state digest in the manifest`);
+  }
+}
+
+/** Every series of a group file (ids increasing, checked when decoded) belongs
+ *  in its group and below nextSeriesId: its first and last ids do. */
+export function checkGroupMembers(file: string, group: number, grp: Pick<GroupFile, 'series'>, seriesPerGroup: number, nextSeriesId: number): void {
+  const first = grp.series[0];
+  const last = grp.series[grp.series.length - 1];
+  for (const s of first === undefined ? [] : [first, last!]) {
+    if (Math.floor(s.id / seriesPerGroup) !== group || s.id >= nextSeriesId) throw corruptBackup(file, `series ${s.id} does not belong in group ${group} (or is out of order)`);
+  }
 }
 
 interface PageRef {
@@ -180,13 +202,29 @@ interface PageRef {
   segment: number;
 }
 
-function rebuildGroup(source: BackupSource, root: RootIndex, grp: GroupFile, groupPath: string, writer: TssmWriter): number {
+/**
+ * The series of one group, rebuilt from its group file and segment files
+ * (`readSegment` hands out a segment by content id, verified), one series
+ * at a time in id order; returns the group's point count. Checks every
+ * record against the group file (counts of records, pages and points, raw
+ * blocks inside their block). Shared by the rebuild of a whole backup and
+ * the streamed install of a pack (pack-install.ts), which learns the layout
+ * only at the end: with `pagesPerBlock` null, pages are checked against
+ * their block instead of their slot (rebuildBlockFromPages). Memory: the
+ * group's segment files and one series.
+ */
+export function* rebuildGroupSeries(
+  grp: GroupFile,
+  groupPath: string,
+  readSegment: (id: Uint8Array) => SourceFile,
+  pagesPerBlock: number | null,
+): Generator<TssmSeriesRecord, number, void> {
   // Every record of the group's segments, by series and block.
   const pagesOf = new Map<string, PageRef[]>();
   const pointsBySegment = new Array<number>(grp.segments.length).fill(0);
   const segmentFiles: string[] = [];
   for (const [segment, seg] of grp.segments.entries()) {
-    const segFile = source.readById(toHex(seg.id), 'segment');
+    const segFile = readSegment(seg.id);
     let decoded;
     try {
       decoded = decodeSegmentFile(segFile.bytes, segFile.file, grp.group);
@@ -204,8 +242,9 @@ function rebuildGroup(source: BackupSource, root: RootIndex, grp: GroupFile, gro
   }
   let groupPoints = 0;
   for (const s of grp.series) {
-    const pages = effectivePages(s.blockSpanMs, root.layout.pagesPerBlock);
-    const pageSpanMs = s.blockSpanMs / pages;
+    // Unknown layout: any page count up to the format's bound.
+    const pages = pagesPerBlock === null ? MAX_PAGES_PER_BLOCK : effectivePages(s.blockSpanMs, pagesPerBlock);
+    const pageSpanMs = pagesPerBlock === null ? null : s.blockSpanMs / pages;
     const blocks: SeriesBlock[] = [];
     let seriesPoints = 0;
     for (const b of s.blocks) {
@@ -231,7 +270,7 @@ function rebuildGroup(source: BackupSource, root: RootIndex, grp: GroupFile, gro
           pagePoints = [cols.length];
         } else {
           for (const ref of refs) if (ref.pageIndex >= pages) throw corruptBackup(ref.file, `series ${s.id} block ${b.startMs} page index ${ref.pageIndex} ≥ ${pages}`);
-          ({ bytes, pointCount, pagePoints } = rebuildBlockFromPages(refs.map((r) => r.bytes), refs.map((r) => r.pageIndex), b.startMs, pageSpanMs));
+          ({ bytes, pointCount, pagePoints } = rebuildBlockFromPages(refs.map((r) => r.bytes), refs.map((r) => r.pageIndex), b.startMs, pageSpanMs, s.blockSpanMs));
         }
       } catch (error) {
         throw wrap(where, error);
@@ -243,8 +282,8 @@ function rebuildGroup(source: BackupSource, root: RootIndex, grp: GroupFile, gro
       seriesPoints += pointCount;
     }
     if (seriesPoints !== s.pointCount) throw corruptBackup(groupPath, `series ${s.id} holds ${seriesPoints} points, its group file says ${s.pointCount}`);
-    writer.series(s.id, s.key, serializeSeries(s.header, blocks));
     groupPoints += seriesPoints;
+    yield { id: s.id, key: s.key, data: serializeSeries(s.header, blocks) };
   }
   for (const [key, refs] of pagesOf) {
     throw corruptBackup(refs[0]!.file, `segment holds pages of series/block ${key} that its group file does not list`);

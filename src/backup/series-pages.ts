@@ -210,7 +210,7 @@ function splitUncached(block: SeriesBlock, blockSpanMs: number, pages: number): 
   } else {
     let rebuilt: Uint8Array;
     try {
-      rebuilt = rebuildBlockFromPages(stored.map((p) => p.bytes), stored.map((p) => p.index), block.startMs, pageSpanMs).bytes;
+      rebuilt = rebuildBlockFromPages(stored.map((p) => p.bytes), stored.map((p) => p.index), block.startMs, pageSpanMs, blockSpanMs).bytes;
     } catch (error) {
       if (error instanceof TsraftError) return rawBlock(block);
       throw error;
@@ -224,30 +224,37 @@ function splitUncached(block: SeriesBlock, blockSpanMs: number, pages: number): 
  * Decodes the pages of one block (each verified by its CRC and structure),
  * checks every point lies in its page and pages come in increasing order,
  * concatenates them and encodes the block. Throws TSR_ERR_CORRUPT_SEGMENT.
+ * `pageSpanMs` null: the layout is not known yet (a streamed pack lists it
+ * last), so points are checked against their block, not their page's slot
+ * (the block's bytes are the same either way: slots only say where pages go).
  */
 export function rebuildBlockFromPages(
   pages: readonly Uint8Array[],
   indexes: readonly number[],
   blockStartMs: number,
-  pageSpanMs: number,
+  pageSpanMs: number | null,
+  blockSpanMs: number,
 ): { bytes: Uint8Array; pointCount: number; pagePoints: number[] } {
   assert(pages.length === indexes.length && pages.length > 0, 'rebuildBlockFromPages: pages and indexes differ');
+  assert(pageSpanMs === null || (pageSpanMs > 0 && pageSpanMs <= blockSpanMs), `rebuildBlockFromPages: page span ${pageSpanMs} ms in a ${blockSpanMs} ms block`);
   const decoded: PointColumns[] = [];
   let total = 0;
   let anyBig = false;
   let previousIndex = -1;
+  let previousTs = -Infinity;
   for (let p = 0; p < pages.length; p++) {
     const index = indexes[p]!;
     if (index <= previousIndex) throw new TsraftError('TSR_ERR_CORRUPT_SEGMENT', `page ${index} of block ${blockStartMs} is out of order`);
     previousIndex = index;
     const cols = decodeBlock(pages[p]!);
-    const lo = blockStartMs + index * pageSpanMs;
-    const hi = lo + pageSpanMs;
+    const lo = pageSpanMs === null ? blockStartMs : blockStartMs + index * pageSpanMs;
+    const hi = pageSpanMs === null ? blockStartMs + blockSpanMs : lo + pageSpanMs;
     for (let i = 0; i < cols.length; i++) {
       const ts = cols.timestampsMs[i]!;
-      if (ts < lo || ts >= hi || (i > 0 && !(ts > cols.timestampsMs[i - 1]!))) {
+      if (ts < lo || ts >= hi || !(ts > previousTs)) {
         throw new TsraftError('TSR_ERR_CORRUPT_SEGMENT', `page ${index} of block ${blockStartMs} holds timestamp ${ts} outside [${lo}, ${hi}) or out of order`);
       }
+      previousTs = ts;
     }
     decoded.push(cols);
     total += cols.length;

@@ -14,17 +14,25 @@
 // writer and the snapshot file, so memory holds one backup group's pages and
 // files, never the state nor the pack (docs/storage.md, "Snapshot files").
 // snapshot() builds both in memory: the reference the streamed bytes equal.
+// Given the store the state machine is kept in (`install`), it installs
+// snapshots the same way, streamed from the snapshot file straight into that
+// store (restoreFrom, pack-install.ts): one backup group's segment files and
+// one series in memory, the result checked against the manifest's state
+// digest before it counts (docs/storage.md, "Installing a snapshot").
+import type { SnapshotMeta } from '../raft/types.js';
 import type { ReplicatedStateMachine } from '../replica/types.js';
-import type { SnapshotSink } from '../storage/types.js';
+import type { SnapshotSink, StateMachineStore } from '../storage/types.js';
 import type { ApplyResult, TimeSeriesStateMachine } from '../tsdb/state-machine.js';
 import type { BackupLayout } from './constants.js';
 import { isPack } from './pack.js';
+import { installSnapshotOrPack, type SnapshotInstallSummary } from './pack-install.js';
 import { PageCache } from './series-pages.js';
 import { packState, unpackState, writePackedState, type CaptureInfo } from './snapshot-pack.js';
 import { TssmStream } from './tssm-stream.js';
 
-/** A streamed snapshot lets the event loop run every this many series. */
+/** A streamed snapshot or install lets the event loop run every this many series. */
 const SERIES_PER_PAUSE = 256;
+const nextTurn = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));
 
 export interface BackupFormatOptions {
   clusterId: string;
@@ -32,16 +40,40 @@ export interface BackupFormatOptions {
   layout?: BackupLayout | null;
   /** Page bytes of sealed blocks remembered between snapshots. Default 64 MiB. */
   pageCacheBytes?: number;
+  /** The store `inner` is kept in: snapshots then install streamed into it
+   *  (restoreFrom) instead of in memory (restore). */
+  install?: {
+    store: StateMachineStore;
+    /** Bound on one backup group's segment files held while installing. Default 1 GiB. */
+    maxGroupBytes?: number;
+    /** Called after each streamed install (logs, tests). */
+    onInstalled?: (summary: SnapshotInstallSummary) => void;
+  } | null;
 }
 
 export class BackupFormatStateMachine implements ReplicatedStateMachine<ApplyResult> {
   private readonly cache: PageCache;
+  /** Present exactly when options.install gives the store (see the file comment). */
+  readonly restoreFrom?: (meta: SnapshotMeta, chunks: AsyncIterable<Uint8Array>) => Promise<void>;
 
   constructor(
     readonly inner: TimeSeriesStateMachine,
     private readonly options: BackupFormatOptions,
   ) {
     this.cache = new PageCache(1_000_000, options.pageCacheBytes ?? 64 * 1024 * 1024);
+    const install = options.install ?? null;
+    if (install !== null) {
+      this.restoreFrom = async (meta, chunks) => {
+        const summary = await installSnapshotOrPack(chunks, {
+          machine: this.inner,
+          store: install.store,
+          snapshotIndex: meta.index,
+          ...(install.maxGroupBytes === undefined ? {} : { maxGroupBytes: install.maxGroupBytes }),
+          pause: { every: SERIES_PER_PAUSE, wait: nextTurn },
+        });
+        install.onInstalled?.(summary);
+      };
+    }
   }
 
   get appliedIndex(): number {
@@ -67,7 +99,7 @@ export class BackupFormatStateMachine implements ReplicatedStateMachine<ApplyRes
       this.captureInfo(),
       { layout: this.options.layout ?? null, cache: this.cache },
       (chunk) => sink.write(chunk),
-      { every: SERIES_PER_PAUSE, wait: () => new Promise<void>((resolve) => setImmediate(resolve)) },
+      { every: SERIES_PER_PAUSE, wait: nextTurn },
     );
     return written.sizeBytes;
   }

@@ -201,7 +201,14 @@ export class TsraftNode {
       prng: new SeededPrng(randomSeed()),
       // Snapshot = backup: the local snapshot and what InstallSnapshot sends
       // are packs of the verified backup format (docs/backup-format.md).
-      stateMachine: this.metrics.wrapStateMachine(new BackupFormatStateMachine(this.stateMachine, { clusterId: config.clusterId, nodeId: config.nodeId })),
+      // Installed snapshots stream into LevelDB: memory holds one backup group, not the state.
+      stateMachine: this.metrics.wrapStateMachine(
+        new BackupFormatStateMachine(this.stateMachine, {
+          clusterId: config.clusterId,
+          nodeId: config.nodeId,
+          install: { store: this.stateStore, onInstalled: (summary) => log.info('installed a snapshot into the state store', { ...summary }) },
+        }),
+      ),
       bootstrap,
       raft: {
         electionTimeoutTicks: config.electionTimeoutTicks,

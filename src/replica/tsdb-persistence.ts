@@ -4,7 +4,7 @@
 // changed series and the applied index. A restart then replays only the log
 // entries after that index.
 import { TsraftError, assert } from '../errors.js';
-import { KEY_BLOCK_BYTES, KEY_RESTORE_MARKER, blockKey, checkpointOps, decodePersistedState, decodeStoredState, encodeRestoreMarker, metaKey, restoreMarkerKey, seriesOps, type StateKvOp } from '../tsdb/persisted-state.js';
+import { KEY_BLOCK_BYTES, KEY_META, KEY_RESTORE_MARKER, blockKey, checkpointOps, decodePersistedState, decodeStoredState, encodeRestoreMarker, metaKey, restoreMarkerKey, seriesOps, type StateKvOp } from '../tsdb/persisted-state.js';
 import { SeriesData } from '../tsdb/series-data.js';
 import { SnapshotStreamParser, snapshotWithoutSeries, type SnapshotHeader } from '../tsdb/snapshot-stream.js';
 import type { PersistedBlockReader, TimeSeriesStateMachine } from '../tsdb/state-machine.js';
@@ -89,19 +89,26 @@ export class SnapshotInstaller {
     this.pendingBytes = 0;
   }
 
-  /** Writes the meta record (`header`'s fields and the sessions `tail`) and loads `machine`. */
-  async finish(header: SnapshotHeader, tail: Uint8Array, machine: TimeSeriesStateMachine): Promise<void> {
+  /** Writes the meta record (`header`'s fields and the sessions `tail`) and
+   *  loads `machine` from the store. With `verify`, the marker stays until
+   *  verify(machine) resolves (the machine then holds the installed state,
+   *  read back from the store): a check that fails leaves the store marked,
+   *  to be cleared at the next start. */
+  async finish(header: SnapshotHeader, tail: Uint8Array, machine: TimeSeriesStateMachine, verify: ((installed: TimeSeriesStateMachine) => Promise<void>) | null = null): Promise<void> {
     if (header.seriesCount !== this.seriesCount) {
       throw new TsraftError('TSR_ERR_CORRUPT_SNAPSHOT', `the snapshot announces ${header.seriesCount} series but holds ${this.seriesCount}`, { details: { seriesCount: header.seriesCount } });
     }
     const meta = snapshotWithoutSeries(header, tail);
     this.ops.push({ type: 'put', key: metaKey(), value: meta });
-    this.ops.push({ type: 'del', key: restoreMarkerKey() });
+    if (verify === null) this.ops.push({ type: 'del', key: restoreMarkerKey() });
     this.pendingBytes += meta.length;
     await this.flush();
-    const parts = decodePersistedState(await this.store.readRange(ALL_FROM, Uint8Array.of(KEY_BLOCK_BYTES)));
+    const parts = decodePersistedState(await this.store.readRange(Uint8Array.of(KEY_META), Uint8Array.of(KEY_BLOCK_BYTES)));
     assert(parts !== null, 'an installed snapshot left no meta record');
     machine.replacePersisted(parts);
+    if (verify === null) return;
+    await verify(machine);
+    await this.store.write([{ type: 'del', key: restoreMarkerKey() }], { replaceAll: false });
   }
 }
 

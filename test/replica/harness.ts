@@ -159,12 +159,14 @@ export class ReplicaWorld {
     return this.node(id).replica;
   }
 
-  /** Power loss: unsynced writes are lost, the process is gone. */
-  crash(id: NodeId): void {
+  /** Power loss: unsynced writes are lost, the process is gone. With 'kill'
+   *  (kill -9, the machine stays up) every write issued survives. */
+  crash(id: NodeId, how: 'power' | 'kill' = 'power'): void {
     const n = this.node(id);
     n.alive = false;
     this.heldWrites.delete(id);
-    n.disk.crash();
+    if (how === 'kill') n.disk.kill();
+    else n.disk.crash();
     this.network.detach(id);
   }
 

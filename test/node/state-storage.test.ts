@@ -85,10 +85,10 @@ describe('state machine data in LevelDB', () => {
     expect(await pointCount(c, follower)).toBe(35 * POINTS_PER_PUT);
   }, 120_000);
 
-  it('a follower rebuilt from a snapshot stores it whole and restarts from it', async () => {
+  it('a follower rebuilt from a snapshot installs it streamed into LevelDB and restarts from it', async () => {
     const c = (cluster = await TestCluster.create({
       nodes: 3,
-      config: { tsdb: { blockSpanMs: SPAN_MS }, snapshotEveryEntries: 10, logEntriesKeptAfterSnapshot: 2, storage: { residentBlockBytes: 1024, checkpointEveryEntries: 5 } },
+      config: { tsdb: { blockSpanMs: SPAN_MS }, snapshotEveryEntries: 10, logEntriesKeptAfterSnapshot: 2, storage: { residentBlockBytes: 0, checkpointEveryEntries: 5 } },
     }));
     c.startAll();
     const leader = await c.waitForLeader();
@@ -102,6 +102,10 @@ describe('state machine data in LevelDB', () => {
     const state = await c.waitForConvergence(['n1', 'n2', 'n3'], 30_000);
     expect(await pointCount(c, follower)).toBe(30 * POINTS_PER_PUT);
     expect(c.log(follower)).toContain('installed a snapshot from the leader');
+    // Streamed from the snapshot file straight into the state store (never restore(bytes)), group by group.
+    expect(c.log(follower)).toMatch(/installed a snapshot into the state store format=pack seriesCount=2 groups=1/);
+    // The installed blocks stayed in LevelDB, and queries read them back.
+    expect((await storageStatus(c, follower)).residentBlockBytes).toBe(0);
     // Its checkpoints hold the installed state: a kill -9 now restarts from LevelDB.
     await c.waitFor(`${follower} checkpointed`, 15_000, async () => (await storageStatus(c, follower)).checkpointIndex >= state.appliedIndex - 5 || null);
     await c.kill9(follower);

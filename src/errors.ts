@@ -45,7 +45,7 @@ export const ERROR_CODES = {
   TSR_ERR_STORAGE_FORMAT: { httpStatus: 500, retryable: false, summary: 'The data directory holds an unknown or unsupported storage format version.' },
   TSR_ERR_SNAPSHOT_INCOMPLETE: { httpStatus: 409, retryable: true, summary: 'An incoming snapshot is missing bytes or a chunk does not continue it; resend from details.expectedOffset.' },
   TSR_ERR_SNAPSHOT_UNAVAILABLE: { httpStatus: 503, retryable: true, summary: 'The requested snapshot is not the local one (it was replaced or there is none).' },
-  TSR_ERR_SNAPSHOT_GROUP_TOO_LARGE: { httpStatus: 500, retryable: false, summary: 'Installing a snapshot would hold more than its bound in memory: the segment files of one backup group exceed maxInstallGroupBytes (details.groupBytes, details.limit).' },
+  TSR_ERR_SNAPSHOT_GROUP_TOO_LARGE: { httpStatus: 500, retryable: false, summary: 'Installing a snapshot would hold more than its bound in memory: the segment files of one backup group exceed the install bound (BackupFormatOptions.install.maxGroupBytes; details.groupBytes, details.limit).' },
   // Peer transport (src/transport)
   TSR_ERR_PEER_AUTH_FAILED: { httpStatus: 401, retryable: false, summary: 'A peer failed the cluster-secret challenge–response.' },
   TSR_ERR_PEER_CLUSTER_MISMATCH: { httpStatus: 403, retryable: false, summary: 'A peer belongs to another cluster (cluster ids differ).' },

@@ -132,7 +132,7 @@ class StreamedPackInstall implements PackHandler {
       this.spoolBytes += header.size;
       this.peakGroupBytes = Math.max(this.peakGroupBytes, this.spoolBytes);
       if (this.spoolBytes > this.maxGroupBytes) {
-        throw new TsraftError('TSR_ERR_SNAPSHOT_GROUP_TOO_LARGE', `installing the snapshot would hold ${this.spoolBytes} bytes of one group's segment files, more than maxInstallGroupBytes (${this.maxGroupBytes})`, {
+        throw new TsraftError('TSR_ERR_SNAPSHOT_GROUP_TOO_LARGE', `installing the snapshot would hold ${this.spoolBytes} bytes of one group's segment files, more than the install bound maxGroupBytes (${this.maxGroupBytes})`, {
           details: { groupBytes: this.spoolBytes, limit: this.maxGroupBytes },
         });
       }

@@ -150,10 +150,19 @@ export class Connection {
     else this.closeListeners.push(listener);
   }
 
+  private inFlightLimit(): number {
+    return Math.min(this.options.maxInFlight, this.helloValue?.limits.maxInFlightRequests ?? Infinity);
+  }
+
+  /** Whether request() would send now (not closed, below the in-flight bound). */
+  private canSendRequest(): boolean {
+    return this.closedError === null && this.waiters.size < this.inFlightLimit();
+  }
+
   /** Sends one request; resolves with its `result`, rejects with its typed error. */
   request(message: Record<string, unknown>, timeoutMs: number, onPartial?: (value: unknown) => void): Promise<unknown> {
     if (this.closedError !== null) return Promise.reject(this.closedError);
-    const limit = Math.min(this.options.maxInFlight, this.helloValue?.limits.maxInFlightRequests ?? Infinity);
+    const limit = this.inFlightLimit();
     if (this.waiters.size >= limit) {
       return Promise.reject(new TsraftError('TSR_ERR_TOO_MANY_IN_FLIGHT', `${limit} requests already wait on ${this.url}`, { details: { limit: 'maxInFlightRequests' } }));
     }
@@ -180,7 +189,9 @@ export class Connection {
    */
   seriesFields(keys: readonly string[]): SeriesFields {
     const max = this.helloValue?.limits.maxSeriesHandles;
-    if (typeof max !== 'number' || !(max >= 1)) return { seriesKeys: keys };
+    // A request refused before it is sent (request()'s own checks) must not
+    // declare anything: call this right before request(), in the same turn.
+    if (typeof max !== 'number' || !(max >= 1) || !this.canSendRequest()) return { seriesKeys: keys };
     const refs = new Uint32Array(keys.length);
     let k = 0;
     for (; k < keys.length; k++) {

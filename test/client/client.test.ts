@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { TsraftError } from '../../src/errors.js';
 import type { PointsInput, PutOptions, PutResult, TsdbService } from '../../src/api/service.js';
 import { connect, type TsraftClient } from '../../src/client/index.js';
-import type { Connection } from '../../src/client/connection.js';
+import { Connection } from '../../src/client/connection.js';
 import { LocalTsdbService } from '../../src/api/local-service.js';
 import { TestClock, startApi, type ApiHarness } from '../api/harness.js';
 import { TcpProxy } from './tcp-proxy.js';
@@ -71,6 +71,17 @@ describe('the TypeScript client', () => {
     expect(await c.putColumns(columns(NOW - 1000, [keys[1]!, keys[0]!]))).toMatchObject({ success: 2, failed: 0 });
     expect(await c.putColumns(columns(NOW, [keys[0]!, 'sys.cpu.user{host=c}']))).toMatchObject({ success: 2, failed: 0 });
     expect(a.local!.stateMachine.stats()).toMatchObject({ seriesCount: 3, pointCount: 6 });
+  });
+
+  it('declares no handle for a put its connection would refuse to send', async () => {
+    const a = await api();
+    const conn = await Connection.open({ url: a.wsUrl, clock: new TestClock(), connectTimeoutMs: 3_000, maxInFlight: 1 });
+    cleanups.push(async () => conn.close());
+    const ping = conn.request({ op: 'ping' }, 5_000);
+    // At the in-flight bound: request() would refuse, so nothing is declared.
+    expect(conn.seriesFields(['m{h=a}'])).toEqual({ seriesKeys: ['m{h=a}'] });
+    await ping;
+    expect(conn.seriesFields(['m{h=a}'])).toEqual({ seriesKeys: ['m{h=a}'], seriesHandles: new Int32Array([0]) });
   });
 
   it('sends the keys again when the node does not know a handle its connection declared', async () => {

@@ -67,7 +67,11 @@ export class LeaderForwarder {
     if (this.closed) throw new TsraftError('TSR_ERR_SHUTTING_DOWN', 'this node is shutting down', { details: {} });
     const message: Record<string, unknown> = { op: 'put', forwarded: true };
     if (input.kind === 'objects') message.points = input.points;
-    else Object.assign(message, input.columns);
+    else {
+      Object.assign(message, input.columns);
+      // This node's remembered series ids are its own records, not the leader's input.
+      delete message.seriesIds;
+    }
     if (session !== undefined) {
       message.clientId = session.clientId;
       message.seq = session.sequence;

@@ -60,8 +60,10 @@ export class LocalTsdbService implements TsdbService {
   }
 
   async put(points: PointsInput, options: PutOptions = {}): Promise<PutResult> {
-    // Encoded and applied in one turn: a series given by id cannot go stale in between.
-    const encoded = encodePut(points, this.putLimits, this.seriesCache, (key) => this.stateMachine.seriesIdOf(key));
+    // Encoded and applied in one turn, by the ids the state machine holds now
+    // (not ids remembered from earlier puts): a series given by id cannot go stale in between.
+    const current: PointsInput = points.kind === 'columns' && points.columns.seriesIds !== undefined ? { kind: 'columns', columns: { ...points.columns, seriesIds: undefined } } : points;
+    const encoded = encodePut(current, this.putLimits, this.seriesCache, (key) => this.stateMachine.seriesIdOf(key));
     const session = options.session;
     const batch = batchToPropose(encoded, session !== undefined);
     if (batch === null) return putResultOf(encoded, null, this.putLimits.maxErrorsPerPut);

@@ -87,7 +87,10 @@ class ErrorList {
 /** Validates and encodes a put request. Throws TSR_ERR_BATCH_TOO_LARGE or
  *  TSR_ERR_INVALID_ARGUMENT for a request that is wrong as a whole.
  *  `seriesIdOf` (the proposing node's state machine) lets the batch refer to
- *  series that exist by id; a key it knows is valid, so it is not checked again. */
+ *  series that exist by id; a key it knows is valid, so it is not checked
+ *  again. With it, `columns.seriesIds` (ids remembered for the keys: a key
+ *  with an id was valid when it was found) are used as they are, and the ids
+ *  resolved are written into it. Without it, seriesIds is ignored. */
 export function encodePut(input: PointsInput, limits: PutLimits = DEFAULT_PUT_LIMITS, cache: SeriesCache | null = null, seriesIdOf: SeriesIdResolver | null = null): EncodedPut {
   const errors = new ErrorList(limits.maxErrorsPerPut);
   let requestPoints: number;
@@ -351,10 +354,20 @@ function addChecked(i: number, s: SeriesCheck, rawTs: unknown, rawValue: unknown
 }
 
 function encodeColumns(columns: ColumnarPoints, builder: WriteBatchBuilder, errors: ErrorList, requestIndexes: Uint32Array, cache: SeriesCache | null, seriesIdOf: SeriesIdResolver | null): void {
-  const series =
-    columns.seriesKeys !== undefined && columns.seriesKeys !== null
-      ? columns.seriesKeys.map((key) => checkSeriesKey(key, cache, seriesIdOf))
-      : columns.series!.map((entry) => checkSeries(entry, cache));
+  let series: SeriesCheck[];
+  if (columns.seriesKeys !== undefined && columns.seriesKeys !== null) {
+    // Ids remembered from earlier puts are used only when ids are wanted at all.
+    const known = seriesIdOf !== null && columns.seriesIds !== undefined && columns.seriesIds.length === columns.seriesKeys.length ? columns.seriesIds : null;
+    series = columns.seriesKeys.map((key, k) => {
+      const hint = known === null ? -1 : known[k]!;
+      if (hint >= 0 && typeof key === 'string') return { ok: true, seriesKey: key, seriesId: hint, batchIndex: -1 };
+      const check = checkSeriesKey(key, cache, seriesIdOf);
+      if (known !== null && check.ok && check.seriesId !== undefined) known[k] = check.seriesId;
+      return check;
+    });
+  } else {
+    series = columns.series!.map((entry) => checkSeries(entry, cache));
+  }
   const n = columns.seriesIndexes.length;
   for (let i = 0; i < n; i++) addChecked(i, series[columns.seriesIndexes[i] as number]!, columns.timestamps[i], columns.values[i], builder, errors, requestIndexes);
 }

@@ -161,7 +161,9 @@ export class ReplicatedTsdbService implements TsdbService {
     let applied = await this.proposeEncoded(encoded, session);
     if (applied?.kind === 'stale_series') {
       // Retention removed a series the batch gave by id before it applied;
-      // nothing of it was applied (not even the session sequence): again by key.
+      // nothing of it was applied (not even the session sequence): again by
+      // key, and the connection forgets that id.
+      forgetSeriesId(points, applied.seriesId);
       encoded = encodePut(points, this.putLimits, this.seriesCache, null);
       applied = await this.proposeEncoded(encoded, session);
     }
@@ -235,4 +237,11 @@ export class ReplicatedTsdbService implements TsdbService {
     this.forwarder?.close();
     this.hub.endAll(new TsraftError('TSR_ERR_SHUTTING_DOWN', 'the node is shutting down', { details: {} }));
   }
+}
+
+/** Takes a stale series id out of the ids remembered for a put's keys. */
+function forgetSeriesId(points: PointsInput, seriesId: number): void {
+  const ids = points.kind === 'columns' ? points.columns.seriesIds : undefined;
+  if (ids === undefined) return;
+  for (let k = 0; k < ids.length; k++) if (ids[k] === seriesId) ids[k] = -1;
 }

@@ -40,6 +40,11 @@ export interface WriteSession {
 export interface ColumnarPoints {
   series?: ReadonlyArray<readonly [unknown, unknown]>;
   seriesKeys?: ReadonlyArray<unknown>;
+  /** With seriesKeys, from the node's own records (never from a client): the
+   *  id each key's series had in the leader's state machine when an earlier
+   *  put resolved it, -1 when unknown. The leader's encoder uses and fills it
+   *  in (series-handles.ts). */
+  seriesIds?: Int32Array;
   seriesIndexes: ArrayLike<unknown>;
   timestamps: ArrayLike<unknown>;
   values: ArrayLike<unknown>;

@@ -19,6 +19,7 @@ import {
   type FrameEncoding,
 } from './protocol.js';
 import { describeValue, invalidArgument, parseSubscriptionSpec } from './requests.js';
+import { SeriesHandleTable } from './series-handles.js';
 import type { LivePoint, Subscription, TsdbService } from './service.js';
 import type { OperationContext, OperationHandler } from './ws-operations.js';
 
@@ -44,8 +45,6 @@ interface LiveSubscription {
 }
 
 const WS_OPEN = 1;
-/** Longest series key a handle is declared for, UTF-16 units (valid keys are shorter). */
-const MAX_SERIES_KEY_CHARS = 16 * 1024;
 
 export class ClientConnection {
   private inFlight = 0;
@@ -55,14 +54,14 @@ export class ClientConnection {
   private closed = false;
   private corked = false;
   private readonly drainWaiters: Array<() => void> = [];
-  /** Series keys by the handle this connection's client declared for them
-   *  (`seriesHandles` of a put); at most limits.maxSeriesHandles. */
-  private readonly seriesByHandle: Array<string | undefined> = [];
+  /** The series handles this connection's client declared (`seriesHandles` of a put). */
+  private readonly seriesHandles: SeriesHandleTable;
 
   constructor(
     private readonly ws: WebSocket,
     private readonly options: ConnectionOptions,
   ) {
+    this.seriesHandles = new SeriesHandleTable(options.limits.maxSeriesHandles);
     ws.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => this.onFrame(data, isBinary));
     ws.on('close', () => this.onClose());
     ws.on('error', () => ws.terminate());
@@ -153,7 +152,7 @@ export class ClientConnection {
     const id = msg.id;
     // Before any check that could refuse the request: the client counts on
     // every put it sent having declared its handles.
-    if (msg.op === 'put' && msg.seriesHandles !== undefined) this.declareSeriesHandles(msg.seriesHandles, msg.seriesKeys);
+    if (msg.op === 'put' && msg.seriesHandles !== undefined) this.seriesHandles.declare(msg.seriesHandles, msg.seriesKeys);
     if (this.inFlightIds.has(id)) {
       this.answerError(id, new TsraftError('TSR_ERR_BAD_FRAME', `request id ${id} is already in flight on this connection`, { details: { reason: 'duplicate_id' } }), encoding);
       return;
@@ -164,26 +163,6 @@ export class ClientConnection {
       return;
     }
     this.run(id, msg, encoding);
-  }
-
-  /** Remembers handle → key for the well-formed pairs of a put (the put
-   *  itself reports malformed fields); handles beyond the bound are ignored. */
-  private declareSeriesHandles(handles: unknown, keys: unknown): void {
-    if (!(Array.isArray(handles) || ArrayBuffer.isView(handles)) || !Array.isArray(keys)) return;
-    const list = handles as ArrayLike<unknown>;
-    const max = this.options.limits.maxSeriesHandles;
-    for (let k = 0; k < list.length && k < keys.length; k++) {
-      const handle = list[k];
-      const key = keys[k];
-      if (typeof handle === 'number' && Number.isInteger(handle) && handle >= 0 && handle < max && typeof key === 'string' && key.length <= MAX_SERIES_KEY_CHARS) {
-        this.seriesByHandle[handle] = key;
-      }
-    }
-  }
-
-  /** The key the client declared for `handle` on this connection. */
-  private seriesKeyOfHandle(handle: unknown): string | undefined {
-    return typeof handle === 'number' && Number.isInteger(handle) && handle >= 0 && handle < this.seriesByHandle.length ? this.seriesByHandle[handle] : undefined;
   }
 
   private run(id: number, msg: Record<string, unknown>, encoding: FrameEncoding): void {
@@ -237,7 +216,7 @@ export class ClientConnection {
       access: this.options.access,
       sendPartial: (value) => this.send({ id, partial: value }, encoding),
       drained: () => this.drained(),
-      seriesKeyOfHandle: (handle) => this.seriesKeyOfHandle(handle),
+      seriesHandles: this.seriesHandles,
     };
     return handler(msg, ctx);
   }

@@ -20,6 +20,7 @@ import {
   parseSuggest,
   readCount,
 } from './requests.js';
+import type { SeriesHandleTable } from './series-handles.js';
 import type { ColumnarPoints, PointsInput, TsdbService } from './service.js';
 
 export interface OperationContext {
@@ -31,27 +32,39 @@ export interface OperationContext {
   sendPartial(value: unknown): void;
   /** Resolves once the connection's send buffer has drained below its bound. */
   drained(): Promise<void>;
-  /** The series key the client declared for a handle on this connection. */
-  seriesKeyOfHandle(handle: unknown): string | undefined;
+  /** The series handles the client declared on this connection. */
+  seriesHandles: SeriesHandleTable;
 }
 
 export type OperationHandler = (request: Record<string, unknown>, ctx: OperationContext) => Promise<unknown>;
 
-export function pointsOfPutRequest(msg: Record<string, unknown>, seriesKeyOfHandle: (handle: unknown) => string | undefined = () => undefined): PointsInput {
+/** The handles a put names its series by (seriesRefs, or seriesHandles with
+ *  its keys), one per series; null when it names them otherwise. */
+function handlesOfPut(msg: Record<string, unknown>): ArrayLike<unknown> | null {
+  const handles = msg.seriesRefs ?? (msg.seriesKeys !== undefined ? msg.seriesHandles : undefined);
+  return Array.isArray(handles) || ArrayBuffer.isView(handles) ? (handles as ArrayLike<unknown>) : null;
+}
+
+export function pointsOfPutRequest(msg: Record<string, unknown>, seriesHandles: SeriesHandleTable | null = null): PointsInput {
   if (msg.points !== undefined) {
     if (!Array.isArray(msg.points)) throw invalidArgument('points', 'points must be an array of {metric, timestamp, value, tags}');
     return { kind: 'objects', points: msg.points as RawPoint[] };
   }
+  const handles = seriesHandles === null ? null : handlesOfPut(msg);
+  // The series ids this connection's earlier puts resolved, for encodePut to use and fill in.
+  const seriesIds = handles === null ? undefined : seriesHandles!.idHints(handles);
   if (msg.seriesRefs !== undefined) {
-    return { kind: 'columns', columns: { seriesKeys: seriesKeysOfRefs(msg.seriesRefs, seriesKeyOfHandle), seriesIndexes: msg.seriesIndexes, timestamps: msg.timestamps, values: msg.values } as ColumnarPoints };
+    const seriesKeys = seriesKeysOfRefs(msg.seriesRefs, (handle) => seriesHandles?.keyOf(handle));
+    return { kind: 'columns', columns: { seriesKeys, seriesIds, seriesIndexes: msg.seriesIndexes, timestamps: msg.timestamps, values: msg.values } as ColumnarPoints };
   }
   if (msg.seriesHandles !== undefined && !(Array.isArray(msg.seriesHandles) || ArrayBuffer.isView(msg.seriesHandles))) {
     throw invalidArgument('seriesHandles', 'seriesHandles must be an array of integer handles, one per series key');
   }
   if (msg.series !== undefined || msg.seriesKeys !== undefined) {
+    const ids = Array.isArray(msg.seriesKeys) && seriesIds !== undefined && seriesIds.length === msg.seriesKeys.length ? seriesIds : undefined;
     return {
       kind: 'columns',
-      columns: { series: msg.series, seriesKeys: msg.seriesKeys, seriesIndexes: msg.seriesIndexes, timestamps: msg.timestamps, values: msg.values } as ColumnarPoints,
+      columns: { series: msg.series, seriesKeys: msg.seriesKeys, seriesIds: ids, seriesIndexes: msg.seriesIndexes, timestamps: msg.timestamps, values: msg.values } as ColumnarPoints,
     };
   }
   throw invalidArgument('points', 'a put needs points (objects) or series (or seriesKeys) + seriesIndexes + timestamps + values (columns)');
@@ -84,7 +97,7 @@ function pointCountOf(input: PointsInput): number {
 
 async function put(msg: Record<string, unknown>, ctx: OperationContext): Promise<unknown> {
   if (ctx.access !== 'read-write') throw forbidden('put');
-  const points = pointsOfPutRequest(msg, ctx.seriesKeyOfHandle);
+  const points = pointsOfPutRequest(msg, ctx.seriesHandles);
   const count = pointCountOf(points);
   if (count > ctx.limits.maxPointsPerPut) {
     throw new TsraftError('TSR_ERR_BATCH_TOO_LARGE', `put request has ${count} points, the limit is ${ctx.limits.maxPointsPerPut}`, {
@@ -93,7 +106,15 @@ async function put(msg: Record<string, unknown>, ctx: OperationContext): Promise
   }
   const session = parseSession(msg.clientId, msg.seq, msg.firstUnacked);
   const forwarded = msg.forwarded === true;
-  return ctx.service.put(points, session === undefined ? { forwarded } : { session, forwarded });
+  try {
+    return await ctx.service.put(points, session === undefined ? { forwarded } : { session, forwarded });
+  } finally {
+    // encodePut filled in the ids it resolved (and a stale one was taken out): keep them for the next put.
+    const handles = handlesOfPut(msg);
+    if (points.kind === 'columns' && points.columns.seriesIds !== undefined && handles !== null && points.columns.seriesKeys !== undefined) {
+      ctx.seriesHandles.remember(handles, points.columns.seriesKeys as ArrayLike<unknown>, points.columns.seriesIds);
+    }
+  }
 }
 
 function queryOf(msg: Record<string, unknown>, nowMs: number): TsdbQuery {

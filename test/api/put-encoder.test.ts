@@ -145,4 +145,19 @@ describe('encodePut', () => {
     expect([...batch.seriesIds]).toEqual([41]);
     expect(batch.seriesKeys).toEqual(['']);
   });
+
+  it('uses the series ids remembered for keys, fills in the ones it resolves, and ignores them without a resolver', () => {
+    const asked: string[] = [];
+    const seriesIdOf: SeriesIdResolver = (key) => (asked.push(key), key === 'm{h=b}' ? 7 : undefined);
+    const seriesIds = Int32Array.of(3, -1, -1);
+    const columns = { seriesKeys: ['m{h=a}', 'm{h=b}', 'm{h=c}'], seriesIds, seriesIndexes: [0, 1, 2], timestamps: [1_700_000_000, 1_700_000_000, 1_700_000_000], values: [1, 2, 3] };
+    const out = encodePut({ kind: 'columns', columns }, undefined, null, seriesIdOf);
+    expect(asked).toEqual(['m{h=b}', 'm{h=c}']);
+    expect([...seriesIds]).toEqual([3, 7, -1]);
+    const batch = decodeWriteBatch(out.batch!);
+    expect([...batch.seriesIds]).toEqual([3, 7, -1]);
+    expect(batch.seriesKeys).toEqual(['', '', 'm{h=c}']);
+    const byKey = decodeWriteBatch(encodePut({ kind: 'columns', columns }, undefined, null, null).batch!);
+    expect([...byKey.seriesIds]).toEqual([-1, -1, -1]);
+  });
 });

@@ -174,4 +174,18 @@ describe('ReplicatedTsdbService', () => {
       ['h3', 3],
     ]);
   });
+
+  it('forgets a remembered series id that went stale and stores the put by key', async () => {
+    const replica = new ApplyingReplica(new TimeSeriesStateMachine({ blockSpanMs: 3_600_000 }));
+    const s = service(replica, () => status({}));
+    await s.put({ kind: 'objects', points: [point] });
+    replica.committedFirst.push(encodeCommand({ type: 'retention', leaderTimeMs: 1_700_000_000_000 + 5 * 3_600_000, retentionMs: 3_600_000 }));
+    // The connection remembers id 0 for m{h=a}: retention removes it before the put applies.
+    const seriesIds = Int32Array.of(0);
+    const result = await s.put({ kind: 'columns', columns: { seriesKeys: ['m{h=a}'], seriesIds, seriesIndexes: [0], timestamps: [1_700_020_000], values: [7] } });
+    expect(result).toMatchObject({ success: 1, failed: 0 });
+    expect(replica.applied.map((a) => a.result.kind)).toEqual(['write', 'stale_series', 'write']);
+    expect([...seriesIds]).toEqual([-1]);
+    expect(replica.sm.seriesOfMetric('m').map((info) => info.id)).toEqual([1]);
+  });
 });

@@ -76,13 +76,19 @@ export class BackupFormatStateMachine implements ReplicatedStateMachine<ApplyRes
     }
   }
 
+  /** Every committed entry up to here is reflected (applied, or skipped:
+   *  configuration changes and no-ops; see TimeSeriesStateMachine.skip). */
   get appliedIndex(): number {
-    return this.inner.appliedIndex;
+    return this.inner.coveredIndex;
   }
 
   apply(index: number, data: Uint8Array): ApplyResult {
     return this.inner.apply(index, data);
   }
+  skip(index: number): void {
+    this.inner.skip(index);
+  }
+
 
   /** A pack whose manifest has raft.index = the state machine's applied index
    *  and null term/membership: the Raft snapshot metadata carries those. */

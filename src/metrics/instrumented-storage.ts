@@ -4,7 +4,7 @@
 // They forward every call unchanged and never swallow an error.
 import type { RaftLogStore, RaftSaveBatch, SnapshotSink, StoredRaftState } from '../storage/types.js';
 import type { ReplicatedStateMachine } from '../replica/types.js';
-import type { SnapshotMeta } from '../raft/types.js';
+import type { Entry, SnapshotMeta } from '../raft/types.js';
 import type { MetricFamilies, SyncOperation } from './definitions.js';
 import { LogSizeTracker } from './log-size.js';
 
@@ -42,6 +42,10 @@ export class InstrumentedLogStore implements RaftLogStore {
   async compact(upTo: number): Promise<void> {
     await this.timed('compact', () => this.inner.compact(upTo));
     this.size.dropThrough(upTo);
+  }
+
+  readEntries(from: number, to: number): Promise<Entry[] | null> {
+    return this.inner.readEntries(from, to);
   }
 
   close(): Promise<void> {
@@ -91,6 +95,10 @@ export class SnapshotTimer<R> implements ReplicatedStateMachine<R> {
 
   apply(index: number, data: Uint8Array): R {
     return this.inner.apply(index, data);
+  }
+
+  skip(index: number): void {
+    this.inner.skip?.(index);
   }
 
   snapshot(): Uint8Array {

@@ -163,7 +163,7 @@ export class TsraftNode {
     this.logStore = await LevelRaftLogStore.open({ db });
     this.stateStore = new LevelStateMachineStore(db);
     if (await loadPersistedState(this.stateMachine, this.stateStore)) {
-      this.loadedIndex = this.stateMachine.appliedIndex;
+      this.loadedIndex = this.stateMachine.coveredIndex;
       const stats = this.stateMachine.stats();
       log.info('loaded the state machine from LevelDB', { appliedIndex: this.loadedIndex, series: stats.seriesCount, points: stats.pointCount });
     }

@@ -181,7 +181,23 @@ export class Replica<R = unknown> {
           details: { index: stored.snapshot.index, localIndex: local?.index ?? null },
         });
       }
-      if (this.sm.appliedIndex < stored.snapshot.index) await this.restoreStateMachine(local);
+      if (this.sm.appliedIndex < stored.snapshot.index) {
+        // A state machine persisted on its own may be a little behind the
+        // local snapshot while the log still holds the entries in between
+        // (committed: the snapshot covers them): apply those rather than
+        // install the whole snapshot again.
+        const behind = this.options.persistence != null && this.sm.appliedIndex > 0 ? await logStore.readEntries(this.sm.appliedIndex + 1, stored.snapshot.index) : null;
+        if (behind !== null) {
+          for (const e of behind) {
+            if (e.kind !== 'config' && e.data.length > 0) this.sm.apply(e.index, e.data);
+            else this.sm.skip?.(e.index);
+          }
+          assert(this.sm.appliedIndex >= stored.snapshot.index, `replica ${this.id}: replaying to snapshot ${stored.snapshot.index} stopped at ${this.sm.appliedIndex}`);
+        } else {
+          await this.restoreStateMachine(local);
+          if (this.sm.appliedIndex < stored.snapshot.index) this.sm.skip?.(stored.snapshot.index);
+        }
+      }
       applied = stored.snapshot.index;
       config = cloneConfig(stored.snapshot.config);
       this.snapshotIndex = stored.snapshot.index;
@@ -678,6 +694,8 @@ export class Replica<R = unknown> {
     // install replaces that state in the state machine's store.
     await this.persisting;
     await this.restoreStateMachine(meta);
+    // The snapshot reflects every entry up to its index (its last may be a no-op).
+    if (this.sm.appliedIndex < meta.index) this.sm.skip?.(meta.index);
     this.appliedIndexValue = meta.index;
     this.appliedConfig = cloneConfig(meta.config);
     this.snapshotIndex = meta.index;
@@ -714,6 +732,7 @@ export class Replica<R = unknown> {
       } else if (e.data.length > 0) {
         result = this.sm.apply(e.index, e.data);
       }
+      if (e.kind === 'config' || e.data.length === 0) this.sm.skip?.(e.index);
       this.appliedIndexValue = e.index;
       observer?.onApplied?.(this.id, e, result);
       this.proposals.applied(e.index, e.term, result);

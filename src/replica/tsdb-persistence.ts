@@ -4,7 +4,7 @@
 // changed series and the applied index. A restart then replays only the log
 // entries after that index.
 import { TsraftError, assert } from '../errors.js';
-import { KEY_BLOCK_BYTES, KEY_META, KEY_RESTORE_MARKER, blockKey, checkpointOps, decodePersistedState, decodeStoredState, encodeRestoreMarker, metaKey, restoreMarkerKey, seriesOps, type StateKvOp } from '../tsdb/persisted-state.js';
+import { KEY_BLOCK_BYTES, KEY_META, KEY_RESTORE_MARKER, blockKey, checkpointOps, coveredIndexKey, encodeCoveredIndex, decodePersistedState, decodeStoredState, encodeRestoreMarker, metaKey, restoreMarkerKey, seriesOps, type StateKvOp } from '../tsdb/persisted-state.js';
 import { SeriesData } from '../tsdb/series-data.js';
 import { SnapshotStreamParser, snapshotWithoutSeries, type SnapshotHeader } from '../tsdb/snapshot-stream.js';
 import type { PersistedBlockReader, TimeSeriesStateMachine } from '../tsdb/state-machine.js';
@@ -56,17 +56,20 @@ export class SnapshotInstaller {
   seriesCount = 0;
   bytesWritten = 0;
 
-  private constructor(private readonly store: StateMachineStore) {}
+  private constructor(
+    private readonly store: StateMachineStore,
+    private readonly snapshotIndex: number,
+  ) {}
 
   static async begin(store: StateMachineStore, snapshotIndex: number, knobs: Pick<ReplicaTestingKnobs, 'installMetaFirst'> = {}): Promise<SnapshotInstaller> {
     if (knobs.installMetaFirst === true) {
       // Planted bug: no marker (installSnapshotStream writes the meta record first).
       await store.clearRange(ALL_FROM, ALL_TO);
-      return new SnapshotInstaller(store);
+      return new SnapshotInstaller(store, snapshotIndex);
     }
     await store.write([{ type: 'put', key: restoreMarkerKey(), value: encodeRestoreMarker(snapshotIndex) }, { type: 'del', key: metaKey() }], { replaceAll: false });
     await store.clearRange(Uint8Array.of(KEY_RESTORE_MARKER + 1), ALL_TO);
-    return new SnapshotInstaller(store);
+    return new SnapshotInstaller(store, snapshotIndex);
   }
 
   /** One series (SeriesData.serialize() bytes); its blocks go to the store, not to memory. */
@@ -99,6 +102,8 @@ export class SnapshotInstaller {
       throw new TsraftError('TSR_ERR_CORRUPT_SNAPSHOT', `the snapshot announces ${header.seriesCount} series but holds ${this.seriesCount}`, { details: { seriesCount: header.seriesCount } });
     }
     const meta = snapshotWithoutSeries(header, tail);
+    // The snapshot reflects every entry up to its index, the last of which may be a no-op.
+    this.ops.push({ type: 'put', key: coveredIndexKey(), value: encodeCoveredIndex(Math.max(this.snapshotIndex, header.appliedIndex)) });
     this.ops.push({ type: 'put', key: metaKey(), value: meta });
     if (verify === null) this.ops.push({ type: 'del', key: restoreMarkerKey() });
     this.pendingBytes += meta.length;

@@ -29,12 +29,17 @@ export class TsdbStateMachine implements ReplicatedStateMachine<ApplyResult> {
     }
   }
 
+  /** Every committed entry up to here is reflected (applied or skipped). */
   get appliedIndex(): number {
-    return this.machine.appliedIndex;
+    return this.machine.coveredIndex;
   }
 
   apply(index: number, data: Uint8Array): ApplyResult {
     return this.machine.apply(index, data);
+  }
+
+  skip(index: number): void {
+    this.machine.skip(index);
   }
 
   snapshot(): Uint8Array {

@@ -18,6 +18,12 @@ export interface ReplicatedStateMachine<R = unknown> {
   /** Apply one committed entry; the result answers the client that proposed it.
    *  A throw is fatal for the replica (the entry cannot be applied). */
   apply(index: number, data: Uint8Array): R;
+  /** Optional: a committed entry it does not apply (configuration, a
+   *  leader's empty no-op) was passed at `index`. A state machine persisted on
+   *  its own records it, so its applied index — and so its checkpoint — covers
+   *  every committed entry and a restart does not mistake it for being behind
+   *  a snapshot taken at such an entry. */
+  skip?(index: number): void;
   /** The whole state as bytes (deterministic: equal states give equal bytes). */
   snapshot(): Uint8Array;
   /** Optional: writes the bytes snapshot() returns to `sink` without ever

@@ -122,6 +122,22 @@ export class KvRaftLogStore implements RaftLogStore {
     return this.serialize(() => this.compactNow(upTo));
   }
 
+  readEntries(from: number, to: number): Promise<Entry[] | null> {
+    return this.serialize(async () => {
+      assert(Number.isSafeInteger(from) && Number.isSafeInteger(to) && from >= 1 && from <= to + 1, `readEntries: bad range ${from}..${to}`);
+      if (from > to) return [];
+      const rows = await this.backend.range(entryKey(from), entryKey(to + 1));
+      if (rows.length !== to - from + 1) return null; // compacted away
+      const entries: Entry[] = [];
+      for (const [key, value] of rows) {
+        const index = indexOfEntryKey(key);
+        if (index !== from + entries.length) return null;
+        entries.push(decodeEntry(value, index));
+      }
+      return entries;
+    });
+  }
+
   recordSnapshot(meta: SnapshotMeta): Promise<void> {
     return this.serialize(() => this.recordSnapshotNow(meta));
   }

@@ -41,6 +41,10 @@ export interface RaftLogStore {
   /** Record that a local snapshot, already durable in the SnapshotStore,
    *  covers entries ≤ meta.index. Entries stay until compact(). One synced write. */
   recordSnapshot(meta: SnapshotMeta): Promise<void>;
+  /** Entries from..to (inclusive), checksum-verified, including entries a
+   *  snapshot covers but compaction has not dropped yet; null when any of
+   *  them is gone. */
+  readEntries(from: number, to: number): Promise<Entry[] | null>;
   /** Drop entries with index ≤ upTo; upTo must not exceed the recorded snapshot. */
   compact(upTo: number): Promise<void>;
   close(): Promise<void>;

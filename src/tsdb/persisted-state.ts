@@ -9,6 +9,8 @@
 //   00                    restore marker: a snapshot is being installed into
 //                         the store; what else is stored is incomplete
 //   01                    meta: TimeSeriesStateMachine.snapshot({series: false})
+//   01 01                 covered index: the last committed entry the state
+//                         reflects, applied or skipped (≥ the meta's applied index)
 //   02 <id>               series head: key and open blocks
 //   02 <id> <seq>         series journal record seq (u32): points appended
 //                         to the open blocks since the head was written
@@ -108,6 +110,32 @@ function encodeBlockMeta(pointCount: number, byteLength: number, crc: number): U
   return w.finish().slice();
 }
 
+export function coveredIndexKey(): Uint8Array {
+  return Uint8Array.of(KEY_META, 1);
+}
+
+export function encodeCoveredIndex(index: number): Uint8Array {
+  const w = new ByteWriter(16);
+  w.u8(RECORD_VERSION);
+  w.varuint(index);
+  w.crc32c();
+  return w.finish().slice();
+}
+
+function decodeCoveredIndex(value: Uint8Array): number {
+  const what = 'persisted state machine: covered index record';
+  if (value.length < 5) throw corrupt('covered index record is too short');
+  const r = new ByteReader(value, 'TSR_ERR_CORRUPT_STATE', what);
+  r.offset = value.length - 4;
+  r.expectCrc32c(0, 'record checksum');
+  const body = new ByteReader(value, 'TSR_ERR_CORRUPT_STATE', what, 0, value.length - 4);
+  const version = body.u8('version');
+  if (version !== RECORD_VERSION) throw body.corrupt(`version ${version} is not supported (this build reads ${RECORD_VERSION})`);
+  const index = body.varuint('covered index');
+  body.expectEnd();
+  return index;
+}
+
 export function restoreMarkerKey(): Uint8Array {
   return Uint8Array.of(KEY_RESTORE_MARKER);
 }
@@ -168,6 +196,7 @@ export function checkpointOps(cp: StateCheckpoint): CheckpointWrite {
     bytes += written.bytes;
   }
   // Last: the applied index names a state every record above belongs to.
+  put(coveredIndexKey(), encodeCoveredIndex(cp.coveredIndex));
   put(metaKey(), cp.meta);
   return { replaceAll: cp.full, ops, bytes };
 }
@@ -196,12 +225,15 @@ export function decodeStoredState(records: ReadonlyArray<readonly [Uint8Array, U
 /** decodeStoredState without a restore marker: the parts, or null when empty. */
 export function decodePersistedState(records: Iterable<readonly [Uint8Array, Uint8Array]>): PersistedStateParts | null {
   let meta: Uint8Array | null = null;
+  let coveredIndex = 0;
   const series: PersistedStateParts['series'] = [];
   const blocksOf = new Map<number, WrittenBlockMeta[]>();
   for (const [key, value] of records) {
     const kind = key[0];
     if (kind === KEY_META && key.length === 1) {
       meta = value;
+    } else if (kind === KEY_META && key.length === 2 && key[1] === 1) {
+      coveredIndex = decodeCoveredIndex(value);
     } else if (kind === KEY_SERIES_HEAD && key.length === 5) {
       const id = readU32be(key, 1);
       const r = new ByteReader(value, 'TSR_ERR_CORRUPT_STATE', `persisted state machine: head record of series ${id}`);
@@ -259,7 +291,7 @@ export function decodePersistedState(records: Iterable<readonly [Uint8Array, Uin
     const orphan = [...blocksOf.keys()][0]!;
     throw corrupt(`block metadata of series ${orphan}, which has no head record`, { seriesId: orphan });
   }
-  return { meta, series };
+  return { meta, coveredIndex, series };
 }
 
 function hex(bytes: Uint8Array): string {

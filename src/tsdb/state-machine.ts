@@ -141,6 +141,8 @@ export interface StateCheckpoint {
   appliedIndex: number;
   /** Replace everything stored (the first checkpoint, or after a restore from a snapshot). */
   full: boolean;
+  /** coveredIndex at capture (≥ appliedIndex). */
+  coveredIndex: number;
   /** snapshot() without the series: index, options, sessions, sections. */
   meta: Uint8Array;
   /** Series that changed (every series when full), in id order. */
@@ -153,6 +155,8 @@ export interface StateCheckpoint {
 /** The parts of a persisted state machine (persisted-state.ts decodes them). */
 export interface PersistedStateParts {
   meta: Uint8Array;
+  /** The covered index stored with the meta record (0 when none). */
+  coveredIndex: number;
   series: Array<{ id: number; key: string; head: Uint8Array; blocks: WrittenBlockMeta[]; journals: Uint8Array[] }>;
 }
 
@@ -206,6 +210,8 @@ export class TimeSeriesStateMachine implements SeriesSource {
   /** Scheduled backups coordinated through the log (backup-schedule.ts). */
   private backupSchedule = new BackupScheduleState();
   private appliedIndexValue = 0;
+  /** Highest index passed by skip() (local: see skip). */
+  private coveredIndexValue = 0;
   private lastLeaderTimeMsValue = 0;
   /** Decoded sealed blocks recently read by queries: local, not replicated state. */
   readonly blockCache: DecodedBlockCache;
@@ -298,6 +304,22 @@ export class TimeSeriesStateMachine implements SeriesSource {
     }
     this.appliedIndexValue = index;
     return result;
+  }
+
+  /** A committed entry this state machine does not apply (a configuration
+   *  change, a leader's empty no-op, or the index of an installed snapshot)
+   *  was passed at `index`. Local, not replicated state: it moves only
+   *  coveredIndex, which checkpoints store so that a restart knows every
+   *  entry up to it is reflected (the applied index, in snapshots and
+   *  digests, stays the last entry applied). */
+  skip(index: number): void {
+    if (!(Number.isSafeInteger(index) && index > this.coveredIndex)) throw new AssertionError(`skip index ${index} not after ${this.coveredIndex}`);
+    this.coveredIndexValue = index;
+  }
+
+  /** The last committed entry this state reflects, applied or skipped. */
+  get coveredIndex(): number {
+    return Math.max(this.appliedIndexValue, this.coveredIndexValue);
   }
 
   private noteLeaderTime(leaderTimeMs: number): void {
@@ -613,7 +635,7 @@ export class TimeSeriesStateMachine implements SeriesSource {
     this.removedSeries.clear();
     this.needsFullCheckpoint = false;
     if (this.blockReader !== null) this.capturedBlocks.set(generation, records);
-    return { generation, appliedIndex: this.appliedIndexValue, full, meta: this.snapshot({ series: false }), series, removedSeries };
+    return { generation, appliedIndex: this.appliedIndexValue, coveredIndex: this.coveredIndex, full, meta: this.snapshot({ series: false }), series, removedSeries };
   }
 
   /** The checkpoint `generation` (and every earlier one) is written: its
@@ -656,6 +678,7 @@ export class TimeSeriesStateMachine implements SeriesSource {
       sm.attachSeries(record.id, series);
     }
     sm.index.advanceNextId(nextSeriesId);
+    sm.coveredIndexValue = parts.coveredIndex;
     sm.checkpointGeneration = 1;
     sm.needsFullCheckpoint = false;
     return sm;
@@ -676,6 +699,7 @@ export class TimeSeriesStateMachine implements SeriesSource {
     this.data = new Map();
     for (const [id, series] of loaded.data) this.attachSeries(id, series);
     this.checkpointGeneration = loaded.checkpointGeneration;
+    this.coveredIndexValue = loaded.coveredIndexValue;
     this.needsFullCheckpoint = false;
   }
 
@@ -686,6 +710,7 @@ export class TimeSeriesStateMachine implements SeriesSource {
     this.sessions = other.sessions;
     this.backupSchedule = other.backupSchedule;
     this.appliedIndexValue = other.appliedIndexValue;
+    this.coveredIndexValue = 0;
     this.lastLeaderTimeMsValue = other.lastLeaderTimeMsValue;
     this.dirtySeries.clear();
     this.removedSeries.clear();

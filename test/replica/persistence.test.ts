@@ -17,12 +17,24 @@ class PersistedList extends ListStateMachine implements StateMachinePersistence 
   constructor(private readonly disk: MemoryDisk) {
     super();
     const stored = disk.read(KEY);
-    if (stored !== undefined) this.restore(stored);
+    if (stored !== undefined) super.restore(stored);
   }
 
   override apply(index: number, data: Uint8Array): string {
     this.appliedThisProcess++;
     return super.apply(index, data);
+  }
+
+  restoresFromSnapshot = 0;
+
+  override restore(data: Uint8Array): void {
+    this.restoresFromSnapshot++;
+    super.restore(data);
+  }
+
+  /** Configuration entries and no-ops move the index the checkpoint covers. */
+  skip(index: number): void {
+    this.appliedIndex = index;
   }
 
   async persist(): Promise<number> {
@@ -35,10 +47,10 @@ class PersistedList extends ListStateMachine implements StateMachinePersistence 
   }
 }
 
-async function start(w: ReplicaWorld, id: string, machines: Map<string, PersistedList>, persistEveryEntries = 10): Promise<PersistedList> {
+async function start(w: ReplicaWorld, id: string, machines: Map<string, PersistedList>, persistEveryEntries = 10, snapshotEveryEntries = 1_000_000): Promise<PersistedList> {
   const sm = new PersistedList(w.disk(id));
   machines.set(id, sm);
-  await w.start(id, w.founding, { stateMachine: sm, persistence: sm, persistEveryEntries, snapshotEveryEntries: 1_000_000 });
+  await w.start(id, w.founding, { stateMachine: sm, persistence: sm, persistEveryEntries, snapshotEveryEntries, logEntriesKeptAfterSnapshot: 100 });
   return sm;
 }
 
@@ -96,6 +108,28 @@ describe('Replica: state machine checkpoints', () => {
     await w.run(500);
     expect(after.items).toEqual(before.items);
     expect(after.appliedThisProcess).toBe(0);
+  });
+
+  it('catches up from the kept log, not by installing the local snapshot, when a little behind it', async () => {
+    const w = new ReplicaWorld(IDS);
+    const machines = new Map<string, PersistedList>();
+    // Checkpoints every 15 entries, local snapshots every 10: after about 26
+    // entries the stored state machine (15) is behind the newest snapshot (20).
+    await Promise.all(IDS.map((id) => start(w, id, machines, 15, 10)));
+    await w.waitForLeader();
+    await write(w, 22, 'k');
+    await w.run(300);
+    const follower = w.followers()[0]!.id;
+    const before = machines.get(follower)!;
+    const snapshotIndex = w.replica(follower).status().snapshotIndex;
+    expect(snapshotIndex).toBeGreaterThan(0);
+    w.crash(follower);
+    const stored = new PersistedList(w.disk(follower));
+    expect(stored.appliedIndex).toBeLessThan(snapshotIndex);
+    const after = await start(w, follower, machines, 15, 10);
+    expect(after.restoresFromSnapshot).toBe(0);
+    await w.waitFor(() => after.items.length === before.items.length, 5_000, 'the follower catches up');
+    expect(after.items).toEqual(before.items);
   });
 
   it('refuses to start when the state machine is ahead of the end of its log', async () => {

@@ -175,6 +175,18 @@ export function describeRaftLogStore(name: string, createHarness: () => Promise<
       expect(loaded.entries.map((e) => e.split(':')[0])).toEqual(['9', '10', '11']);
     });
 
+    it('reads back entries a snapshot covers until compaction drops them', async () => {
+      await store!.save({ hardState: hardState(1, null, 8), entries: entries(1, 10, 1), snapshot: null });
+      await store!.recordSnapshot(snapshotMeta(8, 1));
+      await store!.compact(3);
+      // load() starts after the snapshot; readEntries still reaches behind it.
+      expect((await store!.readEntries(5, 8))!.map((e) => e.index)).toEqual([5, 6, 7, 8]);
+      expect(await store!.readEntries(9, 8)).toEqual([]);
+      // Entry 3 is gone: the range is not whole.
+      expect(await store!.readEntries(3, 6)).toBeNull();
+      expect(await store!.readEntries(10, 12)).toBeNull();
+    });
+
     it('refuses to compact past the recorded snapshot', async () => {
       await store!.save({ hardState: null, entries: entries(1, 10, 1), snapshot: null });
       await store!.recordSnapshot(snapshotMeta(4, 1));

@@ -195,7 +195,24 @@ describe('state machine checkpoints', () => {
     sm.apply(index, retentionEntry(T0 + 100 * 3_600_000, 3_600_000));
     expect(sm.stats().seriesCount).toBe(0);
     await checkpointer.persist();
-    expect(disk.keys('sm/')).toEqual(['sm/01']);
+    expect(disk.keys('sm/')).toEqual(['sm/01', 'sm/0101']);
+  });
+
+  it('stores the covered index: entries it skipped (no-ops, configuration) are not applied again after a restart', async () => {
+    const disk = new MemoryDisk();
+    const { sm, checkpointer } = persisted(disk);
+    sm.apply(3, writeEntry([{ metric: 'cpu', timestamp: T0, value: '1', tags: { host: 'a' } }]));
+    sm.skip(4);
+    sm.skip(7);
+    expect(() => sm.skip(6)).toThrow(/skip index 6 not after 7/);
+    await checkpointer.persist();
+    const loaded = await reload(disk);
+    // The replicated applied index (in snapshots and digests) is the last entry applied.
+    expect(loaded.appliedIndex).toBe(3);
+    expect(loaded.coveredIndex).toBe(7);
+    expect(loaded.snapshot()).toEqual(sm.snapshot());
+    loaded.apply(8, writeEntry([{ metric: 'cpu', timestamp: T0 + 1, value: '2', tags: { host: 'a' } }]));
+    expect(loaded.coveredIndex).toBe(8);
   });
 });
 

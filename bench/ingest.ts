@@ -254,7 +254,9 @@ export async function timedLoop(concurrency: number, durationMs: number, call: (
   return { latenciesMs, units, elapsedMs: performance.now() - started };
 }
 
-/** Retries of /api/put answered 503 (an election), as a collector would retry them. */
+/** Retries of /api/put answered 503 (no leader) or 421 (the leader moved:
+ *  a forwarded write reached a node that no longer leads), as a collector
+ *  would retry them. */
 export const httpRetries = { count: 0 };
 
 export async function httpPut(url: string, body: string): Promise<void> {
@@ -265,7 +267,7 @@ export async function httpPut(url: string, body: string): Promise<void> {
       return;
     }
     const text = await response.text();
-    if (response.status !== 503 || attempt >= 50) throw new Error(`/api/put answered ${response.status}: ${text}`);
+    if ((response.status !== 503 && response.status !== 421) || attempt >= 50) throw new Error(`/api/put answered ${response.status}: ${text}`);
     httpRetries.count++;
     await sleep(50);
   }

@@ -75,6 +75,8 @@ export class Progress {
   recentActive = false;
   /** An append or heartbeat went to this peer since the last heartbeat tick. */
   sentSinceHeartbeat = false;
+  /** The largest commit index sent to this peer (in an append or heartbeat). */
+  sentCommit = 0;
   snapshot: OutgoingSnapshot | null = null;
   readonly inflights: Inflights;
 

@@ -74,6 +74,7 @@ interface Limits {
   maxInflightBytes: number;
   maxAppendBytes: number;
   maxCommittedBytesPerReady: number;
+  commitNowBytes: number;
   maxUncommittedBytes: number;
   snapshotChunkBytes: number;
   maxPendingReads: number;
@@ -89,11 +90,13 @@ function withDefaults(c: RaftConfig): Limits {
     maxInflightBytes: c.maxInflightBytes ?? 8 * 1024 * 1024,
     maxAppendBytes: c.maxAppendBytes ?? 1024 * 1024,
     maxCommittedBytesPerReady: c.maxCommittedBytesPerReady ?? 16 * 1024 * 1024,
+    commitNowBytes: c.commitNowBytes ?? 2048,
     maxUncommittedBytes: c.maxUncommittedBytes ?? 64 * 1024 * 1024,
     snapshotChunkBytes: c.snapshotChunkBytes ?? 1024 * 1024,
     maxPendingReads: c.maxPendingReads ?? 10_000,
   };
   if (limits.heartbeatIntervalTicks < 1) throw new RangeError('raft: heartbeatIntervalTicks must be ≥ 1');
+  if (!(Number.isSafeInteger(limits.commitNowBytes) && limits.commitNowBytes >= 0)) throw new RangeError('raft: commitNowBytes must be an integer ≥ 0');
   if (limits.electionTimeoutTicks < 2 * limits.heartbeatIntervalTicks + 1) {
     throw new RangeError('raft: electionTimeoutTicks must be ≥ 2·heartbeatIntervalTicks + 1');
   }
@@ -132,6 +135,10 @@ export class RaftNode {
   private transferTarget: NodeId | null = null;
   private transferElapsed = 0;
   private needBroadcast = false;
+  /** The commit index moved since followers were last told (sendPendingCommits). */
+  private commitUnsent = false;
+  /** Entry bytes committed since followers were last told at once. */
+  private commitUnsentBytes = 0;
   private readRound = 0;
   private readRoundSent = 0;
   private readonly roundAcks = new Map<NodeId, number>();
@@ -458,6 +465,8 @@ export class RaftNode {
     this.transferElapsed = 0;
     this.uncommittedBytes = 0;
     this.needBroadcast = false;
+    this.commitUnsent = false;
+    this.commitUnsentBytes = 0;
     this.roundAcks.clear();
     this.readRound = 0;
     this.readRoundSent = 0;
@@ -520,6 +529,7 @@ export class RaftNode {
       this.heartbeatElapsed = 0;
       this.broadcastHeartbeat();
     }
+    this.sendPendingCommits();
   }
 
   private quorumRecentlyActive(): boolean {
@@ -845,10 +855,35 @@ export class RaftNode {
     for (const id of this.progress.keys()) if (id !== this.id) this.sendAppendsWhileUnpaused(id);
   }
 
-  /** The commit index moved: tell every follower now (an empty append carries
-   *  it), rather than waiting for the next heartbeat. */
+  /** The commit index moved. A commit of little data reaches followers with
+   *  the next message they get (Raft §5.3: the leader includes the commit
+   *  index in later AppendEntries RPCs and heartbeats): the next append when writes
+   *  keep coming, else an empty append at the next tick (sendPendingCommits).
+   *  Telling them at once cost each follower a message, a Ready and a store
+   *  write per commit — for one-at-a-time writes as much as the write
+   *  itself, competing with the next write for the same cores. A commit of
+   *  commitNowBytes or more, or of a membership change, goes at once, so
+   *  followers apply it while they wait, not when the next append (and its
+   *  fsync) arrives. */
   private broadcastCommit(): void {
+    if (this.commitUnsentBytes < this.limits.commitNowBytes) {
+      this.commitUnsent = true;
+      return;
+    }
+    this.commitUnsent = false;
+    this.commitUnsentBytes = 0;
     for (const id of this.progress.keys()) if (id !== this.id) this.sendAppend(id, true);
+  }
+
+  /** At a tick: an empty append to each follower that has not been sent the
+   *  commit index it may know (min(match, commit)); at most a tick late. */
+  private sendPendingCommits(): void {
+    if (!this.commitUnsent) return;
+    this.commitUnsent = false;
+    this.commitUnsentBytes = 0;
+    for (const [id, pr] of this.progress) {
+      if (id !== this.id && pr.sentCommit < Math.min(pr.match, this.log.committed)) this.sendAppend(id, true);
+    }
   }
 
   /** Send entries (or a snapshot) to a follower, if its window allows.
@@ -867,6 +902,7 @@ export class RaftNode {
     for (const e of entries) bytes += entryBytes(e);
     this.send(to, { type: 'append', prevIndex, prevTerm, entries, commit: this.log.committed });
     pr.sentEntries(entries.length, prevIndex + entries.length, bytes);
+    pr.sentCommit = Math.max(pr.sentCommit, this.log.committed);
     return true;
   }
 
@@ -978,12 +1014,14 @@ export class RaftNode {
       if (id === this.id) continue;
       // Coalesce: an append sent this interval already carried the commit
       // index, unless a read round needs confirming.
-      if (pr.sentSinceHeartbeat && readRound === 0) {
+      const commit = Math.min(pr.match, this.log.committed);
+      if (pr.sentSinceHeartbeat && readRound === 0 && pr.sentCommit >= commit) {
         pr.sentSinceHeartbeat = false;
         continue;
       }
       pr.sentSinceHeartbeat = false;
-      this.send(id, { type: 'heartbeat', commit: Math.min(pr.match, this.log.committed), readRound });
+      pr.sentCommit = Math.max(pr.sentCommit, commit);
+      this.send(id, { type: 'heartbeat', commit, readRound });
     }
     if (readRound > 0) this.releaseConfirmedReads();
   }
@@ -997,7 +1035,13 @@ export class RaftNode {
     if (this.log.term(candidate) !== this.term && this.knobs.commitOldTerm !== true) return false;
     const before = this.log.committed;
     this.log.commitTo(candidate);
-    for (let i = before + 1; i <= candidate; i++) this.uncommittedBytes -= Math.min(this.uncommittedBytes, entryBytes(this.log.entry(i)!));
+    for (let i = before + 1; i <= candidate; i++) {
+      const entry = this.log.entry(i)!;
+      const bytes = entryBytes(entry);
+      this.uncommittedBytes -= Math.min(this.uncommittedBytes, bytes);
+      // A membership change is told at once: every member should act on it soon.
+      this.commitUnsentBytes += entry.kind === 'config' ? this.limits.commitNowBytes : bytes;
+    }
     this.applyConfigEntriesBetween(before + 1, candidate);
     if (before < candidate && this.log.term(candidate) === this.term) this.releaseReadsAwaitingCommit();
     return this.role === 'leader';

@@ -251,6 +251,11 @@ export interface RaftConfig {
   maxAppendBytes?: number;
   /** Max bytes of committed entries handed out in one Ready. Default 16 MiB. */
   maxCommittedBytesPerReady?: number;
+  /** A commit that gives followers at least this many entry bytes to apply
+   *  is sent to them at once (an empty append); a smaller one goes with the
+   *  next append, or at the next tick (Raft §5.3 lets followers learn the
+   *  commit index from later appends). 0 sends every commit at once. Default 2 KiB. */
+  commitNowBytes?: number;
   /** Max bytes of proposed-but-uncommitted entries on the leader; proposals
    *  beyond fail with TSR_ERR_PROPOSAL_BACKPRESSURE. Default 64 MiB. */
   maxUncommittedBytes?: number;

@@ -101,8 +101,10 @@ export class TestCluster {
 
   private boot(id: NodeId, disk: Disk, bootstrapConfig: ConfigState = this.bootstrap): TestNode {
     const snapshotApplied = disk.snapshot !== null && disk.snapshotData !== null ? decodeApplied(disk.snapshotData) : [];
+    // Scenario tests see every commit sent at once, as the paper's figures do;
+    // replication.test.ts covers commits deferred to the next message (commitNowBytes).
     const raft = new RaftNode(
-      { id, prng: new SeededPrng(this.prng.nextUint32()), ...this.options.raft, ...this.options.perNode?.[id] },
+      { id, prng: new SeededPrng(this.prng.nextUint32()), commitNowBytes: 0, ...this.options.raft, ...this.options.perNode?.[id] },
       {
         hardState: { ...disk.hardState },
         snapshot: disk.snapshot,

@@ -10,6 +10,62 @@ function logTerms(c: TestCluster, id: string): number[] {
   return out;
 }
 
+describe('telling followers the commit index (§5.3)', () => {
+  const deferred = { raft: { commitNowBytes: 2048 } };
+  const appliedOf = (c: TestCluster, id: string): string[] => c.node(id).applied.map((a) => a.data);
+
+  it('sends a small commit with the next append, or at the next tick when none follows', () => {
+    const c = new TestCluster(['n1', 'n2', 'n3'], deferred);
+    const leader = c.electLeader();
+    const followers = ['n1', 'n2', 'n3'].filter((id) => id !== leader);
+    const before = followers.map((id) => appliedOf(c, id).length);
+    c.propose(leader, 'p1');
+    c.stabilize();
+    expect(appliedOf(c, leader)).toContain('p1');
+    // Replicated and committed, but the followers were not told yet.
+    expect(followers.map((id) => appliedOf(c, id).length)).toEqual(before);
+    expect(c.delivered.filter((m) => m.type === 'append' && m.entries.length === 0)).toHaveLength(0);
+    c.propose(leader, 'p2');
+    c.stabilize();
+    // p2's append carried p1's commit.
+    for (const id of followers) expect(appliedOf(c, id)).toContain('p1');
+    for (const id of followers) expect(appliedOf(c, id)).not.toContain('p2');
+    c.raft(leader).tick();
+    c.stabilize();
+    for (const id of followers) expect(appliedOf(c, id)).toContain('p2');
+  });
+
+  it('sends a commit of commitNowBytes or more at once', () => {
+    const c = new TestCluster(['n1', 'n2', 'n3'], deferred);
+    const leader = c.electLeader();
+    c.propose(leader, 'x'.repeat(3000));
+    c.stabilize();
+    for (const id of ['n1', 'n2', 'n3']) expect(appliedOf(c, id)).toContain('x'.repeat(3000));
+  });
+
+  it('sends the commit of a membership change at once', () => {
+    const c = new TestCluster(['n1', 'n2', 'n3'], deferred);
+    const leader = c.electLeader();
+    expect(c.raft(leader).proposeConfigChange({ op: 'add-learner', nodeId: 'n4', context: '' }).ok).toBe(true);
+    c.stabilize();
+    for (const id of ['n1', 'n2', 'n3']) expect(c.raft(id).status().commit, id).toBe(c.raft(leader).status().commit);
+  });
+
+  it('sends a heartbeat to a follower whose appends this interval carried an older commit', () => {
+    const c = new TestCluster(['n1', 'n2', 'n3'], deferred);
+    const leader = c.electLeader();
+    c.propose(leader, 'p1');
+    c.stabilize();
+    const sent = c.delivered.length;
+    // The heartbeat tick: the appends of this interval went out before p1 committed.
+    c.raft(leader).tick();
+    c.stabilize();
+    const told = c.delivered.slice(sent).filter((m) => m.from === leader && (m.type === 'heartbeat' || m.type === 'append'));
+    expect(told.length).toBeGreaterThanOrEqual(2);
+    for (const id of ['n1', 'n2', 'n3']) expect(appliedOf(c, id)).toContain('p1');
+  });
+});
+
 describe('log replication (§5.3)', () => {
   it('replicates and applies proposals on every node in order', () => {
     const c = new TestCluster(['n1', 'n2', 'n3']);

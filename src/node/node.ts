@@ -128,6 +128,11 @@ export class TsraftNode {
     return this.replicaValue;
   }
 
+  /** The state machine's records in LevelDB (maintenance tools, tests); null before start. */
+  get stateMachineStore(): LevelStateMachineStore | null {
+    return this.stateStore;
+  }
+
   get transport(): WsTransport {
     assert(this.transportValue !== null, 'TsraftNode.transport before start');
     return this.transportValue;

@@ -11,6 +11,7 @@ import { packState } from '../../src/backup/snapshot-pack.js';
 import { createMetricFamilies } from '../../src/metrics/definitions.js';
 import { Scrubber } from '../../src/node/scrubber.js';
 import { FileSnapshotStore } from '../../src/storage/file-snapshot-store.js';
+import { KEY_BLOCK_BYTES, blockKey } from '../../src/tsdb/persisted-state.js';
 import { TimeSeriesStateMachine } from '../../src/tsdb/state-machine.js';
 import { systemClock } from '../../src/util/clock.js';
 import { Feeder, feedPoints, syntheticPoints, writeEntry } from '../backup/workload.js';
@@ -21,11 +22,11 @@ const HOUR = 3_600_000;
 const quiet = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
 /** The first sealed block of some series: its key, start and (shared) bytes. */
-function someSealedBlock(sm: TimeSeriesStateMachine): { key: string; startMs: number; bytes: Uint8Array } {
+function someSealedBlock(sm: TimeSeriesStateMachine): { key: string; id: number; startMs: number; bytes: Uint8Array; resident: boolean } {
   for (let id = 0; id < sm.nextSeriesId; id++) {
     const series = sm.seriesDataOf(id);
     const block = series?.sealedBlocks()[0];
-    if (block !== undefined) return { key: sm.seriesKeyOf(id)!, startMs: block.startMs, bytes: block.bytes };
+    if (block !== undefined) return { key: sm.seriesKeyOf(id)!, id, startMs: block.startMs, bytes: block.bytes, resident: series!.sealedRecords()[0]!.bytes !== null };
   }
   throw new Error('no sealed block');
 }
@@ -49,7 +50,10 @@ describe('scrubbing a live cluster', () => {
     const put = await fetch(`${cluster.url(leader)}/api/put?summary`, { method: 'POST', body: JSON.stringify(points), headers: { 'content-type': 'application/json' } });
     expect(put.status).toBe(200);
     await cluster.converged();
-    const victim = cluster.ids.find((id) => id !== leader)!;
+    // A follower that installed a snapshot holds its blocks in LevelDB only;
+    // damage a block where the follower reads it from: memory when resident.
+    const followers = cluster.ids.filter((id) => id !== leader);
+    const victim = followers.find((id) => someSealedBlock(cluster.node(id).stateMachine).resident) ?? followers[0]!;
     const sm = cluster.node(victim).stateMachine;
     const block = someSealedBlock(sm);
     const original = block.bytes.slice();
@@ -57,7 +61,15 @@ describe('scrubbing a live cluster', () => {
     const query = `/api/query?start=${block.startMs}&end=${block.startMs + 2 * HOUR - 1}&m=sum:scrub.test{host=${host}}&msResolution=true`;
     const before = await (await fetch(`${cluster.url(leader)}${query}`)).json();
 
-    block.bytes[Math.floor(block.bytes.length / 2)]! ^= 0x10;
+    if (block.resident) {
+      block.bytes[Math.floor(block.bytes.length / 2)]! ^= 0x10;
+    } else {
+      const store = cluster.node(victim).stateMachineStore!;
+      const key = blockKey(KEY_BLOCK_BYTES, block.id, block.startMs);
+      const stored = store.readSync(key)!.slice();
+      stored[Math.floor(stored.length / 2)]! ^= 0x10;
+      await store.write([{ type: 'put', key, value: stored }], { replaceAll: false });
+    }
     // Not served: the damaged segment fails its checksum on read.
     const damaged = await fetch(`${cluster.url(victim)}${query}`);
     expect(damaged.status).toBe(500);
@@ -69,7 +81,7 @@ describe('scrubbing a live cluster', () => {
     });
     expect(scrub.stats.corruptFound).toBe(1);
     expect(scrub.unrepaired).toEqual([]);
-    expect(block.bytes).toEqual(original);
+    expect(sm.seriesDataOf(block.id)!.sealedBlocks()[0]!.bytes).toEqual(original);
     expect(await (await fetch(`${cluster.url(victim)}${query}`)).json()).toEqual(before);
     // The replicas agree again, byte for byte.
     expect(sm.stateDigest()).toEqual(cluster.node(leader).stateMachine.stateDigest());

@@ -30,8 +30,8 @@ lint: install
 # promtool (package prometheus) checks /metrics, the alert rules and the
 # dashboard's PromQL; chromium runs the web console test. Installed only when
 # missing and apt-get exists; if that fails, `make test` goes on and those
-# checks skip themselves, saying which tool was missing, except under CI
-# (CI=true), where a check that cannot run fails (test/required-tool.ts).
+# checks fail, saying which tool is missing and how to install it
+# (test/required-tool.ts).
 test-tools:
 	@missing=""; \
 	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \

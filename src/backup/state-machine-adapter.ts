@@ -77,7 +77,7 @@ export class BackupFormatStateMachine implements ReplicatedStateMachine<ApplyRes
   }
 
   /** Every committed entry up to here is reflected (applied, or skipped:
-   *  configuration changes and no-ops; see TimeSeriesStateMachine.skip). */
+   *  configuration changes and no-ops; see TimeSeriesStateMachine.noteUnappliedEntry). */
   get appliedIndex(): number {
     return this.inner.coveredIndex;
   }
@@ -85,8 +85,8 @@ export class BackupFormatStateMachine implements ReplicatedStateMachine<ApplyRes
   apply(index: number, data: Uint8Array): ApplyResult {
     return this.inner.apply(index, data);
   }
-  skip(index: number): void {
-    this.inner.skip(index);
+  noteUnappliedEntry(index: number): void {
+    this.inner.noteUnappliedEntry(index);
   }
 
 

@@ -97,8 +97,8 @@ export class SnapshotTimer<R> implements ReplicatedStateMachine<R> {
     return this.inner.apply(index, data);
   }
 
-  skip(index: number): void {
-    this.inner.skip?.(index);
+  noteUnappliedEntry(index: number): void {
+    this.inner.noteUnappliedEntry?.(index);
   }
 
   snapshot(): Uint8Array {

@@ -190,12 +190,12 @@ export class Replica<R = unknown> {
         if (behind !== null) {
           for (const e of behind) {
             if (e.kind !== 'config' && e.data.length > 0) this.sm.apply(e.index, e.data);
-            else this.sm.skip?.(e.index);
+            else this.sm.noteUnappliedEntry?.(e.index);
           }
           assert(this.sm.appliedIndex >= stored.snapshot.index, `replica ${this.id}: replaying to snapshot ${stored.snapshot.index} stopped at ${this.sm.appliedIndex}`);
         } else {
           await this.restoreStateMachine(local);
-          if (this.sm.appliedIndex < stored.snapshot.index) this.sm.skip?.(stored.snapshot.index);
+          if (this.sm.appliedIndex < stored.snapshot.index) this.sm.noteUnappliedEntry?.(stored.snapshot.index);
         }
       }
       applied = stored.snapshot.index;
@@ -695,7 +695,7 @@ export class Replica<R = unknown> {
     await this.persisting;
     await this.restoreStateMachine(meta);
     // The snapshot reflects every entry up to its index (its last may be a no-op).
-    if (this.sm.appliedIndex < meta.index) this.sm.skip?.(meta.index);
+    if (this.sm.appliedIndex < meta.index) this.sm.noteUnappliedEntry?.(meta.index);
     this.appliedIndexValue = meta.index;
     this.appliedConfig = cloneConfig(meta.config);
     this.snapshotIndex = meta.index;
@@ -732,7 +732,7 @@ export class Replica<R = unknown> {
       } else if (e.data.length > 0) {
         result = this.sm.apply(e.index, e.data);
       }
-      if (e.kind === 'config' || e.data.length === 0) this.sm.skip?.(e.index);
+      if (e.kind === 'config' || e.data.length === 0) this.sm.noteUnappliedEntry?.(e.index);
       this.appliedIndexValue = e.index;
       observer?.onApplied?.(this.id, e, result);
       this.proposals.applied(e.index, e.term, result);

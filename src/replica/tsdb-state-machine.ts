@@ -38,8 +38,8 @@ export class TsdbStateMachine implements ReplicatedStateMachine<ApplyResult> {
     return this.machine.apply(index, data);
   }
 
-  skip(index: number): void {
-    this.machine.skip(index);
+  noteUnappliedEntry(index: number): void {
+    this.machine.noteUnappliedEntry(index);
   }
 
   snapshot(): Uint8Array {

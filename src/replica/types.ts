@@ -23,7 +23,7 @@ export interface ReplicatedStateMachine<R = unknown> {
    *  its own records it, so its applied index — and so its checkpoint — covers
    *  every committed entry and a restart does not mistake it for being behind
    *  a snapshot taken at such an entry. */
-  skip?(index: number): void;
+  noteUnappliedEntry?(index: number): void;
   /** The whole state as bytes (deterministic: equal states give equal bytes). */
   snapshot(): Uint8Array;
   /** Optional: writes the bytes snapshot() returns to `sink` without ever

@@ -210,7 +210,7 @@ export class TimeSeriesStateMachine implements SeriesSource {
   /** Scheduled backups coordinated through the log (backup-schedule.ts). */
   private backupSchedule = new BackupScheduleState();
   private appliedIndexValue = 0;
-  /** Highest index passed by skip() (local: see skip). */
+  /** Highest index passed by noteUnappliedEntry() (local: see there). */
   private coveredIndexValue = 0;
   private lastLeaderTimeMsValue = 0;
   /** Decoded sealed blocks recently read by queries: local, not replicated state. */
@@ -312,8 +312,8 @@ export class TimeSeriesStateMachine implements SeriesSource {
    *  coveredIndex, which checkpoints store so that a restart knows every
    *  entry up to it is reflected (the applied index, in snapshots and
    *  digests, stays the last entry applied). */
-  skip(index: number): void {
-    if (!(Number.isSafeInteger(index) && index > this.coveredIndex)) throw new AssertionError(`skip index ${index} not after ${this.coveredIndex}`);
+  noteUnappliedEntry(index: number): void {
+    if (!(Number.isSafeInteger(index) && index > this.coveredIndex)) throw new AssertionError(`unapplied entry ${index} not after ${this.coveredIndex}`);
     this.coveredIndexValue = index;
   }
 

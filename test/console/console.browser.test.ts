@@ -50,8 +50,8 @@ async function text(page: Page, testId: string): Promise<string> {
 }
 
 describe('web console', () => {
-  it('shows the cluster and its leader, charts a query, lists backups, and follows a leader change live', async (context) => {
-    if (browser === null || cluster === null) return missingTool(context, CHROMIUM_TOOL);
+  it('shows the cluster and its leader, charts a query, lists backups, and follows a leader change live', async () => {
+    if (browser === null || cluster === null) return missingTool(CHROMIUM_TOOL);
     const c = cluster;
     const leader = await c.waitForLeader();
     const viewer = c.nodes.map((n) => n.id).find((id) => id !== leader)!;

@@ -48,12 +48,12 @@ async function putJson(id: string, points: unknown[]): Promise<{ status: number;
 }
 
 describe('/metrics on a running cluster', () => {
-  it('is served by every node in the Prometheus text format that promtool accepts', async (context) => {
+  it('is served by every node in the Prometheus text format that promtool accepts', async () => {
     for (const node of cluster.nodes) {
       const { text, contentType } = await scrape(node.id);
       expect(contentType).toMatch(/^text\/plain; version=0\.0\.4/);
       expect(text).toContain(`tsraft_node_info{node_id="${node.id}",cluster_id="${cluster.clusterId}"`);
-      if (promtool === null) return missingTool(context, PROMTOOL);
+      if (promtool === null) return missingTool(PROMTOOL);
       const run = runPromtool(promtool, ['check', 'metrics'], text);
       expect(run.code, `${node.id}: ${run.output}`).toBe(0);
     }

@@ -47,23 +47,23 @@ describe('config/prometheus.yml', () => {
     expect(text).toMatch(/rule_files:\s*\n\s*- alerts\.yml/);
   });
 
-  it('passes promtool check config (which also checks the alert rules it loads)', (context) => {
-    if (promtool === null) return missingTool(context, PROMTOOL);
+  it('passes promtool check config (which also checks the alert rules it loads)', () => {
+    if (promtool === null) return missingTool(PROMTOOL);
     const run = runPromtool(promtool, ['check', 'config', 'config/prometheus.yml']);
     expect(run.code, run.output).toBe(0);
   });
 });
 
 describe('config/alerts.yml', () => {
-  it('passes promtool check rules', (context) => {
-    if (promtool === null) return missingTool(context, PROMTOOL);
+  it('passes promtool check rules', () => {
+    if (promtool === null) return missingTool(PROMTOOL);
     const run = runPromtool(promtool, ['check', 'rules', 'config/alerts.yml']);
     expect(run.code, run.output).toBe(0);
     expect(run.output).toMatch(/SUCCESS: \d+ rules found/);
   });
 
-  it('fires every alert on its scenario and none on a healthy cluster (promtool test rules)', (context) => {
-    if (promtool === null) return missingTool(context, PROMTOOL);
+  it('fires every alert on its scenario and none on a healthy cluster (promtool test rules)', () => {
+    if (promtool === null) return missingTool(PROMTOOL);
     const run = runPromtool(promtool, ['test', 'rules', 'test/metrics/alerts.promtool.yml']);
     expect(run.code, run.output).toBe(0);
   });
@@ -113,8 +113,8 @@ describe('config/grafana-dashboard.json', () => {
     for (const p of queryPanels) for (const t of p.targets ?? []) for (const name of metricNamesIn(t.expr)) expect(exported, `${name} in panel "${p.title}"`).toContain(name);
   });
 
-  it('has PromQL that promtool parses (dashboard variables replaced)', (context) => {
-    if (promtool === null) return missingTool(context, PROMTOOL);
+  it('has PromQL that promtool parses (dashboard variables replaced)', () => {
+    if (promtool === null) return missingTool(PROMTOOL);
     const rules = queryPanels.flatMap((p) =>
       (p.targets ?? []).map((t) => ({
         record: `dashboard:panel_${p.id}_${t.refId.toLowerCase()}`,

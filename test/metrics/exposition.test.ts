@@ -136,8 +136,8 @@ describe('/metrics exposition', () => {
     for (const { name } of metricsWith({}).registry.getMetricsAsArray()) if (name.startsWith('tsraft_')) expect(doc, name).toContain(`\`${name}\``);
   });
 
-  it('passes promtool check metrics, with every family filled', async (context) => {
-    if (promtool === null) return missingTool(context, PROMTOOL);
+  it('passes promtool check metrics, with every family filled', async () => {
+    if (promtool === null) return missingTool(PROMTOOL);
     const metrics = metricsWith({ replicaStatus: () => replicaStatus(), transportStats: () => transportStats({ n2: peer(100), n3: peer(5, false) }), stateMachineStats: () => smStats });
     metrics.backups.record({ id: 'b1', startedAtMs: 1_700_000_000_000, durationSeconds: 3, sizeBytes: 10, raftIndex: 5, outcome: 'success', verification: 'verified' });
     const { body, contentType } = await metrics.render();

@@ -1,7 +1,7 @@
 // Runs Prometheus's promtool (Debian package `prometheus`, installed by
 // `make test` when apt-get is available). A test that needs it and does not
-// find it calls missingTool(context, PROMTOOL) (test/required-tool.ts): a
-// failure under CI, a skip naming the tool elsewhere.
+// find it calls missingTool(PROMTOOL) (test/required-tool.ts): a failure
+// naming the tool and how to install it.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 

@@ -33,7 +33,7 @@ class PersistedList extends ListStateMachine implements StateMachinePersistence 
   }
 
   /** Configuration entries and no-ops move the index the checkpoint covers. */
-  skip(index: number): void {
+  noteUnappliedEntry(index: number): void {
     this.appliedIndex = index;
   }
 

@@ -202,9 +202,9 @@ describe('state machine checkpoints', () => {
     const disk = new MemoryDisk();
     const { sm, checkpointer } = persisted(disk);
     sm.apply(3, writeEntry([{ metric: 'cpu', timestamp: T0, value: '1', tags: { host: 'a' } }]));
-    sm.skip(4);
-    sm.skip(7);
-    expect(() => sm.skip(6)).toThrow(/skip index 6 not after 7/);
+    sm.noteUnappliedEntry(4);
+    sm.noteUnappliedEntry(7);
+    expect(() => sm.noteUnappliedEntry(6)).toThrow(/unapplied entry 6 not after 7/);
     await checkpointer.persist();
     const loaded = await reload(disk);
     // The replicated applied index (in snapshots and digests) is the last entry applied.

@@ -40,7 +40,7 @@ import { MemoryDisk } from '../src/storage/memory-disk.js';
 import { LevelStateMachineStore, MemoryStateMachineStore } from '../src/storage/state-machine-store.js';
 import type { StateMachineStore } from '../src/storage/types.js';
 import { TimeSeriesStateMachine } from '../src/tsdb/state-machine.js';
-import { fmt, stats, writeResults, type Stats } from './lib.js';
+import { fmt, stats, writeResults, type Stats, argValue } from './lib.js';
 import { RESIDENT_BLOCK_BYTES, fill, openDb, prepare } from './snapshot-state.js';
 
 const MiB = 1024 * 1024;
@@ -69,10 +69,6 @@ interface Measurement {
   stateHash: string;
 }
 
-function arg(name: string, fallback: string): string {
-  const at = process.argv.indexOf(`--${name}`);
-  return at >= 0 && at + 1 < process.argv.length ? process.argv[at + 1]! : fallback;
-}
 
 function machineOn(store: StateMachineStore): TimeSeriesStateMachine {
   return new TimeSeriesStateMachine({}, { blockReader: storeBlockReader(store), residentBlockBytes: RESIDENT_BLOCK_BYTES, decodedBlockCacheBytes: 0 });
@@ -262,13 +258,13 @@ async function measureSize(series: number, points: number, runs: number): Promis
 }
 
 async function main(): Promise<void> {
-  if (arg('phase', 'all') === 'measure') {
-    await measure(arg('dir', ''), arg('mode', 'stream') as Mode, process.argv.includes('--live'));
+  if (argValue('phase', 'all') === 'measure') {
+    await measure(argValue('dir', ''), argValue('mode', 'stream') as Mode, process.argv.includes('--live'));
     return;
   }
-  const seriesList = arg('series', '5120,10240').split(',').map(Number);
-  const points = Number(arg('points', '480'));
-  const runs = Number(arg('runs', '3'));
+  const seriesList = argValue('series', '5120,10240').split(',').map(Number);
+  const points = Number(argValue('points', '480'));
+  const runs = Number(argValue('runs', '3'));
   if (process.argv.includes('--render-only')) {
     // Rewrites the markdown from the last JSON (no measurement).
     const last = JSON.parse(readFileSync(join(fileURLToPath(new URL('../../bench/results/', import.meta.url)), 'install-memory.json'), 'utf8')) as { runs: number; sizes: SizeResult[] };

@@ -68,3 +68,9 @@ export function fmt(n: number, digits = 1): string {
   if (n >= 1e3) return `${(n / 1e3).toFixed(digits)} k`;
   return n.toFixed(digits);
 }
+
+/** The value after `--name` on the command line, or `fallback`. */
+export function argValue(name: string, fallback: string): string {
+  const at = process.argv.indexOf(`--${name}`);
+  return at >= 0 && at + 1 < process.argv.length ? process.argv[at + 1]! : fallback;
+}

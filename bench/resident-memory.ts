@@ -23,7 +23,7 @@ import { encodeCommand } from '../src/tsdb/command.js';
 import { TimeSeriesStateMachine } from '../src/tsdb/state-machine.js';
 import { WriteBatchBuilder } from '../src/tsdb/write-batch.js';
 import { SeededPrng } from '../src/util/prng.js';
-import { fmt, writeResults } from './lib.js';
+import { argValue, fmt, writeResults } from './lib.js';
 
 interface Sample {
   points: number;
@@ -34,8 +34,7 @@ interface Sample {
 }
 
 function arg(name: string, fallback: number): number {
-  const at = process.argv.indexOf(`--${name}`);
-  return at >= 0 ? Number(process.argv[at + 1]) : fallback;
+  return Number(argValue(name, String(fallback)));
 }
 
 const SERIES = arg('series', 2000);

@@ -37,7 +37,7 @@ import type { SnapshotMeta } from '../src/raft/types.js';
 import { FileSnapshotStore, SNAPSHOT_FILE } from '../src/storage/file-snapshot-store.js';
 import { LevelStateMachineStore } from '../src/storage/state-machine-store.js';
 import { TimeSeriesStateMachine } from '../src/tsdb/state-machine.js';
-import { fmt, stats, writeResults, type Stats } from './lib.js';
+import { fmt, stats, writeResults, type Stats, argValue } from './lib.js';
 import { RESIDENT_BLOCK_BYTES, fill, openDb, prepare } from './snapshot-state.js';
 
 const MiB = 1024 * 1024;
@@ -63,10 +63,6 @@ interface Measurement {
   groups: number;
 }
 
-function arg(name: string, fallback: string): string {
-  const at = process.argv.indexOf(`--${name}`);
-  return at >= 0 && at + 1 < process.argv.length ? process.argv[at + 1]! : fallback;
-}
 
 /** Runs both snapshot paths once on a small state, so that the code they
  *  run is compiled before the baseline (V8's code and feedback are heap too). */
@@ -252,14 +248,14 @@ async function measureSize(series: number, points: number, runs: number, withDef
 }
 
 async function main(): Promise<void> {
-  const phase = arg('phase', 'all');
+  const phase = argValue('phase', 'all');
   if (phase === 'measure') {
-    await measure(arg('dir', ''), arg('mode', 'stream') as Mode, process.argv.includes('--live'), Number(arg('page-cache-mib', '1')));
+    await measure(argValue('dir', ''), argValue('mode', 'stream') as Mode, process.argv.includes('--live'), Number(argValue('page-cache-mib', '1')));
     return;
   }
-  const seriesList = arg('series', '5120,10240').split(',').map(Number);
-  const points = Number(arg('points', '480'));
-  const runs = Number(arg('runs', '3'));
+  const seriesList = argValue('series', '5120,10240').split(',').map(Number);
+  const points = Number(argValue('points', '480'));
+  const runs = Number(argValue('runs', '3'));
   const sizes: SizeResult[] = [];
   for (let i = 0; i < seriesList.length; i++) sizes.push(await measureSize(seriesList[i]!, points, runs, i === seriesList.length - 1));
   const r = (x: Stats, f: (n: number) => string): string => `${f(x.median)} (${f(x.min)}–${f(x.max)})`;

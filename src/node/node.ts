@@ -27,7 +27,7 @@ import { LevelRaftLogStore, type RootLevel } from '../storage/level-log-store.js
 import { LevelStateMachineStore } from '../storage/state-machine-store.js';
 import { TsdbCheckpointer, loadPersistedState, storeBlockReader } from '../replica/tsdb-persistence.js';
 import { WsTransport } from '../transport/ws-transport.js';
-import { TimeSeriesStateMachine, type ApplyResult } from '../tsdb/state-machine.js';
+import { TimeSeriesStateMachine, type ApplyResult, type PersistedBlockReader } from '../tsdb/state-machine.js';
 import { systemClock } from '../util/clock.js';
 import { SeededPrng } from '../util/prng.js';
 import { registerAdminRoutes } from './admin-routes.js';
@@ -66,6 +66,8 @@ export class TsraftNode {
   /** The state machine's records in LevelDB (docs/storage.md, "State machine"). */
   private stateStore: LevelStateMachineStore | null = null;
   private checkpointer: TsdbCheckpointer | null = null;
+  /** Reads sealed blocks back from stateStore (set when it opens). */
+  private storedBlocks: PersistedBlockReader | null = null;
   /** Applied index of the state machine as loaded from LevelDB at start (0: none stored). */
   private loadedIndex = 0;
   private transportValue: WsTransport | null = null;
@@ -93,8 +95,8 @@ export class TsraftNode {
       // Blocks leave memory only after a checkpoint wrote them, so the store exists by then.
       blockReader: {
         readBlock: (seriesId, startMs) => {
-          assert(this.stateStore !== null, 'a sealed block was evicted before the state store opened');
-          return storeBlockReader(this.stateStore).readBlock(seriesId, startMs);
+          assert(this.storedBlocks !== null, 'a sealed block was evicted before the state store opened');
+          return this.storedBlocks.readBlock(seriesId, startMs);
         },
       },
     });
@@ -167,6 +169,7 @@ export class TsraftNode {
     this.db = db;
     this.logStore = await LevelRaftLogStore.open({ db });
     this.stateStore = new LevelStateMachineStore(db);
+    this.storedBlocks = storeBlockReader(this.stateStore);
     if (await loadPersistedState(this.stateMachine, this.stateStore)) {
       this.loadedIndex = this.stateMachine.coveredIndex;
       const stats = this.stateMachine.stats();

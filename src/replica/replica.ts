@@ -188,14 +188,10 @@ export class Replica<R = unknown> {
         // install the whole snapshot again.
         const behind = this.options.persistence != null && this.sm.appliedIndex > 0 ? await logStore.readEntries(this.sm.appliedIndex + 1, stored.snapshot.index) : null;
         if (behind !== null) {
-          for (const e of behind) {
-            if (e.kind !== 'config' && e.data.length > 0) this.sm.apply(e.index, e.data);
-            else this.sm.noteUnappliedEntry?.(e.index);
-          }
+          for (const e of behind) this.applyToStateMachine(e);
           assert(this.sm.appliedIndex >= stored.snapshot.index, `replica ${this.id}: replaying to snapshot ${stored.snapshot.index} stopped at ${this.sm.appliedIndex}`);
         } else {
           await this.restoreStateMachine(local);
-          if (this.sm.appliedIndex < stored.snapshot.index) this.sm.noteUnappliedEntry?.(stored.snapshot.index);
         }
       }
       applied = stored.snapshot.index;
@@ -694,8 +690,6 @@ export class Replica<R = unknown> {
     // install replaces that state in the state machine's store.
     await this.persisting;
     await this.restoreStateMachine(meta);
-    // The snapshot reflects every entry up to its index (its last may be a no-op).
-    if (this.sm.appliedIndex < meta.index) this.sm.noteUnappliedEntry?.(meta.index);
     this.appliedIndexValue = meta.index;
     this.appliedConfig = cloneConfig(meta.config);
     this.snapshotIndex = meta.index;
@@ -712,11 +706,21 @@ export class Replica<R = unknown> {
     const { snapshotStore } = this.options;
     if (this.sm.restoreFrom !== undefined) {
       await this.sm.restoreFrom(meta, snapshotStore.readData(meta));
-      return;
+    } else {
+      const local = await snapshotStore.load();
+      assert(local !== null && sameSnapshot(local.meta, meta), `replica ${this.id}: the local snapshot is not ${meta.index}, which was just made durable`);
+      this.sm.restore(local.data);
     }
-    const local = await snapshotStore.load();
-    assert(local !== null && sameSnapshot(local.meta, meta), `replica ${this.id}: the local snapshot is not ${meta.index}, which was just made durable`);
-    this.sm.restore(local.data);
+    // The snapshot reflects every entry up to its index (its last may be a no-op).
+    if (this.sm.appliedIndex < meta.index) this.sm.noteUnappliedEntry?.(meta.index);
+  }
+
+  /** A committed entry to the state machine: applied when it carries data,
+   *  else (configuration change, leader's no-op) only noted as passed. */
+  private applyToStateMachine(e: Entry): R | undefined {
+    if (e.kind !== 'config' && e.data.length > 0) return this.sm.apply(e.index, e.data);
+    this.sm.noteUnappliedEntry?.(e.index);
+    return undefined;
   }
 
   /** Step 4. Returns whether a configuration entry was applied. */
@@ -725,14 +729,11 @@ export class Replica<R = unknown> {
     const observer = this.options.observer;
     for (const e of entries) {
       if (!(e.index === this.appliedIndexValue + 1)) throw new AssertionError(`replica ${this.id}: applying ${e.index} after ${this.appliedIndexValue}`);
-      let result: R | undefined;
       if (e.kind === 'config') {
         this.appliedConfig = applyConfigEntry(this.appliedConfig, e);
         configChanged = true;
-      } else if (e.data.length > 0) {
-        result = this.sm.apply(e.index, e.data);
       }
-      if (e.kind === 'config' || e.data.length === 0) this.sm.noteUnappliedEntry?.(e.index);
+      const result = this.applyToStateMachine(e);
       this.appliedIndexValue = e.index;
       observer?.onApplied?.(this.id, e, result);
       this.proposals.applied(e.index, e.term, result);

@@ -101,13 +101,8 @@ export class FileSnapshotStore implements SnapshotStore {
   async *readData(meta: SnapshotMeta): AsyncGenerator<Uint8Array, void, void> {
     assert(!this.closed, 'snapshot store used after close()');
     const path = this.path(SNAPSHOT_FILE);
-    let handle: FileHandle;
-    try {
-      handle = await open(path, 'r');
-    } catch (error) {
-      if (!isNotFound(error)) throw error;
-      throw unavailable(meta, null);
-    }
+    const handle = await openIfExists(path);
+    if (handle === null) throw unavailable(meta, null);
     try {
       const header = await readHeader(handle, path);
       if (!sameSnapshot(header.meta, meta)) throw unavailable(meta, header.meta);
@@ -287,14 +282,8 @@ export class FileSnapshotStore implements SnapshotStore {
   private async currentHeader(): Promise<{ meta: SnapshotMeta; headerBytes: number } | null> {
     if (this.current !== null && this.currentVerified) return this.current;
     const path = this.path(SNAPSHOT_FILE);
-    let handle: FileHandle;
-    try {
-      handle = await open(path, 'r');
-    } catch (error) {
-      if (!isNotFound(error)) throw error;
-      this.current = null;
-      return null;
-    }
+    const handle = await openIfExists(path);
+    if (handle === null) return (this.current = null);
     try {
       const header = await readHeader(handle, path);
       const dataBytes = (await handle.stat()).size - header.headerBytes;
@@ -474,6 +463,16 @@ async function readOptional(path: string): Promise<Uint8Array | null> {
   } catch (error) {
     if (isNotFound(error)) return null;
     throw error;
+  }
+}
+
+/** The file opened for reading, or null when it does not exist. */
+async function openIfExists(path: string): Promise<FileHandle | null> {
+  try {
+    return await open(path, 'r');
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+    return null;
   }
 }
 

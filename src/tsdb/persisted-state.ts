@@ -91,23 +91,19 @@ function readU32be(from: Uint8Array, at: number): number {
 }
 
 function encodeHead(key: string, head: Uint8Array): Uint8Array {
-  const w = new ByteWriter(head.length + key.length + 16);
-  w.u8(RECORD_VERSION);
-  w.string(key);
-  w.varuint(head.length);
-  w.bytes(head);
-  w.crc32c();
-  return w.finish().slice();
+  return encodeRecord((w) => {
+    w.string(key);
+    w.varuint(head.length);
+    w.bytes(head);
+  }, head.length + key.length * 3 + 16);
 }
 
 function encodeBlockMeta(pointCount: number, byteLength: number, crc: number): Uint8Array {
-  const w = new ByteWriter(24);
-  w.u8(RECORD_VERSION);
-  w.varuint(pointCount);
-  w.varuint(byteLength);
-  w.u32le(crc);
-  w.crc32c();
-  return w.finish().slice();
+  return encodeRecord((w) => {
+    w.varuint(pointCount);
+    w.varuint(byteLength);
+    w.u32le(crc);
+  });
 }
 
 export function coveredIndexKey(): Uint8Array {
@@ -115,22 +111,33 @@ export function coveredIndexKey(): Uint8Array {
 }
 
 export function encodeCoveredIndex(index: number): Uint8Array {
-  const w = new ByteWriter(16);
+  return encodeRecord((w) => w.varuint(index));
+}
+
+/** The fields of a small record (`u8 version · fields · u32le CRC-32C`),
+ *  checksum and version checked; TSR_ERR_CORRUPT_STATE naming `what`. */
+function recordFields(value: Uint8Array, what: string, details: Record<string, unknown> = {}): ByteReader {
+  if (value.length < 5) throw corrupt(`${what} is ${value.length} bytes`, details);
+  const r = new ByteReader(value, 'TSR_ERR_CORRUPT_STATE', `persisted state machine: ${what}`);
+  r.offset = value.length - 4;
+  r.expectCrc32c(0, 'record checksum');
+  const body = new ByteReader(value, 'TSR_ERR_CORRUPT_STATE', `persisted state machine: ${what}`, 0, value.length - 4);
+  const version = body.u8('version');
+  if (version !== RECORD_VERSION) throw body.corrupt(`version ${version} is not supported (this build reads ${RECORD_VERSION})`);
+  return body;
+}
+
+/** A small record: the version, what `write` adds, the CRC-32C. */
+function encodeRecord(write: (w: ByteWriter) => void, capacity = 24): Uint8Array {
+  const w = new ByteWriter(capacity);
   w.u8(RECORD_VERSION);
-  w.varuint(index);
+  write(w);
   w.crc32c();
   return w.finish().slice();
 }
 
 function decodeCoveredIndex(value: Uint8Array): number {
-  const what = 'persisted state machine: covered index record';
-  if (value.length < 5) throw corrupt('covered index record is too short');
-  const r = new ByteReader(value, 'TSR_ERR_CORRUPT_STATE', what);
-  r.offset = value.length - 4;
-  r.expectCrc32c(0, 'record checksum');
-  const body = new ByteReader(value, 'TSR_ERR_CORRUPT_STATE', what, 0, value.length - 4);
-  const version = body.u8('version');
-  if (version !== RECORD_VERSION) throw body.corrupt(`version ${version} is not supported (this build reads ${RECORD_VERSION})`);
+  const body = recordFields(value, 'covered index record');
   const index = body.varuint('covered index');
   body.expectEnd();
   return index;
@@ -142,11 +149,7 @@ export function restoreMarkerKey(): Uint8Array {
 
 /** The restore marker's value: the index of the snapshot being installed. */
 export function encodeRestoreMarker(snapshotIndex: number): Uint8Array {
-  const w = new ByteWriter(16);
-  w.u8(RECORD_VERSION);
-  w.varuint(snapshotIndex);
-  w.crc32c();
-  return w.finish().slice();
+  return encodeRecord((w) => w.varuint(snapshotIndex));
 }
 
 /** The operations that write one series' changes (head, journal, blocks). */
@@ -210,12 +213,7 @@ export type DecodedState = { kind: 'empty' } | { kind: 'incomplete-restore'; sna
 export function decodeStoredState(records: ReadonlyArray<readonly [Uint8Array, Uint8Array]>): DecodedState {
   const first = records[0];
   if (first !== undefined && first[0].length === 1 && first[0][0] === KEY_RESTORE_MARKER) {
-    const r = new ByteReader(first[1], 'TSR_ERR_CORRUPT_STATE', 'persisted state machine: restore marker');
-    if (first[1].length < 5) throw corrupt('restore marker is too short');
-    r.offset = first[1].length - 4;
-    r.expectCrc32c(0, 'record checksum');
-    const body = new ByteReader(first[1], 'TSR_ERR_CORRUPT_STATE', 'persisted state machine: restore marker', 0, first[1].length - 4);
-    body.u8('version');
+    const body = recordFields(first[1], 'restore marker');
     return { kind: 'incomplete-restore', snapshotIndex: body.varuint('snapshot index') };
   }
   const parts = decodePersistedState(records);
@@ -236,13 +234,7 @@ export function decodePersistedState(records: Iterable<readonly [Uint8Array, Uin
       coveredIndex = decodeCoveredIndex(value);
     } else if (kind === KEY_SERIES_HEAD && key.length === 5) {
       const id = readU32be(key, 1);
-      const r = new ByteReader(value, 'TSR_ERR_CORRUPT_STATE', `persisted state machine: head record of series ${id}`);
-      r.offset = value.length - 4;
-      if (value.length < 5) throw corrupt(`head record of series ${id} is ${value.length} bytes`, { seriesId: id });
-      r.expectCrc32c(0, 'record checksum');
-      const body = new ByteReader(value, 'TSR_ERR_CORRUPT_STATE', `persisted state machine: head record of series ${id}`, 0, value.length - 4);
-      const version = body.u8('version');
-      if (version !== RECORD_VERSION) throw body.corrupt(`version ${version} is not supported (this build reads ${RECORD_VERSION})`);
+      const body = recordFields(value, `head record of series ${id}`, { seriesId: id });
       const seriesKey = body.string(MAX_SERIES_KEY_BYTES, 'series key');
       const head = body.bytesView(body.varuintAtMost(body.remainingBytes, 'head length'), 'head');
       body.expectEnd();
@@ -260,14 +252,7 @@ export function decodePersistedState(records: Iterable<readonly [Uint8Array, Uin
     } else if (kind === KEY_BLOCK_META && key.length === 13) {
       const id = readU32be(key, 1);
       const startMs = readU32be(key, 5) * TWO_POW_32 + readU32be(key, 9) - START_BIAS;
-      const what = `persisted state machine: metadata of block ${startMs} ms of series ${id}`;
-      if (value.length < 5) throw corrupt(`metadata of block ${startMs} ms of series ${id} is ${value.length} bytes`, { seriesId: id, blockStartMs: startMs });
-      const r = new ByteReader(value, 'TSR_ERR_CORRUPT_STATE', what);
-      r.offset = value.length - 4;
-      r.expectCrc32c(0, 'record checksum');
-      const body = new ByteReader(value, 'TSR_ERR_CORRUPT_STATE', what, 0, value.length - 4);
-      const version = body.u8('version');
-      if (version !== RECORD_VERSION) throw body.corrupt(`version ${version} is not supported (this build reads ${RECORD_VERSION})`);
+      const body = recordFields(value, `metadata of block ${startMs} ms of series ${id}`, { seriesId: id, blockStartMs: startMs });
       const pointCount = body.varuint('point count');
       const byteLength = body.varuint('byte length');
       const crc = body.u32le('block crc');

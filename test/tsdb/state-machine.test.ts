@@ -5,6 +5,7 @@ import { encodeCommand } from '../../src/tsdb/command.js';
 import { exactValue, type PointColumns } from '../../src/tsdb/points.js';
 import { TimeSeriesStateMachine, type ApplyResult } from '../../src/tsdb/state-machine.js';
 import { validatePoints, type RawPoint } from '../../src/tsdb/validate.js';
+import { writeEntry as entry } from './entries.js';
 import { WriteBatchBuilder } from '../../src/tsdb/write-batch.js';
 
 const T0 = 1_356_998_400_000; // 2013-01-01T00:00:00Z, a block boundary for 1 h and 2 h spans
@@ -17,32 +18,12 @@ interface Session {
 }
 
 function writeEntry(points: RawPoint[], session?: Session, leaderTimeMs = T0): Uint8Array {
-  const builder = new WriteBatchBuilder();
-  const { errors } = validatePoints(points, builder);
-  expect(errors).toEqual([]);
-  return encodeCommand({
-    type: 'write',
-    clientId: session?.clientId ?? '',
-    sequence: session?.sequence ?? 0,
-    firstUnackedSequence: session?.firstUnackedSequence ?? 0,
-    leaderTimeMs,
-    batch: builder.encode(),
-  });
+  return entry(points, leaderTimeMs, session);
 }
 
 /** writeEntry() with the series `sm` holds given by id (what a leader writes). */
 function writeEntryById(sm: TimeSeriesStateMachine, points: RawPoint[], session?: Session, leaderTimeMs = T0): Uint8Array {
-  const builder = new WriteBatchBuilder({}, 1024, (key) => sm.seriesIdOf(key));
-  const { errors } = validatePoints(points, builder);
-  expect(errors).toEqual([]);
-  return encodeCommand({
-    type: 'write',
-    clientId: session?.clientId ?? '',
-    sequence: session?.sequence ?? 0,
-    firstUnackedSequence: session?.firstUnackedSequence ?? 0,
-    leaderTimeMs,
-    batch: builder.encode(),
-  });
+  return entry(points, leaderTimeMs, session, (key) => sm.seriesIdOf(key));
 }
 
 function point(metric: string, host: string, timestampMs: number, value: number | string): RawPoint {

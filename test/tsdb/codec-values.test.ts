@@ -111,11 +111,27 @@ describe('value codecs', () => {
     expect(findDecimalExponent(Float64Array.of(0.1 + 0.2), 1)).toBe(1);
     expect(findDecimalExponent(Float64Array.of(1.5, Math.PI), 2)).toBe(1);
     expect(findDecimalExponent(Float64Array.of(1e300), 1)).toBe(-1);
+    // 1 + 2^-52 is one ulp from 1: close enough to count as 0 decimals (it is
+    // stored as 1 plus a correction), never as needing more digits.
+    expect(findDecimalExponent(Float64Array.of(1 + 2 ** -52), 1)).toBe(0);
     fc.assert(
       fc.property(floatArb, (v) => {
         const e = findDecimalExponent(Float64Array.of(v), 1);
-        if (e > 0) expect(Math.round(v * 10 ** e) / 10 ** e).toBe(v);
+        // The contract: e decimals give v exactly or within 8 ulps (the codec
+        // stores the difference as a correction).
+        if (e > 0) expect(ulpsBetween(v, Math.round(v * 10 ** e) / 10 ** e)).toBeLessThanOrEqual(8n);
       }),
     );
   });
 });
+
+/** How many float64s lie between a and b (same sign assumed; both finite). */
+function ulpsBetween(a: number, b: number): bigint {
+  const view = new DataView(new ArrayBuffer(8));
+  view.setFloat64(0, a);
+  const bitsA = view.getBigInt64(0);
+  view.setFloat64(0, b);
+  const bitsB = view.getBigInt64(0);
+  const d = bitsA - bitsB;
+  return d < 0n ? -d : d;
+}

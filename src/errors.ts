@@ -35,6 +35,7 @@ export const ERROR_CODES = {
   TSR_ERR_CORRUPT_ENTRY: { httpStatus: 500, retryable: false, summary: 'A committed log entry failed its checksum or structure check; the replica cannot apply it.' },
   TSR_ERR_UNSUPPORTED_ENTRY: { httpStatus: 500, retryable: false, summary: 'A committed log entry has a command type or version this build does not know (upgrade the node).' },
   TSR_ERR_CORRUPT_SEGMENT: { httpStatus: 500, retryable: false, summary: 'An encoded series block (segment) or series snapshot failed its checksum or structure check (docs/segment-format.md); it is never served.' },
+  TSR_ERR_STATE_RESTORING: { httpStatus: 503, retryable: true, summary: 'A stale read needed data this node no longer holds while it replaces its state with a snapshot from the leader; retry, or read with the default (linearizable) consistency, which waits for the install.' },
   TSR_ERR_BLOCK_FULL: { httpStatus: 507, retryable: false, summary: 'One time block of one series already holds the configured maximum number of points (maxPointsPerBlock); the point was not stored.' },
   TSR_ERR_INVALID_QUERY: { httpStatus: 400, retryable: false, summary: 'A time-series query (/api/query JSON, m= string, time, filter, downsample or rate option) is malformed; the message names the bad part (docs/query.md).' },
   TSR_ERR_QUERY_TOO_LARGE: { httpStatus: 413, retryable: false, summary: 'A query would select, read or return more than a configured bound (series, points read, points returned); details.limit names the bound. Narrow the time range or filters, or downsample.' },

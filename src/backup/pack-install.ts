@@ -82,7 +82,7 @@ export async function installSnapshotOrPack(chunks: AsyncIterable<Uint8Array>, t
 export async function installPack(chunks: AsyncIterable<Uint8Array>, target: SnapshotInstallTarget): Promise<SnapshotInstallSummary> {
   const maxGroupBytes = target.maxGroupBytes ?? DEFAULT_MAX_INSTALL_GROUP_BYTES;
   assert(Number.isSafeInteger(maxGroupBytes) && maxGroupBytes >= 1, `installPack: maxGroupBytes ${maxGroupBytes}`);
-  const installer = await SnapshotInstaller.begin(target.store, target.snapshotIndex);
+  const installer = await SnapshotInstaller.begin(target.store, target.snapshotIndex, target.machine);
   const install = new StreamedPackInstall(installer, maxGroupBytes, target.pause ?? null);
   await readPack(chunks, install);
   await install.finish(target.machine);

@@ -45,7 +45,7 @@ export interface ScrubberOptions {
   secret: Uint8Array;
   maxBytesPerSecond: number;
   passIntervalMs: number;
-  stateMachine: Pick<TimeSeriesStateMachine, 'nextSeriesId' | 'seriesDataOf' | 'seriesKeyOf' | 'seriesIdOf' | 'repairSealedBlock'>;
+  stateMachine: Pick<TimeSeriesStateMachine, 'nextSeriesId' | 'seriesDataOf' | 'seriesKeyOf' | 'seriesIdOf' | 'repairSealedBlock' | 'isStoreBeingReplaced'>;
   peerUrls: () => Record<string, string>;
   isMember: (nodeId: string) => boolean;
   /** The node's snapshot folder (the fallback source of original bytes). */
@@ -149,6 +149,9 @@ export class Scrubber {
   /** Checks series from the cursor on until about `budget` bytes were read; returns the bytes. */
   scrubStep(budget: number): number {
     const sm = this.options.stateMachine;
+    // A snapshot install is rewriting the store under the old state: its
+    // evicted blocks are gone, not damaged. The pass resumes afterwards.
+    if (sm.isStoreBeingReplaced) return 0;
     const end = sm.nextSeriesId;
     let bytes = 0;
     while (this.cursor < end && bytes < budget) {
@@ -176,6 +179,7 @@ export class Scrubber {
 
   /** Tries to repair every listed segment whose retry time has come. */
   async repairDue(): Promise<void> {
+    if (this.options.stateMachine.isStoreBeingReplaced) return; // see scrubStep
     const now = this.options.clock.nowMs();
     for (const [id, entry] of [...this.quarantine]) {
       if (this.stopped) return;

@@ -61,7 +61,10 @@ export class SnapshotInstaller {
     private readonly snapshotIndex: number,
   ) {}
 
-  static async begin(store: StateMachineStore, snapshotIndex: number, knobs: Pick<ReplicaTestingKnobs, 'installMetaFirst'> = {}): Promise<SnapshotInstaller> {
+  /** Starts replacing `machine`'s stored state (its evicted blocks are gone
+   *  from here on: machine.beginStoreReplacement). */
+  static async begin(store: StateMachineStore, snapshotIndex: number, machine: TimeSeriesStateMachine, knobs: Pick<ReplicaTestingKnobs, 'installMetaFirst'> = {}): Promise<SnapshotInstaller> {
+    machine.beginStoreReplacement();
     if (knobs.installMetaFirst === true) {
       // Planted bug: no marker (installSnapshotStream writes the meta record first).
       await store.clearRange(ALL_FROM, ALL_TO);
@@ -125,7 +128,7 @@ export async function installSnapshotStream(
   snapshotIndex: number,
   knobs: Pick<ReplicaTestingKnobs, 'installMetaFirst'> = {},
 ): Promise<{ seriesCount: number; bytesWritten: number }> {
-  const installer = await SnapshotInstaller.begin(store, snapshotIndex, knobs);
+  const installer = await SnapshotInstaller.begin(store, snapshotIndex, machine, knobs);
   const parser = new SnapshotStreamParser();
   for await (const chunk of chunks) {
     parser.push(chunk);

@@ -227,6 +227,9 @@ export class TimeSeriesStateMachine implements SeriesSource {
   private needsFullCheckpoint = true;
   /** Blocks captured by a checkpoint not yet reported written, by generation. */
   private capturedBlocks = new Map<number, SealedBlockRecord[]>();
+  /** A snapshot install is rewriting the store under this (old) state: its
+   *  blocks that left memory are no longer there to read back. */
+  private storeBeingReplaced = false;
 
   /** `options` are replicated (identical on every replica, kept in snapshots);
    *  `local` tunes only this process. */
@@ -601,11 +604,34 @@ export class TimeSeriesStateMachine implements SeriesSource {
     return replaced;
   }
 
+  /** A snapshot install starts rewriting the store under the current state
+   *  (until replacePersisted): reading one of its blocks that left memory
+   *  fails with the retryable TSR_ERR_STATE_RESTORING instead of finding it
+   *  missing or replaced (which would read as damage). Blocks in memory are
+   *  still served. */
+  beginStoreReplacement(): void {
+    this.storeBeingReplaced = true;
+  }
+
+  /** Whether a snapshot install is rewriting the store (the scrubber waits). */
+  get isStoreBeingReplaced(): boolean {
+    return this.storeBeingReplaced;
+  }
+
   private attachSeries(id: number, series: SeriesData): void {
     series.blockCache = this.blockCache;
     const reader = this.blockReader;
     if (reader !== null) {
-      series.blockReader = { readBlock: (startMs) => reader.readBlock(id, startMs) };
+      series.blockReader = {
+        readBlock: (startMs) => {
+          if (this.storeBeingReplaced) {
+            throw new TsraftError('TSR_ERR_STATE_RESTORING', `sealed block ${startMs} ms of series ${id} cannot be read: this node is replacing its state with a snapshot from the leader (retry, or read with the default linearizable consistency, which waits for the install)`, {
+              details: { seriesId: id, blockStartMs: startMs },
+            });
+          }
+          return reader.readBlock(id, startMs);
+        },
+      };
       series.enableJournal();
     }
     this.data.set(id, series);
@@ -701,6 +727,7 @@ export class TimeSeriesStateMachine implements SeriesSource {
     this.checkpointGeneration = loaded.checkpointGeneration;
     this.coveredIndexValue = loaded.coveredIndexValue;
     this.needsFullCheckpoint = false;
+    this.storeBeingReplaced = false;
   }
 
   /** Takes over another instance's replicated state (not its caches). */

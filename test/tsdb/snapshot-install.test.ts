@@ -103,6 +103,40 @@ describe('installing a snapshot into the store', () => {
     expect(again.sm.nextSeriesId).toBe(source.nextSeriesId);
   });
 
+  it('answers a read of an evicted block during the install with a retryable TSR_ERR_STATE_RESTORING, never with missing points', async () => {
+    const disk = new MemoryDisk();
+    const { sm, store } = persisted(disk);
+    const old = sourceState(4, 3);
+    const checkpointer = new TsdbCheckpointer(() => sm, store);
+    sm.restore(old.snapshot());
+    await checkpointer.persist();
+    const everything = (id: number) => sm.readPoints(id, T0 - 1, T0 + 1_000_000);
+    // Series 0 read now is in the decoded-block cache (still served, and right); series 1 is only in the store.
+    expect(everything(0)).toEqual(old.readPoints(0, T0 - 1, T0 + 1_000_000));
+    expect(sm.isStoreBeingReplaced).toBe(false);
+    const source = sourceState(6, 8);
+    const bytes = source.snapshot();
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let halfway!: () => void;
+    const atHalf = new Promise<void>((resolve) => (halfway = resolve));
+    async function* paused(): AsyncGenerator<Uint8Array> {
+      yield bytes.subarray(0, Math.floor(bytes.length / 2));
+      halfway();
+      await released;
+      yield bytes.subarray(Math.floor(bytes.length / 2));
+    }
+    const install = installSnapshotStream(sm, store, paused(), source.appliedIndex);
+    await atHalf;
+    expect(sm.isStoreBeingReplaced).toBe(true);
+    expect(everything(0)).toEqual(old.readPoints(0, T0 - 1, T0 + 1_000_000));
+    expect(() => everything(1)).toThrow(expect.objectContaining({ code: 'TSR_ERR_STATE_RESTORING' }));
+    release();
+    await install;
+    expect(sm.isStoreBeingReplaced).toBe(false);
+    for (let id = 0; id < source.nextSeriesId; id++) expect(everything(id)).toEqual(source.readPoints(id, T0 - 1, T0 + 1_000_000));
+  });
+
   it('leaves a marker when cut short; the next start clears the store', async () => {
     const disk = new MemoryDisk();
     const { sm, store } = persisted(disk);

@@ -9,11 +9,17 @@ import { resolve } from 'node:path';
 const resultsPath = resolve('.vitest-results.json');
 rmSync(resultsPath, { force: true });
 
+// Property tests use one fixed seed here (test/setup/fast-check-seed.ts):
+// FC_SEED=random make test draws new cases, FC_SEED=N replays a run.
+const DEFAULT_FAST_CHECK_SEED = '20261121';
+const fastCheckSeed = process.env.FC_SEED || DEFAULT_FAST_CHECK_SEED;
+console.log(`run-tests: fast-check seed ${fastCheckSeed} (FC_SEED=random to explore, FC_SEED=N to replay)`);
+
 const vitestBin = resolve('node_modules/vitest/vitest.mjs');
 const run = spawnSync(
   process.execPath,
   [vitestBin, 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${resultsPath}`, ...process.argv.slice(2)],
-  { stdio: 'inherit' },
+  { stdio: 'inherit', env: { ...process.env, FC_SEED: fastCheckSeed } },
 );
 
 let passed = 0;

@@ -83,6 +83,8 @@ export interface ReplicatedTsdbServiceOptions {
   maxWritesPerEntry?: number;
   /** Batch bytes coalesced into one log entry; default 64 KiB (and ≤ putLimits.maxBatchBytes). */
   maxBatchBytesPerEntry?: number;
+  /** Ends the coalescer's turn (WriteCoalescerOptions.deferFlush); default process.nextTick. */
+  deferFlush?: (fn: () => void) => void;
 }
 
 export class ReplicatedTsdbService implements TsdbService {
@@ -102,6 +104,7 @@ export class ReplicatedTsdbService implements TsdbService {
       nowMs: () => options.clock.nowMs(),
       maxWritesPerEntry: options.maxWritesPerEntry,
       maxBatchBytesPerEntry: Math.min(options.maxBatchBytesPerEntry ?? DEFAULT_MAX_BATCH_BYTES_PER_ENTRY, this.putLimitsOf(options).maxBatchBytes),
+      deferFlush: options.deferFlush,
     });
     this.putLimits = { ...DEFAULT_PUT_LIMITS, ...options.putLimits };
     this.seriesCache = new SeriesCache(options.seriesCacheEntries ?? 100_000);

@@ -31,6 +31,10 @@ export interface WriteCoalescerOptions {
   maxWritesPerEntry?: number;
   /** Batch bytes in one entry (a single larger batch still goes alone); default 64 KiB. */
   maxBatchBytesPerEntry?: number;
+  /** Runs `fn` when the current turn ends; default process.nextTick. The
+   *  simulator passes an event of its scheduler at the same virtual instant,
+   *  so the writes that arrive in one instant share an entry there too. */
+  deferFlush?: (fn: () => void) => void;
 }
 
 interface PendingWrite {
@@ -45,8 +49,10 @@ export class WriteCoalescer {
   private pending: PendingWrite[] = [];
   private pendingBytes = 0;
   private flushScheduled = false;
+  private readonly deferFlush: (fn: () => void) => void;
 
   constructor(private readonly options: WriteCoalescerOptions) {
+    this.deferFlush = options.deferFlush ?? ((fn) => process.nextTick(fn));
     this.maxWritesPerEntry = options.maxWritesPerEntry ?? 1024;
     this.maxBatchBytesPerEntry = options.maxBatchBytesPerEntry ?? DEFAULT_MAX_BATCH_BYTES_PER_ENTRY;
     assert(Number.isSafeInteger(this.maxWritesPerEntry) && this.maxWritesPerEntry >= 1 && this.maxWritesPerEntry <= MAX_WRITES_PER_COMMAND, `maxWritesPerEntry ${this.maxWritesPerEntry} out of range`);
@@ -71,7 +77,7 @@ export class WriteCoalescer {
       this.pendingBytes += batch.length;
       if (!this.flushScheduled) {
         this.flushScheduled = true;
-        process.nextTick(() => {
+        this.deferFlush(() => {
           this.flushScheduled = false;
           this.flush();
         });

@@ -166,7 +166,8 @@ export class ClientSessions {
       const clientId = r.string(maxClientIdBytes, 'clientId');
       if (clientId === '' || sessions.sessions.has(clientId)) throw r.corrupt(`bad or repeated session id ${JSON.stringify(clientId)}`);
       const lastActiveIndex = r.varuint('lastActiveIndex');
-      if (lastActiveIndex <= previousIndex) throw r.corrupt('sessions out of recency order');
+      // Equal for the sessions of one `writes` entry (they share its index).
+      if (lastActiveIndex < previousIndex) throw r.corrupt('sessions out of recency order');
       previousIndex = lastActiveIndex;
       const forgottenThroughSequence = r.varuint('forgottenThroughSequence');
       const resultCount = r.varuintAtMost(limits.maxResultsPerSession, 'resultCount');

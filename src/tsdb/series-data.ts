@@ -101,6 +101,13 @@ class HeadBlock {
   bigInts: BigInt64Array | null = null;
   /** Timestamps[0..length) strictly increasing (sorted, no duplicates). */
   sorted = true;
+  /** The raw appends at [journalFrom, length) are the points this block
+   *  gained since the series' last checkpoint, in arrival order: the next
+   *  journal record, read from here instead of kept twice. -1 once a point
+   *  before it was overwritten or the block was compacted (normalize): the
+   *  stored head no longer plus those appends gives this block, so the next
+   *  checkpoint rewrites the head. */
+  journalFrom = 0;
 
   constructor(
     readonly startMs: number,
@@ -150,6 +157,8 @@ class HeadBlock {
   }
 
   private store(i: number, ts: number, value: number, isInteger: number, big: bigint | null): void {
+    // An overwrite of a point the last checkpoint holds is no append.
+    if (i < this.journalFrom) this.journalFrom = -1;
     this.timestampsMs[i] = ts;
     this.values[i] = value;
     this.isInteger[i] = isInteger;
@@ -188,6 +197,7 @@ class HeadBlock {
   /** Sorts by timestamp and keeps the last write of each timestamp. */
   normalize(): void {
     if (this.sorted) return;
+    this.journalFrom = -1;
     const n = this.length;
     const order = new Uint32Array(n);
     for (let i = 0; i < n; i++) order[i] = i;
@@ -216,6 +226,11 @@ class HeadBlock {
     this.length = m;
     this.sorted = true;
     assert(m >= 1 || n === 0, 'normalizing lost every point');
+  }
+
+  /** Points appended since the last checkpoint, or -1 when the head must be rewritten. */
+  journalLength(): number {
+    return this.journalFrom < 0 ? -1 : this.length - this.journalFrom;
   }
 
   /** Distinct point count (compacts first). */
@@ -311,90 +326,73 @@ const JOURNAL_VERSION = 1;
 const JOURNAL_INTEGER = 1;
 const JOURNAL_BIG = 2;
 
-/** Points appended to a series' open blocks since its last checkpoint, in
- *  arrival order (a later point with the same timestamp wins on replay, as it
- *  did when appended). */
-class PointJournal {
-  length = 0;
-  timestampsMs = new Float64Array(16);
-  values = new Float64Array(16);
-  flags = new Uint8Array(16);
-  bigInts: Map<number, bigint> | null = null;
-
-  add(ts: number, value: number, isInteger: number, big: bigint | null): void {
-    if (this.length === this.timestampsMs.length) {
-      const grow = <T extends Float64Array | Uint8Array>(a: T, make: (n: number) => T): T => {
-        const b = make(a.length * 2);
-        b.set(a);
-        return b;
-      };
-      this.timestampsMs = grow(this.timestampsMs, (n) => new Float64Array(n));
-      this.values = grow(this.values, (n) => new Float64Array(n));
-      this.flags = grow(this.flags, (n) => new Uint8Array(n));
-    }
-    const i = this.length++;
-    this.timestampsMs[i] = ts;
-    this.values[i] = value;
-    this.flags[i] = isInteger === 1 ? JOURNAL_INTEGER | (big !== null ? JOURNAL_BIG : 0) : 0;
-    if (big !== null) (this.bigInts ??= new Map()).set(i, big);
-  }
-
-  /** docs/storage.md, "Series journal record". */
-  encode(): Uint8Array {
-    const w = new ByteWriter(16 + this.length * 12);
-    const f64 = new DataView(new ArrayBuffer(8));
-    const f64Bytes = new Uint8Array(f64.buffer);
-    w.u8(JOURNAL_VERSION);
-    w.varint(this.length);
-    let previous = 0;
-    for (let i = 0; i < this.length; i++) {
-      const ts = this.timestampsMs[i]!;
+/** docs/storage.md, "Series journal record": the points each open block
+ *  gained since the last checkpoint (HeadBlock.journalFrom), block after
+ *  block, each block's in arrival order. Blocks are independent, so replaying
+ *  them block by block gives what arrival order across blocks gave (a later
+ *  point with the same timestamp still wins). */
+function encodeJournal(heads: readonly HeadBlock[], pointCount: number): Uint8Array {
+  const w = new ByteWriter(16 + pointCount * 12);
+  const f64 = new DataView(new ArrayBuffer(8));
+  const f64Bytes = new Uint8Array(f64.buffer);
+  w.u8(JOURNAL_VERSION);
+  w.varint(pointCount);
+  let previous = 0;
+  let written = 0;
+  for (const head of heads) {
+    assert(head.journalFrom >= 0, 'journaling a block that must be rewritten');
+    for (let i = head.journalFrom; i < head.length; i++) {
+      const ts = head.timestampsMs[i]!;
       w.svarint(ts - previous);
       previous = ts;
-      const flags = this.flags[i]!;
-      w.u8(flags);
-      if ((flags & JOURNAL_BIG) !== 0) {
-        const big = BigInt.asUintN(64, this.bigInts!.get(i)!);
-        w.u32le(Number(big & 0xffffffffn));
-        w.u32le(Number(big >> 32n));
+      const isInteger = head.isInteger[i]!;
+      const big = isInteger === 1 && head.bigInts !== null ? head.bigInts[i]! : 0n;
+      if (big > INT53 || big < -INT53) {
+        w.u8(JOURNAL_INTEGER | JOURNAL_BIG);
+        const bits = BigInt.asUintN(64, big);
+        w.u32le(Number(bits & 0xffffffffn));
+        w.u32le(Number(bits >> 32n));
       } else {
-        f64.setFloat64(0, this.values[i]!, true);
+        w.u8(isInteger === 1 ? JOURNAL_INTEGER : 0);
+        f64.setFloat64(0, head.values[i]!, true);
         w.bytes(f64Bytes);
       }
+      written++;
     }
-    w.u32le(crc32c(w.view()));
-    return w.finish();
   }
+  assert(written === pointCount, `journal of ${pointCount} points wrote ${written}`);
+  w.u32le(crc32c(w.view()));
+  return w.finish();
+}
 
-  /** Reads encode()'s bytes back as columns (arrival order); TSR_ERR_CORRUPT_SEGMENT when damaged. */
-  static decode(bytes: Uint8Array): PointColumns {
-    const r = checkedRecord(bytes, 'series journal record');
-    const version = r.u8('journal version');
-    if (version !== JOURNAL_VERSION) throw corruptSegment(`unsupported series journal version ${version}`, { version });
-    const n = r.varint('journal point count');
-    if (n > r.remaining) throw corruptSegment('series journal point count exceeds its bytes', { n });
-    const cols = emptyColumns(n);
-    let ts = 0;
-    for (let i = 0; i < n; i++) {
-      ts += r.svarint('journal timestamp');
-      cols.timestampsMs[i] = ts;
-      const flags = r.u8('journal flags');
-      if ((flags & ~(JOURNAL_INTEGER | JOURNAL_BIG)) !== 0 || flags === JOURNAL_BIG) throw corruptSegment('series journal point has unknown flags', { flags });
-      cols.isInteger[i] = flags & JOURNAL_INTEGER;
-      const raw = r.bytes(8, 'journal value');
-      if ((flags & JOURNAL_BIG) !== 0) {
-        const view = new DataView(raw.buffer, raw.byteOffset, 8);
-        const big = BigInt.asIntN(64, (BigInt(view.getUint32(4, true)) << 32n) | BigInt(view.getUint32(0, true)));
-        cols.bigInts ??= new BigInt64Array(n);
-        cols.bigInts[i] = big;
-        cols.values[i] = Number(big);
-      } else {
-        cols.values[i] = new DataView(raw.buffer, raw.byteOffset, 8).getFloat64(0, true);
-      }
+/** Reads encodeJournal()'s bytes back as columns (in record order); TSR_ERR_CORRUPT_SEGMENT when damaged. */
+function decodeJournal(bytes: Uint8Array): PointColumns {
+  const r = checkedRecord(bytes, 'series journal record');
+  const version = r.u8('journal version');
+  if (version !== JOURNAL_VERSION) throw corruptSegment(`unsupported series journal version ${version}`, { version });
+  const n = r.varint('journal point count');
+  if (n > r.remaining) throw corruptSegment('series journal point count exceeds its bytes', { n });
+  const cols = emptyColumns(n);
+  let ts = 0;
+  for (let i = 0; i < n; i++) {
+    ts += r.svarint('journal timestamp');
+    cols.timestampsMs[i] = ts;
+    const flags = r.u8('journal flags');
+    if ((flags & ~(JOURNAL_INTEGER | JOURNAL_BIG)) !== 0 || flags === JOURNAL_BIG) throw corruptSegment('series journal point has unknown flags', { flags });
+    cols.isInteger[i] = flags & JOURNAL_INTEGER;
+    const raw = r.bytes(8, 'journal value');
+    if ((flags & JOURNAL_BIG) !== 0) {
+      const view = new DataView(raw.buffer, raw.byteOffset, 8);
+      const big = BigInt.asIntN(64, (BigInt(view.getUint32(4, true)) << 32n) | BigInt(view.getUint32(0, true)));
+      cols.bigInts ??= new BigInt64Array(n);
+      cols.bigInts[i] = big;
+      cols.values[i] = Number(big);
+    } else {
+      cols.values[i] = new DataView(raw.buffer, raw.byteOffset, 8).getFloat64(0, true);
     }
-    if (cols.bigInts !== null) for (let i = 0; i < n; i++) if (cols.isInteger[i] === 1 && cols.bigInts[i] === 0n) cols.bigInts[i] = BigInt(cols.values[i]!);
-    return cols;
   }
+  if (cols.bigInts !== null) for (let i = 0; i < n; i++) if (cols.isInteger[i] === 1 && cols.bigInts[i] === 0n) cols.bigInts[i] = BigInt(cols.values[i]!);
+  return cols;
 }
 
 /** A reader over bytes[0, length − 4) once the CRC-32C in the last 4 bytes
@@ -433,10 +431,8 @@ export class SeriesData {
   blockCache: DecodedBlockCache | null = null;
   /** Where evicted blocks are read back from (set by the owner; null: nothing is ever evicted). */
   blockReader: SealedBlockReader | null = null;
-  /** Points appended since the last checkpoint (null: not journaled, the
-   *  owner does not checkpoint, or the head record is rewritten anyway). */
-  private journal: PointJournal | null = null;
-  /** The owner checkpoints this series: journal appends between checkpoints. */
+  /** The owner checkpoints this series: journal appends between checkpoints
+   *  (the open blocks keep them: HeadBlock.journalFrom). */
   private journaling = false;
   /** The open-block set changed since the last checkpoint (or no head record exists yet). */
   private headRewriteDue = true;
@@ -466,7 +462,6 @@ export class SeriesData {
     const big = this.validatePoint(timestampMs, value, isInteger, bigInt ?? null, -1);
     const head = this.headFor(this.blockStartOf(timestampMs));
     if (!head.append(timestampMs, value, isInteger ? 1 : 0, big, this.maxPointsPerBlock)) throw this.blockFull(head.startMs);
-    this.journalPoint(timestampMs, value, isInteger ? 1 : 0, big);
     this.noteNewest(timestampMs);
     this.maybeSealBlocks();
   }
@@ -523,7 +518,6 @@ export class SeriesData {
         }
         const stored = head.append(cols.timestampsMs[i]!, v, isInteger, big, this.maxPointsPerBlock);
         assert(stored, 'block capacity was checked before appending');
-        this.journalPoint(cols.timestampsMs[i]!, v, isInteger, big);
       }
     }
     this.noteNewest(newest);
@@ -574,7 +568,6 @@ export class SeriesData {
       }
       const stored = head.append(cols.timestampsMs[i]!, cols.values[i]!, isInteger, big, this.maxPointsPerBlock);
       assert(stored, 'block capacity was checked before appending');
-      this.journalPoint(cols.timestampsMs[i]!, cols.values[i]!, isInteger, big);
     }
     this.noteNewest(newest);
     this.maybeSealBlocks();
@@ -706,18 +699,25 @@ export class SeriesData {
   /** The next checkpoint rewrites the head record: a journal would not rebuild it. */
   private openBlocksChanged(): void {
     this.headRewriteDue = true;
-    this.journal = null;
   }
 
-  private journalPoint(ts: number, value: number, isInteger: number, big: bigint | null): void {
-    if (!this.journaling || this.headRewriteDue) return;
-    const journal = (this.journal ??= new PointJournal());
-    if (journal.length >= MAX_JOURNAL_POINTS) {
-      // Cheaper to rewrite the head than to keep journaling.
-      this.openBlocksChanged();
-      return;
+  /** Points the open blocks gained since the last checkpoint, or -1 when
+   *  the head record must be rewritten (a block was compacted or a
+   *  checkpointed point overwritten) or more than MAX_JOURNAL_POINTS wait
+   *  (cheaper to rewrite the head than to keep journaling). */
+  private pendingJournalPoints(): number {
+    let n = 0;
+    for (const head of this.open) {
+      const gained = head.journalLength();
+      if (gained < 0) return -1;
+      n += gained;
     }
-    journal.add(ts, value, isInteger, big);
+    return n > MAX_JOURNAL_POINTS ? -1 : n;
+  }
+
+  /** The open blocks as they are now are what the last checkpoint holds. */
+  private markJournaled(): void {
+    for (const head of this.open) head.journalFrom = head.length;
   }
 
   /** The owner checkpoints this series from now on (persisted state machines). */
@@ -941,15 +941,17 @@ export class SeriesData {
     let head: Uint8Array | null = null;
     let journal: SeriesCheckpointDelta['journal'] = null;
     let dropJournalThrough = 0;
-    if (full || this.headRewriteDue || !this.journaling || this.journalRecords >= MAX_JOURNAL_RECORDS) {
+    const pending = full || this.headRewriteDue || !this.journaling ? -1 : this.pendingJournalPoints();
+    if (pending < 0 || this.journalRecords >= MAX_JOURNAL_RECORDS) {
       head = this.serialize({ sealed: false });
       dropJournalThrough = full ? 0 : this.journalRecords;
       this.journalRecords = 0;
-    } else if (this.journal !== null && this.journal.length > 0) {
+    } else if (pending > 0) {
       this.journalRecords++;
-      journal = { seq: this.journalRecords, bytes: this.journal.encode() };
+      journal = { seq: this.journalRecords, bytes: encodeJournal(this.open, pending) };
     }
-    this.journal = null;
+    // After serialize: it compacts the open blocks it writes.
+    this.markJournaled();
     this.headRewriteDue = false;
     return { head, journal, dropJournalThrough, putBlocks, deleteBlocks, records };
   }
@@ -983,7 +985,7 @@ export class SeriesData {
     // Replay the journal on the head as the points were appended: no block
     // opens, reopens or seals (any of those rewrote the head instead).
     for (let j = 0; j < journals.length; j++) {
-      const cols = PointJournal.decode(journals[j]!);
+      const cols = decodeJournal(journals[j]!);
       const openBefore = data.open.length;
       try {
         data.appendColumns(cols);
@@ -995,7 +997,7 @@ export class SeriesData {
     }
     data.journalRecords = journals.length;
     data.headRewriteDue = false;
-    data.journal = null;
+    data.markJournaled();
     const sorted = [...blocks].sort((a, b) => a.startMs - b.startMs);
     for (let i = 0; i < sorted.length; i++) {
       const meta = sorted[i]!;

@@ -199,6 +199,13 @@ describe('SeriesData', () => {
     expect(() => data.appendColumns(cols)).toThrow(invalid);
     expect(() => data.appendColumns(cols, [0, 7])).toThrow(invalid);
     expect(data.pointCount()).toBe(0);
+    // The same checks when the points fall in a block already open.
+    data.append(0, 1, false);
+    expect(() => data.appendColumns(cols)).toThrow(invalid);
+    expect(() => data.appendColumns(cols, [0, 7])).toThrow(invalid);
+    expect(() => data.appendColumns(columnsOf([{ ts: 3, value: 1 }, { ts: 4.5, value: 1 }]))).toThrow(invalid);
+    expect(() => data.appendColumns(columnsOf([{ ts: 3, value: 1 }, { ts: NaN, value: 1 }]))).toThrow(invalid);
+    expect(data.pointCount()).toBe(1);
     expect(() => new SeriesData({ blockSpanMs: 0 })).toThrow(invalid);
   });
 

@@ -9,9 +9,9 @@ import { SIM_EPOCH_MS } from './clock.js';
 export const METRICS = ['sim.cpu', 'sim.mem'] as const;
 const HOSTS = ['a', 'b', 'c'] as const;
 /** Distinct timestamps per series: few, so writes overwrite each other (last write wins). */
-const TIMESTAMPS_PER_SERIES = 12;
-const FIRST_TIMESTAMP_MS = SIM_EPOCH_MS - 3_600_000;
-const TIMESTAMP_STEP_MS = 10_000;
+export const TIMESTAMPS_PER_SERIES = 12;
+export const FIRST_TIMESTAMP_MS = SIM_EPOCH_MS - 3_600_000;
+export const TIMESTAMP_STEP_MS = 10_000;
 export const MAX_POINTS_PER_WRITE = 4;
 /** value = writeId · VALUE_STRIDE + position in the write. */
 export const VALUE_STRIDE = 8;

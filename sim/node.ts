@@ -2,10 +2,11 @@
 // the current process (a real Replica on the memory stores, the real
 // time-series state machine, a NodeClock and a network endpoint). Crashing
 // throws the process away; restarting opens the stores on the same disk.
+import { ReplicatedTsdbService } from '../src/api/replicated-service.js';
+import type { ServiceStatus } from '../src/api/service.js';
 import { TsraftError } from '../src/errors.js';
 import type { ConfigState, NodeId, RaftConfig, SnapshotMeta } from '../src/raft/types.js';
 import { Replica } from '../src/replica/replica.js';
-import { TsdbStateMachine } from '../src/replica/tsdb-state-machine.js';
 import { TsdbCheckpointer, loadPersistedState, storeBlockReader } from '../src/replica/tsdb-persistence.js';
 import { MemoryStateMachineStore } from '../src/storage/state-machine-store.js';
 import type { ReplicaObserver, ReplicaTestingKnobs } from '../src/replica/types.js';
@@ -16,6 +17,7 @@ import { NodeClock, gated, type EventGate } from './clock.js';
 import type { SimNetwork } from './network.js';
 import type { Scheduler } from './scheduler.js';
 import type { Trace } from './trace.js';
+import { SimTsdbStateMachine, misresolvingView, type WritePathBugs } from './write-path-bugs.js';
 
 /** Replica and Raft settings of every simulated node: small snapshots and
  *  appends, so that snapshots, chunking and compaction happen in every run. */
@@ -23,7 +25,7 @@ export const SIM_TICK_MS = 50;
 export const SIM_ELECTION_TICKS = 10;
 /** Short blocks: the workload's two minutes of timestamps span several, so
  *  blocks are sealed, written, evicted, read back and reopened by late writes. */
-const SIM_STATE_MACHINE = { blockSpanMs: 20_000 };
+export const SIM_STATE_MACHINE = { blockSpanMs: 20_000 };
 /** Bytes of written sealed blocks a simulated node keeps in memory. */
 const SIM_RESIDENT_BLOCK_BYTES = 128;
 /** An install reads the snapshot file in chunks this small, as the leader sends it. */
@@ -74,6 +76,8 @@ export interface NodeContext {
   /** Raft settings of a scripted scenario, over the simulator's defaults. */
   raftOverrides: Partial<Omit<RaftConfig, 'id' | 'prng' | 'testingKnobs'>>;
   replicaKnobs: ReplicaTestingKnobs;
+  /** Planted bugs in the write path (write-path-bugs.ts). */
+  writePathBugs: WritePathBugs;
   /** A replica stopped on a fatal error (the world decides whether it was expected). */
   onFatal(node: SimNode, error: unknown): void;
   /** The node lost power (its disk now holds only durable writes). */
@@ -87,7 +91,10 @@ export class SimNode {
   readonly disk: MemoryDisk;
   life: NodeLife = 'down';
   replica: Replica<ApplyResult> | null = null;
-  sm: TsdbStateMachine | null = null;
+  sm: SimTsdbStateMachine | null = null;
+  /** The process's client API service (the production one; followers
+   *  answer NOT_LEADER instead of forwarding, and the client follows it). */
+  service: ReplicatedTsdbService | null = null;
   clock: NodeClock | null = null;
   incarnation = 0;
   pausedUntilMs = 0;
@@ -143,7 +150,7 @@ export class SimNode {
     const smStore = new MemoryStateMachineStore(this.disk);
     // Snapshots from the leader install straight into that store, one
     // series at a time under a restore marker (docs/storage.md).
-    const sm = new TsdbStateMachine(SIM_STATE_MACHINE, { blockReader: storeBlockReader(smStore), residentBlockBytes: SIM_RESIDENT_BLOCK_BYTES }, smStore, this.ctx.replicaKnobs);
+    const sm = new SimTsdbStateMachine(SIM_STATE_MACHINE, { blockReader: storeBlockReader(smStore), residentBlockBytes: SIM_RESIDENT_BLOCK_BYTES }, smStore, this.ctx.replicaKnobs, this.ctx.writePathBugs);
     this.sm = sm;
     try {
       await loadPersistedState(sm.machine, smStore);
@@ -177,6 +184,20 @@ export class SimNode {
         testingKnobs: this.ctx.replicaKnobs,
       });
       this.replica = replica;
+      const wrongSeriesId = this.ctx.writePathBugs.wrongSeriesId;
+      this.service = new ReplicatedTsdbService({
+        replica,
+        stateMachine: wrongSeriesId ? () => misresolvingView(sm.machine) : () => sm.machine,
+        status: () => serviceStatusOf(replica),
+        isLeader: () => replica.isLeader,
+        clock,
+        forwardWrites: false,
+        // The turn ends after every event already due at this virtual instant
+        // (the puts that arrived together), and waits while the node is paused.
+        deferFlush: (fn) => {
+          clock.setTimer(0, fn);
+        },
+      });
       await replica.start();
       if (this.incarnation === incarnation && replica.state === 'running') this.unverified = false;
     } catch (error) {
@@ -290,6 +311,8 @@ export class SimNode {
     this.life = life;
     this.incarnation++;
     this.replica = null;
+    this.service?.close();
+    this.service = null;
     this.sm = null;
     this.clock = null;
     this.pausedUntilMs = 0;
@@ -318,4 +341,19 @@ export class SimNode {
     this.lastDiskCompletionMs = at;
     s.at(at, gated(s, () => (this.paused ? this.pausedUntilMs : null), complete));
   }
+}
+
+/** The fields of /status the service reads, from the replica's status. */
+function serviceStatusOf(replica: Replica<ApplyResult>): ServiceStatus {
+  const s = replica.status();
+  return {
+    id: s.id,
+    role: s.learner ? 'learner' : s.role,
+    leader: s.leader,
+    leaderClientUrl: null,
+    term: s.term,
+    commitIndex: s.commitIndex,
+    appliedIndex: s.appliedIndex,
+    members: s.members.map((m) => ({ id: m.id, url: m.url, role: m.role, clientUrl: null, match: s.progress[m.id]?.match ?? null })),
+  };
 }

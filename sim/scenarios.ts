@@ -5,10 +5,11 @@
 // which places every entry itself), and all the usual checkers run after.
 import type { Message, NodeId, RaftConfig } from '../src/raft/types.js';
 import type { ReplicaStatus } from '../src/replica/types.js';
+import { SimConnection } from './client-connection.js';
 import { History, type WriteOp } from './history.js';
 import type { SimNode } from './node.js';
 import type { ScenarioName } from './types.js';
-import { SimClient, encodeWrite } from './workload.js';
+import { SimClient } from './workload.js';
 import type { World } from './world.js';
 
 export interface Scenario {
@@ -75,12 +76,14 @@ function nextScriptNumber(w: World): number {
   return n;
 }
 
-/** Propose one write at `node` only (no retry elsewhere), recorded in the history. */
+/** Put one write at `node` only (no retry elsewhere), recorded in the
+ *  history; the node proposes it at the end of this instant. */
 function proposeAt(w: World, node: SimNode): WriteOp {
   const clientId = `script-${nextScriptNumber(w)}`;
   const op = w.history.newWrite(clientId, 1, History.generatePoints(w.prng, w.history.writes.length + 1), w.scheduler.nowMs);
   op.attempts = 1;
-  node.replica!.propose(encodeWrite(op, node.clock!.nowMs())).then(
+  const connection = new SimConnection(node);
+  connection.serve(connection.putRequest(op.points, { clientId, sequence: 1, firstUnackedSequence: 1 })).then(
     () => {
       op.outcome = 'ok';
       op.ackMs = w.scheduler.nowMs;

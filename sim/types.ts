@@ -4,7 +4,7 @@ export const FAULT_PROFILES = ['all', 'none', 'network', 'crash', 'disk', 'clock
 export type FaultProfile = (typeof FAULT_PROFILES)[number];
 
 /** Planted bugs (`--inject-bug`): each must be caught by a checker. */
-export const BUG_NAMES = ['vote-twice', 'commit-old-term', 'ack-before-sync', 'stale-read', 'install-meta-first'] as const;
+export const BUG_NAMES = ['vote-twice', 'commit-old-term', 'ack-before-sync', 'stale-read', 'install-meta-first', 'coalesced-session-lost', 'wrong-series-id'] as const;
 export type BugName = (typeof BUG_NAMES)[number];
 
 export const SCENARIO_NAMES = [
@@ -37,6 +37,8 @@ export interface SimOptions {
   faultIntervalMs?: number;
   /** Membership changes and leadership transfers by the workload's operator. Default true. */
   membershipChanges?: boolean;
+  /** Retention passes through the log (sim/retention.ts). Default true (off in scenarios). */
+  retention?: boolean;
   /** Receives every trace line (debugging a seed). */
   traceSink?: (line: string) => void;
 }
@@ -90,6 +92,18 @@ export interface SeedResult {
   /** Sealed blocks whose bytes left memory on the nodes running at the end (read back from their disks). */
   blocks_evicted: number;
   applied_index: number;
+  /** What the committed log held (the write path's coverage): entries with
+   *  one client write (`write`) and with several (`writes`), the writes
+   *  those carried, write batches naming a series by id (version 2),
+   *  writes applied as stale_series (then proposed again by key), retention
+   *  passes and the series they removed. */
+  write_entries: number;
+  coalesced_entries: number;
+  coalesced_writes: number;
+  by_id_batches: number;
+  stale_series: number;
+  retention_passes: number;
+  series_removed: number;
   sim_seconds: number;
   wall_seconds: number;
   events: number;

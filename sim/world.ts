@@ -7,7 +7,8 @@ import { isTsraftError } from '../src/errors.js';
 import type { ConfigState, NodeId } from '../src/raft/types.js';
 import { MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS, seriesKeyOf } from '../src/tsdb/validate.js';
 import { SeededPrng } from '../src/util/prng.js';
-import { buildCommitOrder, checkDurability, checkLinearizability, modelStateAt, pointKey } from './checkers/linearizability.js';
+import { buildCommitOrder, emptyStats, modelStateAt, pointKey, type WritePathStats } from './checkers/commit-order.js';
+import { checkDurability, checkLinearizability } from './checkers/linearizability.js';
 import { checkLogMatching, readDiskLog } from './checkers/log-matching.js';
 import { OnlineCheckers } from './checkers/online.js';
 import { PersistenceChecker } from './checkers/persistence.js';
@@ -15,8 +16,9 @@ import { Violations } from './checkers/violations.js';
 import { FaultInjector, PROFILE_FAULTS, type FaultKind, FAULT_KINDS } from './faults.js';
 import { History, METRICS } from './history.js';
 import { SimNetwork } from './network.js';
-import { SimNode } from './node.js';
+import { SIM_STATE_MACHINE, SimNode } from './node.js';
 import { Operator } from './operator.js';
+import { RetentionDriver } from './retention.js';
 import { Scheduler } from './scheduler.js';
 import { SCENARIOS, type Scenario } from './scenarios.js';
 import { Trace } from './trace.js';
@@ -45,6 +47,7 @@ export class World {
   readonly history = new History();
   readonly operator: Operator;
   readonly faults: FaultInjector;
+  readonly retention: RetentionDriver | null;
   readonly scenario: Scenario | null;
   readonly clients: SimClient[] = [];
   opsRemaining: number;
@@ -95,6 +98,7 @@ export class World {
       raftKnobs: { voteTwice: bug === 'vote-twice', commitOldTerm: bug === 'commit-old-term' },
       raftOverrides: this.scenario?.raft ?? {},
       replicaKnobs: { ackBeforeSync: bug === 'ack-before-sync', staleRead: bug === 'stale-read', installMetaFirst: bug === 'install-meta-first' },
+      writePathBugs: { coalescedSessionLost: bug === 'coalesced-session-lost', wrongSeriesId: bug === 'wrong-series-id' },
       onFatal: (node: SimNode, error: unknown) => this.onFatal(node, error),
       // A disk with injected corruption proves nothing about what was durable.
       onCrash: (node: SimNode, torn: boolean) => this.persistence.onCrash(node.id, node.disk, torn || node.corruptionInjected),
@@ -109,6 +113,7 @@ export class World {
     const kinds: readonly FaultKind[] =
       this.scenario !== null ? [] : options.faultKinds !== undefined ? options.faultKinds.filter((k): k is FaultKind => (FAULT_KINDS as readonly string[]).includes(k)) : PROFILE_FAULTS[options.faults];
     this.faults = new FaultInjector(this, kinds, options.faultIntervalMs ?? 1_500);
+    this.retention = this.scenario === null && (options.retention ?? true) ? new RetentionDriver(this, SIM_STATE_MACHINE.blockSpanMs) : null;
     this.opsRemaining = this.scenario?.workload === false ? 0 : options.ops;
     const clientCount = founders.length + 1;
     this.thinkMs = (options.simSeconds * 1000 * clientCount) / Math.max(1, options.ops);
@@ -174,6 +179,7 @@ export class World {
     this.operator.start();
     for (const c of this.clients) void c.run();
     this.faults.start(FAULTS_START_MS);
+    this.retention?.start();
     this.scheduleLogMatching();
     let scenarioDone = this.scenario === null;
     if (this.scenario !== null) {
@@ -303,7 +309,8 @@ export class World {
         this.violations.report('state-machine-safety', `${seen.id} and ${n.id} both applied ${index} entries but their states differ (${seen.hash} vs ${hash})`, { index });
       }
     }
-    const order = buildCommitOrder(this.history, this.checkers.applied, this.violations);
+    const order = buildCommitOrder(this.history, this.checkers.applied, this.violations, SIM_STATE_MACHINE.blockSpanMs);
+    this.writePath = order.stats;
     this.lostWrites = checkDurability(this.history, order, this.violations);
     this.readsChecked = checkLinearizability(this.history, order, this.violations);
     // Every running replica's state is the model's state after its applied prefix.
@@ -329,6 +336,7 @@ export class World {
 
   lostWrites = 0;
   readsChecked = 0;
+  writePath: WritePathStats = emptyStats();
   private newLeaderCallbacks: Array<(node: SimNode) => void> = [];
 
   /** Call `cb` once, the moment some node next wins an election. */
@@ -359,6 +367,13 @@ export class World {
       snapshots_installed: this.checkers.snapshotsInstalled,
       blocks_evicted: this.nodes.reduce((sum, n) => sum + (n.running ? n.sm!.machine.residencyStats().evictedBlocks : 0), 0),
       applied_index: appliedIndex,
+      write_entries: this.writePath.writeEntries,
+      coalesced_entries: this.writePath.coalescedEntries,
+      coalesced_writes: this.writePath.coalescedWrites,
+      by_id_batches: this.writePath.byIdBatches,
+      stale_series: this.writePath.staleSeries,
+      retention_passes: this.writePath.retentionPasses,
+      series_removed: this.writePath.seriesRemoved,
       sim_seconds: round3(this.scheduler.nowMs / 1000),
       wall_seconds: round3((performance.now() - wallStart) / 1000),
       events: this.scheduler.eventsRun,

@@ -1,14 +1,17 @@
 // Durability and linearizability of the client history, for this store's
-// model: a map (series, timestamp) → value where a later write wins.
+// model: a map (series, timestamp) → value where a later write wins and a
+// retention pass removes what it dropped.
 //
 // The commit order is known: it is the order of the log every replica
-// applied (OnlineCheckers.applied, itself checked for agreement). A write
-// takes effect at the index where it was first applied (a retry with the same
-// client id and sequence is a duplicate and changes nothing). So the state
-// any correct read can observe is the state after some log prefix k, and the
-// history is linearizable iff every read can be given such a k with
-//   - k consistent with its result (each value read is the last write of its
-//     (series, timestamp) up to k, each absent point has no write up to k);
+// applied (OnlineCheckers.applied, itself checked for agreement), replayed
+// in commit-order.ts. A write takes effect at the index where it was first
+// applied (a retry with the same client id and sequence is a duplicate and
+// changes nothing). So the state any correct read can observe is the state
+// after some log prefix k, and the history is linearizable iff every read can
+// be given such a k with
+//   - k consistent with its result (each value read is the point's value
+//     after k, each absent point has none after k: before its first write,
+//     or after a retention pass removed it and before the next write);
 //   - k ≥ the index of every write acknowledged before the read began, and
 //     k < the index of every write issued after the read ended;
 //   - k monotonic over reads ordered in real time;
@@ -17,74 +20,9 @@
 // names its write. Any read of a value never written, or written but never
 // committed, is a violation too. Durability: every acknowledged write is in
 // the committed log.
-import { decodeCommand } from '../../src/tsdb/command.js';
-import { decodeWriteBatch } from '../../src/tsdb/write-batch.js';
 import { VALUE_STRIDE, type History, type ReadOp, type WriteOp } from '../history.js';
-import type { AppliedEntry } from './online.js';
+import { pointKey, type CommitOrder } from './commit-order.js';
 import type { Violations } from './violations.js';
-
-export interface CommitOrder {
-  /** writeId → log index where it took effect. */
-  indexOfWrite: Map<number, number>;
-  /** "seriesKey@ts" → effective writes of that point, in log order. */
-  writesOfKey: Map<string, Array<{ index: number; value: number }>>;
-  /** metric → its point keys that were ever written effectively. */
-  keysOfMetric: Map<string, Set<string>>;
-}
-
-export function pointKey(seriesKey: string, timestampMs: number): string {
-  return `${seriesKey}@${timestampMs}`;
-}
-
-/** Map the applied log onto the history; report writes nobody issued or that
- *  differ from what the client sent. */
-export function buildCommitOrder(history: History, applied: ReadonlyMap<number, AppliedEntry>, violations: Violations): CommitOrder {
-  const order: CommitOrder = { indexOfWrite: new Map(), writesOfKey: new Map(), keysOfMetric: new Map() };
-  const indexes = [...applied.keys()].sort((a, b) => a - b);
-  for (const index of indexes) {
-    const entry = applied.get(index)!;
-    if (entry.writeKey === null || !entry.effective) continue;
-    const cmd = decodeCommand(entry.data!);
-    if (cmd.type !== 'write') continue;
-    const write = history.writeOf(cmd.clientId, cmd.sequence);
-    if (write === undefined) {
-      violations.report('linearizability', `log index ${index} holds a write no client issued (${entry.writeKey})`, { index });
-      continue;
-    }
-    if (order.indexOfWrite.has(write.writeId)) {
-      violations.report('linearizability', `write ${write.writeId} (${entry.writeKey}) took effect twice: at ${order.indexOfWrite.get(write.writeId)} and ${index}`, {
-        writeId: write.writeId,
-      });
-      continue;
-    }
-    if (!sameBatch(write, cmd.batch)) {
-      violations.report('linearizability', `log index ${index} holds ${entry.writeKey} with points that differ from what the client sent`, { index, writeId: write.writeId });
-      continue;
-    }
-    order.indexOfWrite.set(write.writeId, index);
-    for (const p of write.points) {
-      const key = pointKey(p.seriesKey, p.timestampMs);
-      let list = order.writesOfKey.get(key);
-      if (list === undefined) order.writesOfKey.set(key, (list = []));
-      list.push({ index, value: p.value });
-      let keys = order.keysOfMetric.get(p.metric);
-      if (keys === undefined) order.keysOfMetric.set(p.metric, (keys = new Set()));
-      keys.add(key);
-    }
-  }
-  return order;
-}
-
-function sameBatch(write: WriteOp, batchBytes: Uint8Array): boolean {
-  const batch = decodeWriteBatch(batchBytes);
-  if (batch.columns.length !== write.points.length) return false;
-  for (let i = 0; i < write.points.length; i++) {
-    const p = write.points[i]!;
-    if (batch.seriesKeys[batch.seriesKeyIndexes[i]!] !== p.seriesKey) return false;
-    if (batch.columns.timestampsMs[i] !== p.timestampMs || batch.columns.values[i] !== p.value) return false;
-  }
-  return true;
-}
 
 /** Every acknowledged write must be in the committed log. Returns how many are not. */
 export function checkDurability(history: History, order: CommitOrder, violations: Violations): number {
@@ -97,23 +35,6 @@ export function checkDurability(history: History, order: CommitOrder, violations
     });
   }
   return lost;
-}
-
-/** The model's state after log prefix `k`: point key → value. */
-export function modelStateAt(order: CommitOrder, k: number): Map<string, number> {
-  const state = new Map<string, number>();
-  for (const [key, writes] of order.writesOfKey) {
-    let value: number | undefined;
-    for (const w of writes) if (w.index <= k) value = w.value;
-    if (value !== undefined) state.set(key, value);
-  }
-  return state;
-}
-
-interface Interval {
-  read: ReadOp;
-  lo: number;
-  hi: number;
 }
 
 /** Returns the number of reads checked. */
@@ -147,13 +68,22 @@ export function checkLinearizability(history: History, order: CommitOrder, viola
     }
   }
 
-  // For each effective value: the index of the next write to the same point.
-  const nextIndexAfterValue = new Map<number, number>();
-  for (const writes of order.writesOfKey.values()) {
-    for (let i = 0; i < writes.length; i++) nextIndexAfterValue.set(writes[i]!.value, i + 1 < writes.length ? writes[i + 1]!.index : Infinity);
+  // Per value written: the index of the next change of its point (its
+  // version lasts until then). Per point: the prefixes where it is absent.
+  const nextChangeAfterValue = new Map<number, number>();
+  const absentOf = new Map<string, Prefixes>();
+  for (const [key, changes] of order.changesOfKey) {
+    const absent: Prefixes = changes[0]!.index > 0 ? [[0, changes[0]!.index - 1]] : [];
+    for (let i = 0; i < changes.length; i++) {
+      const c = changes[i]!;
+      const next = i + 1 < changes.length ? changes[i + 1]!.index : Infinity;
+      if (c.value === null) absent.push([c.index, next - 1]);
+      else nextChangeAfterValue.set(c.value, next);
+    }
+    absentOf.set(key, absent);
   }
 
-  const intervals: Interval[] = [];
+  const checked: Checked[] = [];
   for (const read of history.reads) {
     let lo = 0;
     let hi = Infinity;
@@ -178,43 +108,44 @@ export function checkLinearizability(history: History, order: CommitOrder, viola
           continue;
         }
         lo = Math.max(lo, at);
-        hi = Math.min(hi, (nextIndexAfterValue.get(value) ?? Infinity) - 1);
+        hi = Math.min(hi, (nextChangeAfterValue.get(value) ?? Infinity) - 1);
       }
     }
-    for (const key of order.keysOfMetric.get(read.metric) ?? []) {
-      if (!seen.has(key)) hi = Math.min(hi, order.writesOfKey.get(key)![0]!.index - 1);
-    }
     if (bad) continue;
-    const resultLo = lo;
-    const resultHi = hi;
+    // The prefixes the result allows: the values' versions overlap, and every
+    // point written to the metric but not read was absent.
+    let result: Prefixes = lo <= hi ? [[lo, hi]] : [];
+    for (const key of order.keysOfMetric.get(read.metric) ?? []) {
+      if (!seen.has(key)) result = intersect(result, absentOf.get(key)!);
+    }
     const timeLo = maxIndexAckedBefore(read.invokeMs);
     const timeHi = minIndexInvokedAfter(read.respondMs) - 1;
-    lo = Math.max(lo, timeLo);
-    hi = Math.min(hi, timeHi);
-    if (lo > hi) {
+    const feasible = intersect(result, [[timeLo, timeHi]]);
+    if (feasible.length === 0) {
       const what =
-        resultLo > resultHi
-          ? `returned a state no log prefix had (needs index ≥ ${resultLo} and ≤ ${resultHi})`
-          : resultHi < timeLo
-            ? `saw log prefix ${resultLo}..${resultHi}, but a write at index ${timeLo} was acknowledged before it began (stale read)`
-            : `saw log prefix ${resultLo}..${resultHi}, but writes from index ${timeHi + 1} on were issued only after it ended (a read from the future)`;
+        result.length === 0
+          ? `returned a state no log prefix had (its values need index ≥ ${lo} and ≤ ${hi}${lo <= hi ? ', and a point it lacks was present throughout' : ''})`
+          : result.at(-1)![1] < timeLo
+            ? `saw log prefix ${describe(result)}, but a write at index ${timeLo} was acknowledged before it began (stale read)`
+            : result[0]![0] > timeHi
+              ? `saw log prefix ${describe(result)}, but writes from index ${timeHi + 1} on were issued only after it ended (a read from the future)`
+              : `saw log prefix ${describe(result)}, none of them within ${timeLo}..${timeHi}, what real time allows`;
       violations.report('linearizability', `read ${read.readId} of ${read.metric} on ${read.node} during [${read.invokeMs}, ${read.respondMs}] ms ${what}`, {
         readId: read.readId,
-        resultLo,
-        resultHi,
+        result: result.slice(0, 8),
         timeLo,
         timeHi,
       });
       continue;
     }
-    intervals.push({ read, lo, hi });
+    checked.push({ read, feasible });
   }
 
   // Reads are monotonic in real time: give each the smallest feasible prefix,
-  // raised to the prefixes of the reads that ended before it began.
-  const byInvokeReads = [...intervals].sort((a, b) => a.read.invokeMs - b.read.invokeMs || a.read.readId - b.read.readId);
-  const byRespond = [...intervals].sort((a, b) => a.read.respondMs - b.read.respondMs);
-  const assigned = new Map<Interval, number>();
+  // at least the prefixes of the reads that ended before it began.
+  const byInvokeReads = [...checked].sort((a, b) => a.read.invokeMs - b.read.invokeMs || a.read.readId - b.read.readId);
+  const byRespond = [...checked].sort((a, b) => a.read.respondMs - b.read.respondMs);
+  const assigned = new Map<Checked, number>();
   let done = 0;
   let floor = 0;
   for (const r of byInvokeReads) {
@@ -223,17 +154,50 @@ export function checkLinearizability(history: History, order: CommitOrder, viola
       if (k !== undefined) floor = Math.max(floor, k);
       done++;
     }
-    const k = Math.max(r.lo, floor);
-    if (k > r.hi) {
-      violations.report('linearizability', `read ${r.read.readId} on ${r.read.node} went back in time: an earlier read saw log prefix ${floor}, this one at most ${r.hi}`, {
+    const k = smallestAtLeast(r.feasible, floor);
+    if (k === null) {
+      const last = r.feasible.at(-1)![1];
+      violations.report('linearizability', `read ${r.read.readId} on ${r.read.node} went back in time: an earlier read saw log prefix ${floor}, this one at most ${last}`, {
         readId: r.read.readId,
       });
-      assigned.set(r, r.hi);
+      assigned.set(r, last);
       continue;
     }
     assigned.set(r, k);
   }
   return history.reads.length;
+}
+
+/** Log prefixes as sorted, disjoint, inclusive [from, to] ranges. */
+type Prefixes = Array<[number, number]>;
+
+interface Checked {
+  read: ReadOp;
+  feasible: Prefixes;
+}
+
+function intersect(a: Prefixes, b: Prefixes): Prefixes {
+  const out: Prefixes = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const from = Math.max(a[i]![0], b[j]![0]);
+    const to = Math.min(a[i]![1], b[j]![1]);
+    if (from <= to) out.push([from, to]);
+    if (a[i]![1] < b[j]![1]) i++;
+    else j++;
+  }
+  return out;
+}
+
+function smallestAtLeast(prefixes: Prefixes, k: number): number | null {
+  for (const [from, to] of prefixes) if (to >= k) return Math.max(from, k);
+  return null;
+}
+
+function describe(prefixes: Prefixes): string {
+  const shown = prefixes.slice(0, 3).map(([from, to]) => (from === to ? `${from}` : `${from}..${to}`));
+  return prefixes.length > 3 ? `${shown.join(', ')}, …` : shown.join(', ');
 }
 
 /** Number of elements < t in sorted `a`. */

@@ -8,7 +8,7 @@
 //  - leader completeness: a new leader holds every entry applied anywhere.
 // The applied log they build is also the commit order the linearizability
 // and durability checkers use.
-import { decodeCommand } from '../../src/tsdb/command.js';
+import { COMMAND_TYPE } from '../../src/tsdb/command.js';
 import type { ApplyResult } from '../../src/tsdb/state-machine.js';
 import type { Entry, NodeId, SnapshotMeta, SoftState } from '../../src/raft/types.js';
 import type { ReplicaObserver } from '../../src/replica/types.js';
@@ -16,16 +16,20 @@ import { digestBytes } from '../digest.js';
 import type { Trace } from '../trace.js';
 import type { Violations } from './violations.js';
 
+/** How one client write of an entry applied. `effective`: it changed state
+ *  (not a duplicate retry, not refused, not stale_series). */
+export type WriteApplyKind = 'effective' | 'duplicate' | 'refused' | 'stale_series';
+
 export interface AppliedEntry {
   index: number;
   term: number;
   kind: Entry['kind'];
   digest: string;
-  /** "clientId#sequence" of a write command, else null. */
-  writeKey: string | null;
-  /** The write changed state (not a duplicate retry, not refused). */
-  effective: boolean;
-  /** The entry's data (kept for writes, to compare with what the client sent). */
+  /** How each client write of a `write` or `writes` entry applied, in
+   *  order; null for other entries. */
+  writes: WriteApplyKind[] | null;
+  /** The entry's data, kept for writes and retention passes (the commit
+   *  order replays them against the client history). */
   data: Uint8Array | null;
   firstNode: NodeId;
 }
@@ -78,24 +82,25 @@ export class OnlineCheckers implements ReplicaObserver {
       }
       return;
     }
-    let writeKey: string | null = null;
-    let effective = false;
+    let writes: WriteApplyKind[] | null = null;
+    let keep = false;
     if (entry.kind === 'normal' && entry.data.length > 0) {
-      const cmd = decodeCommand(entry.data);
-      if (cmd.type === 'write') {
-        writeKey = `${cmd.clientId}#${cmd.sequence}`;
-        const r = result as ApplyResult | undefined;
-        effective = r !== undefined && r.kind === 'write' && !r.duplicate;
+      const type = commandTypeOf(entry.data);
+      const r = result as ApplyResult | undefined;
+      if (type === COMMAND_TYPE.write) {
+        writes = [r !== undefined && r.kind !== 'writes' ? writeApplyKind(r) : 'refused'];
+      } else if (type === COMMAND_TYPE.writes) {
+        writes = r?.kind === 'writes' ? r.results.map(writeApplyKind) : [];
       }
+      keep = writes !== null || type === COMMAND_TYPE.retention;
     }
     this.applied.set(entry.index, {
       index: entry.index,
       term: entry.term,
       kind: entry.kind,
       digest,
-      writeKey,
-      effective,
-      data: writeKey !== null ? entry.data : null,
+      writes,
+      data: keep ? entry.data : null,
       firstNode: id,
     });
     if (entry.index > this.maxAppliedIndex) this.maxAppliedIndex = entry.index;
@@ -161,4 +166,15 @@ export class OnlineCheckers implements ReplicaObserver {
       }
     }
   }
+}
+
+/** The command type byte of an entry's data (decoded in full later, once). */
+function commandTypeOf(data: Uint8Array): number {
+  return data[0]!;
+}
+
+function writeApplyKind(r: ApplyResult): WriteApplyKind {
+  if (r.kind === 'write') return r.duplicate ? 'duplicate' : 'effective';
+  if (r.kind === 'stale_series') return 'stale_series';
+  return 'refused';
 }

@@ -4,7 +4,11 @@ import { entryKey } from '../../src/storage/kv-log-store.js';
 import { encodeEntry } from '../../src/storage/entry-codec.js';
 import { MemoryDisk } from '../../src/storage/memory-disk.js';
 import { encodeHardState } from '../../src/storage/record-codec.js';
-import { checkDurability, checkLinearizability, pointKey, type CommitOrder } from '../../sim/checkers/linearizability.js';
+import { encodeCommand } from '../../src/tsdb/command.js';
+import { WriteBatchBuilder } from '../../src/tsdb/write-batch.js';
+import { buildCommitOrder, emptyStats, pointKey, type CommitOrder } from '../../sim/checkers/commit-order.js';
+import type { AppliedEntry, WriteApplyKind } from '../../sim/checkers/online.js';
+import { checkDurability, checkLinearizability } from '../../sim/checkers/linearizability.js';
 import { checkLogMatching, readDiskLog } from '../../sim/checkers/log-matching.js';
 import { PersistenceChecker } from '../../sim/checkers/persistence.js';
 import { Violations } from '../../sim/checkers/violations.js';
@@ -16,7 +20,7 @@ const TS = 1_000_000;
 /** A history of single-point writes to one (series, ts), and its commit order. */
 function world(): { history: History; order: CommitOrder; write: (invokeMs: number, ackMs: number | null, index: number | null) => WriteOp } {
   const history = new History();
-  const order: CommitOrder = { indexOfWrite: new Map(), writesOfKey: new Map(), keysOfMetric: new Map([['sim.cpu', new Set([pointKey(SERIES, TS)])]]) };
+  const order: CommitOrder = { indexOfWrite: new Map(), changesOfKey: new Map(), keysOfMetric: new Map([['sim.cpu', new Set([pointKey(SERIES, TS)])]]), stats: emptyStats() };
   const write = (invokeMs: number, ackMs: number | null, index: number | null): WriteOp => {
     const writeId = history.writes.length + 1;
     const op = history.newWrite(`c${writeId}`, 1, [{ metric: 'sim.cpu', seriesKey: SERIES, tags: { host: 'a' }, timestampMs: TS, value: writeId * VALUE_STRIDE }], invokeMs);
@@ -24,10 +28,10 @@ function world(): { history: History; order: CommitOrder; write: (invokeMs: numb
     op.ackMs = ackMs;
     if (index !== null) {
       order.indexOfWrite.set(writeId, index);
-      const list = order.writesOfKey.get(pointKey(SERIES, TS)) ?? [];
+      const list = order.changesOfKey.get(pointKey(SERIES, TS)) ?? [];
       list.push({ index, value: writeId * VALUE_STRIDE });
       list.sort((a, b) => a.index - b.index);
-      order.writesOfKey.set(pointKey(SERIES, TS), list);
+      order.changesOfKey.set(pointKey(SERIES, TS), list);
     }
     return op;
   };
@@ -113,6 +117,128 @@ describe('linearizability checker', () => {
     const v = new Violations(() => 0);
     expect(checkDurability(history, order, v)).toBe(1);
     expect(v.list[0]!.checker).toBe('durability');
+  });
+
+  it('accepts a read that misses a point a retention pass removed, until it is written again', () => {
+    const { history, order, write } = world();
+    write(0, 10, 5);
+    removeAt(order, 6);
+    read(history, 20, 30, null);
+    const w2 = write(40, 50, 7);
+    read(history, 60, 70, w2.points[0]!.value);
+    expect(check(history, order)).toEqual([]);
+  });
+
+  it('flags a read that misses a point written again and acknowledged after its removal', () => {
+    const { history, order, write } = world();
+    write(0, 10, 5);
+    removeAt(order, 6);
+    write(11, 20, 7);
+    read(history, 30, 40, null);
+    expect(check(history, order)).toEqual([expect.stringContaining('stale read')]);
+  });
+
+  it('flags a read of a value a retention pass had removed before a write acknowledged before the read', () => {
+    const { history, order, write } = world();
+    const w1 = write(0, 10, 5);
+    removeAt(order, 6);
+    write(11, 20, 8);
+    read(history, 30, 40, w1.points[0]!.value);
+    expect(check(history, order)).toEqual([expect.stringContaining('stale read')]);
+  });
+});
+
+/** A retention pass at `index` removes the point. */
+function removeAt(order: CommitOrder, index: number): void {
+  const list = order.changesOfKey.get(pointKey(SERIES, TS))!;
+  list.push({ index, value: null });
+  list.sort((a, b) => a.index - b.index);
+}
+
+describe('commit order (the log replayed against the history and the series model)', () => {
+  type Point = [seriesKey: string, seriesId: number, timestampMs: number];
+
+  /** A `write` entry of a new write of `clientId` (sequence 1) with these points, by key (id -1) or by id. */
+  function writeEntry(history: History, applied: Map<number, AppliedEntry>, index: number, clientId: string, points: Point[], kind: WriteApplyKind): WriteOp {
+    const writeId = history.writes.length + 1;
+    const op = history.newWrite(
+      clientId,
+      1,
+      points.map(([seriesKey, , timestampMs], i) => ({ metric: seriesKey.slice(0, seriesKey.indexOf('{')), seriesKey, tags: {}, timestampMs, value: writeId * VALUE_STRIDE + i })),
+      0,
+    );
+    const builder = new WriteBatchBuilder();
+    points.forEach(([seriesKey, seriesId, timestampMs], i) => builder.addPointOf(builder.seriesIndexOf(seriesKey, seriesId), timestampMs, writeId * VALUE_STRIDE + i, true, null));
+    const data = encodeCommand({ type: 'write', clientId, sequence: 1, firstUnackedSequence: 1, leaderTimeMs: 1, batch: builder.encode() });
+    applied.set(index, { index, term: 1, kind: 'normal', digest: `${index}`, writes: [kind], data, firstNode: 'n1' });
+    return op;
+  }
+
+  /** A retention pass at `index` dropping every block that ended by `cutoffMs`. */
+  function retentionEntry(applied: Map<number, AppliedEntry>, index: number, cutoffMs: number): void {
+    const data = encodeCommand({ type: 'retention', leaderTimeMs: cutoffMs + 1_000, retentionMs: 1_000 });
+    applied.set(index, { index, term: 1, kind: 'normal', digest: `${index}`, writes: null, data, firstNode: 'n1' });
+  }
+
+  const A = 'sim.cpu{host=a}';
+  const B = 'sim.cpu{host=b}';
+  const SPAN = 20_000;
+
+  function build(history: History, applied: Map<number, AppliedEntry>): { order: CommitOrder; messages: string[] } {
+    const v = new Violations(() => 0);
+    const order = buildCommitOrder(history, applied, v, SPAN);
+    return { order, messages: v.list.map((x) => x.message) };
+  }
+
+  it('resolves a series given by id to the key the model assigned it', () => {
+    const history = new History();
+    const applied = new Map<number, AppliedEntry>();
+    writeEntry(history, applied, 1, 'c1', [[A, -1, TS], [B, -1, TS]], 'effective'); // a → id 0, b → id 1
+    const byId = writeEntry(history, applied, 2, 'c2', [[B, 1, TS + 1]], 'effective');
+    const { order, messages } = build(history, applied);
+    expect(messages).toEqual([]);
+    expect(order.indexOfWrite.get(byId.writeId)).toBe(2);
+    expect(order.stats.byIdBatches).toBe(1);
+  });
+
+  it('flags a batch whose series id names another series than the client wrote', () => {
+    const history = new History();
+    const applied = new Map<number, AppliedEntry>();
+    writeEntry(history, applied, 1, 'c1', [[A, -1, TS], [B, -1, TS]], 'effective');
+    writeEntry(history, applied, 2, 'c2', [[B, 0, TS + 1]], 'effective');
+    expect(build(history, applied).messages).toEqual([expect.stringContaining('differ from what the client sent')]);
+  });
+
+  it('expects stale_series for an id a retention pass removed, and a new id for the key written again', () => {
+    const history = new History();
+    const applied = new Map<number, AppliedEntry>();
+    writeEntry(history, applied, 1, 'c1', [[A, -1, TS]], 'effective'); // id 0
+    retentionEntry(applied, 2, TS + SPAN); // the block ended: series a is removed
+    writeEntry(history, applied, 3, 'c2', [[A, 0, TS]], 'stale_series');
+    writeEntry(history, applied, 4, 'c3', [[A, -1, TS]], 'effective'); // id 1
+    writeEntry(history, applied, 5, 'c4', [[A, 1, TS]], 'effective');
+    const { order, messages } = build(history, applied);
+    expect(messages).toEqual([]);
+    expect(order.stats).toMatchObject({ staleSeries: 1, retentionPasses: 1, seriesRemoved: 1 });
+    expect(order.changesOfKey.get(pointKey(A, TS))!.map((c) => c.index)).toEqual([1, 2, 4, 5]);
+  });
+
+  it('flags a write applied though it names a removed series, and a stale_series whose series exists', () => {
+    const history = new History();
+    const applied = new Map<number, AppliedEntry>();
+    writeEntry(history, applied, 1, 'c1', [[A, -1, TS], [B, -1, TS + SPAN]], 'effective');
+    retentionEntry(applied, 2, TS + SPAN); // removes a (id 0), keeps b (id 1)
+    writeEntry(history, applied, 3, 'c2', [[A, 0, TS]], 'effective');
+    writeEntry(history, applied, 4, 'c3', [[B, 1, TS]], 'stale_series');
+    expect(build(history, applied).messages).toEqual([expect.stringContaining('instead of stale_series'), expect.stringContaining('every series id it names exists')]);
+  });
+
+  it('flags a write that took effect twice', () => {
+    const history = new History();
+    const applied = new Map<number, AppliedEntry>();
+    writeEntry(history, applied, 1, 'c1', [[A, -1, TS]], 'effective');
+    applied.set(2, { ...applied.get(1)!, index: 2 });
+    expect(build(history, applied).messages).toEqual([expect.stringContaining('took effect twice')]);
   });
 });
 

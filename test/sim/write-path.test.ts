@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { encodeCommand } from '../../src/tsdb/command.js';
+import { WriteCoalescer } from '../../src/api/write-coalescer.js';
+import { COMMAND_TYPE, decodeCommand, encodeCommand } from '../../src/tsdb/command.js';
+import type { ApplyResult } from '../../src/tsdb/state-machine.js';
 import { TimeSeriesStateMachine } from '../../src/tsdb/state-machine.js';
-import { WriteBatchBuilder } from '../../src/tsdb/write-batch.js';
+import { WRITE_BATCH_VERSION, WRITE_BATCH_VERSION_SERIES_IDS, WriteBatchBuilder } from '../../src/tsdb/write-batch.js';
+import { Scheduler } from '../../sim/scheduler.js';
+import { DEFAULT_OPTIONS } from '../../sim/types.js';
+import { World } from '../../sim/world.js';
 
 function batchOf(seriesKey: string, timestampMs: number, value: number): Uint8Array {
   const builder = new WriteBatchBuilder();
@@ -9,7 +14,77 @@ function batchOf(seriesKey: string, timestampMs: number, value: number): Uint8Ar
   return builder.encode();
 }
 
+/** What one run's committed log held, counted from the applied entries. */
+interface LogCounts {
+  entries: Map<string, number>;
+  writesInCoalescedEntries: number;
+  /** Coalesced entries holding writes of more than one client. */
+  multiClientEntries: number;
+  batchVersions: Map<number, number>;
+}
+
+async function runAndCount(seed: number, nodes: 3 | 5 = 3): Promise<{ counts: LogCounts; ok: boolean; staleSeries: number }> {
+  const world = new World({ ...DEFAULT_OPTIONS, seed, nodes });
+  const result = await world.run();
+  const counts: LogCounts = { entries: new Map(), writesInCoalescedEntries: 0, multiClientEntries: 0, batchVersions: new Map() };
+  const bump = <K>(m: Map<K, number>, k: K): void => void m.set(k, (m.get(k) ?? 0) + 1);
+  for (const entry of world.checkers.applied.values()) {
+    if (entry.data === null) continue;
+    const cmd = decodeCommand(entry.data);
+    bump(counts.entries, cmd.type);
+    if (cmd.type !== 'write' && cmd.type !== 'writes') continue;
+    const writes = cmd.type === 'write' ? [cmd] : cmd.writes;
+    if (cmd.type === 'writes') {
+      counts.writesInCoalescedEntries += writes.length;
+      if (new Set(writes.map((w) => w.clientId)).size > 1) counts.multiClientEntries++;
+    }
+    for (const w of writes) bump(counts.batchVersions, w.batch[0]!);
+  }
+  return { counts, ok: result.ok, staleSeries: result.stale_series };
+}
+
 describe('the production write path under the simulator', () => {
+  it('ends a coalescer turn with an injected deferral: writes submitted in one virtual instant share one entry', async () => {
+    const scheduler = new Scheduler();
+    const proposed: Uint8Array[] = [];
+    const coalescer = new WriteCoalescer({
+      propose: (data) => {
+        proposed.push(data);
+        const cmd = decodeCommand(data);
+        const count = cmd.type === 'writes' ? cmd.writes.length : 1;
+        const one = { kind: 'write', storedCount: 1, rejectedCount: 0, errors: [], duplicate: false } as const;
+        return Promise.resolve<ApplyResult>(count === 1 ? one : { kind: 'writes', results: new Array(count).fill(one) });
+      },
+      nowMs: () => scheduler.nowMs,
+      deferFlush: (fn) => void scheduler.after(0, fn),
+    });
+    const submit = (clientId: string): void => void coalescer.submit(batchOf('m{h=a}', 1_000, 1), { clientId, sequence: 1, firstUnackedSequence: 1 });
+    for (const clientId of ['a', 'b', 'c']) scheduler.at(10, () => submit(clientId));
+    scheduler.at(11, () => submit('d'));
+    await scheduler.runUntil(20);
+    expect(proposed.map((data) => decodeCommand(data).type)).toEqual(['writes', 'write']);
+    const first = decodeCommand(proposed[0]!);
+    expect(first.type === 'writes' && first.writes.map((w) => w.clientId)).toEqual(['a', 'b', 'c']);
+  });
+
+  it("a run's log holds coalesced `writes` entries of several clients, by-id (version 2) batches and retention passes, and writes applied as stale_series", async () => {
+    for (const [seed, nodes] of [[1, 3], [2, 3], [3, 5]] as const) {
+      const { counts, ok, staleSeries } = await runAndCount(seed, nodes);
+      expect(ok).toBe(true);
+      const writeEntries = counts.entries.get('write') ?? 0;
+      const coalesced = counts.entries.get('writes') ?? 0;
+      // Regularly, not by luck: at least one entry in twenty is a coalesced one.
+      expect(coalesced * 20, `seed ${seed}: ${coalesced} writes entries, ${writeEntries} write entries`).toBeGreaterThan(writeEntries);
+      expect(counts.writesInCoalescedEntries).toBeGreaterThanOrEqual(2 * coalesced);
+      expect(counts.multiClientEntries).toBeGreaterThan(0);
+      // Most batches name series the leader already holds by id.
+      const byId = counts.batchVersions.get(WRITE_BATCH_VERSION_SERIES_IDS) ?? 0;
+      expect(byId).toBeGreaterThan(counts.batchVersions.get(WRITE_BATCH_VERSION) ?? 0);
+      expect(counts.entries.get('retention') ?? 0).toBeGreaterThan(0);
+      expect(staleSeries).toBeGreaterThan(0);
+    }
+  });
+
   // Found by the simulator once its clients' puts were coalesced: both
   // sessions of a `writes` entry have that entry's index as their recency,
   // and the snapshot decoder refused equal indexes (sessions out of recency
@@ -30,5 +105,6 @@ describe('the production write path under the simulator', () => {
     );
     const bytes = sm.snapshot();
     expect(TimeSeriesStateMachine.restore(bytes).snapshot()).toEqual(bytes);
+    expect(COMMAND_TYPE.writes).toBe(6);
   });
 });

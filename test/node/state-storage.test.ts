@@ -2,6 +2,7 @@
 // "State machine"): a restart loads it and replays only the log after its
 // checkpoint; sealed blocks leave memory and queries read them back.
 import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import { TestCluster, getJson, type StatusBody } from './process-harness.js';
 
 type StorageStatus = StatusBody & {
@@ -32,6 +33,40 @@ async function putBatch(c: TestCluster, k: number): Promise<void> {
     }
     return null;
   });
+}
+
+/** Round `round` of puts from CLIENTS sessions, sent back to back on one
+ *  connection to the leader (as a follower forwarding several clients'
+ *  writes does): the leader merges them into one `writes` entry, whose
+ *  sessions then share its index in every snapshot and checkpoint. */
+const CLIENTS = 4;
+async function putSessions(c: TestCluster, leader: string, round: number): Promise<void> {
+  const socket = new WebSocket(`${c.url(leader).replace('http', 'ws')}/ws`);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.once('open', () => resolve());
+      socket.once('error', reject);
+    });
+    const answers = new Map<number, { result?: { success?: number }; error?: unknown }>();
+    const all = new Promise<void>((resolve) => {
+      socket.on('message', (data: Buffer) => {
+        const answer = JSON.parse(data.toString()) as { id?: number; result?: { success?: number }; error?: unknown };
+        if (typeof answer.id !== 'number') return; // the server's hello push
+        answers.set(answer.id, answer);
+        if (answers.size === CLIENTS) resolve();
+      });
+    });
+    const frames = [];
+    for (let k = 0; k < CLIENTS; k++) {
+      const point = { metric: 'sessions.test', timestamp: BASE_MS + round * 1000, value: k, tags: { client: `c${k}` } };
+      frames.push(JSON.stringify({ id: k + 1, op: 'put', clientId: `session-client-${k}`, seq: round, firstUnacked: round, points: [point] }));
+    }
+    for (const frame of frames) socket.send(frame);
+    await all;
+    for (const answer of answers.values()) expect(answer.result?.success, JSON.stringify(answer)).toBe(1);
+  } finally {
+    socket.close();
+  }
 }
 
 async function storageStatus(c: TestCluster, id: string): Promise<StorageStatus['storage']> {
@@ -96,14 +131,16 @@ describe('state machine data in LevelDB', () => {
     for (let k = 0; k < 10; k++) await putBatch(c, k);
     await c.kill9(follower);
     c.wipe(follower);
-    // The entries the wiped follower lacks are compacted on the leader: it gets a snapshot.
+    // The entries the wiped follower lacks are compacted on the leader: it gets a snapshot,
+    // holding sessions written by shared entries (their last-active indexes are equal).
+    for (let round = 1; round <= 3; round++) await putSessions(c, leader, round);
     for (let k = 10; k < 30; k++) await putBatch(c, k);
     c.start(follower);
     const state = await c.waitForConvergence(['n1', 'n2', 'n3'], 30_000);
     expect(await pointCount(c, follower)).toBe(30 * POINTS_PER_PUT);
     expect(c.log(follower)).toContain('installed a snapshot from the leader');
     // Streamed from the snapshot file straight into the state store (never restore(bytes)), group by group.
-    expect(c.log(follower)).toMatch(/installed a snapshot into the state store format=pack seriesCount=2 groups=1/);
+    expect(c.log(follower)).toMatch(/installed a snapshot into the state store format=pack seriesCount=6 groups=1/);
     // The installed blocks stayed in LevelDB, and queries read them back.
     expect((await storageStatus(c, follower)).residentBlockBytes).toBe(0);
     // Its checkpoints hold the installed state: a kill -9 now restarts from LevelDB.

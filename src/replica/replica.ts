@@ -593,7 +593,6 @@ export class Replica<R = unknown> {
     for (const m of rd.messages) (maySendBeforePersist(m) ? early : late).push(m);
     await this.send(early);
     if (!this.isLive()) return false;
-    const persisting = this.persist(rd);
     // Committed entries are durable on a majority already (a leader counts
     // its own copy only after its persist, rule 2), so applying them and
     // answering their clients need not wait for this Ready's own write
@@ -601,9 +600,18 @@ export class Replica<R = unknown> {
     // durable and recorded in the log before the state machine is restored
     // from it, and the rest of the Ready applies on top of it.
     const applyNow = rd.snapshot === null;
-    if (applyNow) {
-      persisting.catch(() => {}); // awaited below; never an unhandled rejection meanwhile
+    let persisting: Promise<void>;
+    if (applyNow && !this.needsSync(rd)) {
+      // Nothing of this Ready must be durable (only the volatile commit index
+      // moved): apply and answer the clients before building the store write.
       this.applyReady(rd);
+      persisting = this.persist(rd);
+    } else {
+      persisting = this.persist(rd);
+      if (applyNow) {
+        persisting.catch(() => {}); // awaited below; never an unhandled rejection meanwhile
+        this.applyReady(rd);
+      }
     }
     await persisting;
     if (!this.isLive()) return false;
@@ -641,7 +649,7 @@ export class Replica<R = unknown> {
       // again from the leader): a Ready that moves only the commit index is
       // written without an fsync and not waited for, so applying a committed
       // entry costs no sync on the leader (docs/replica.md, "Sync policy").
-      const sync = rd.entries.length > 0 || rd.snapshot !== null || (hs !== null && (hs.term !== this.savedTerm || hs.vote !== this.savedVote));
+      const sync = this.needsSync(rd);
       const saved = logStore.save({ hardState: hs, entries: rd.entries, snapshot: rd.snapshot, sync });
       if (hs !== null) {
         this.savedTerm = hs.term;
@@ -651,6 +659,12 @@ export class Replica<R = unknown> {
       if (sync) await saved;
       else saved.catch((error: unknown) => this.fail(error));
     }
+  }
+
+  /** Whether saving `rd` needs an fsync: new entries, a snapshot, or a new term or vote. */
+  private needsSync(rd: Ready): boolean {
+    const hs = rd.hardState;
+    return rd.entries.length > 0 || rd.snapshot !== null || rd.snapshotChunks.length > 0 || (hs !== null && (hs.term !== this.savedTerm || hs.vote !== this.savedVote));
   }
 
   /** Step 2: send, filling snapshot chunks from the local snapshot. */

@@ -48,7 +48,9 @@ function readSmallFile(path: string, field: string, maxBytes: number): string {
   } catch (error) {
     rethrowIfBug(error);
     if ((error as { code?: string }).code === 'TSR_ERR_INVALID_CONFIG') throw error;
-    const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    throw invalidConfig([{ field, problem: `cannot read ${path} (${code}: ${(error as Error).message})` }], path);
+    // Node's message already starts with the errno code ("ENOENT: no such file ...").
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (error as Error).message;
+    throw invalidConfig([{ field, problem: `cannot read ${path}: ${reason}` }], path);
   }
 }

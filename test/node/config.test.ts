@@ -135,7 +135,7 @@ describe('node configuration', () => {
     const path = join(dir, 'broken.json');
     writeFileSync(path, '{"nodeId": ');
     expect(() => loadNodeConfig(path)).toThrow(/config: is not valid JSON/);
-    expect(() => loadNodeConfig(join(dir, 'missing.json'))).toThrow(/cannot read .*ENOENT/);
+    expect(() => loadNodeConfig(join(dir, 'missing.json'))).toThrow(/cannot read .*missing\.json: no such file/);
   });
 
   it('reports a missing secret file by its field', () => {

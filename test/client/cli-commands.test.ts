@@ -141,6 +141,29 @@ describe('tsraft put and query', () => {
   });
 });
 
+describe('the CLI without a reachable cluster', () => {
+  async function offline(args: string[]): Promise<{ code: number; stderr: string; error: unknown }> {
+    const c = capture('');
+    try {
+      const code = await runClientCommand(args[0]!, [...args.slice(1), '--endpoint', 'http://127.0.0.1:9'], c.io);
+      return { code, stderr: c.stderr(), error: null };
+    } catch (error) {
+      return { code: -1, stderr: c.stderr(), error };
+    }
+  }
+
+  it('names a bad point before trying to connect', async () => {
+    const r = await offline(['put', 'q.m', 'now', 'notanumber', 'host=a']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/rejected: value "notanumber" is not a number \[TSR_ERR_INVALID_POINT\]/);
+  });
+
+  it('names an import file it cannot read before trying to connect', async () => {
+    const r = await offline(['import', '/nonexistent/points.put.gz']);
+    expect(r.error).toMatchObject({ code: 'TSR_ERR_INVALID_ARGUMENT', message: 'cannot read /nonexistent/points.put.gz: no such file' });
+  });
+});
+
 describe('import readers', () => {
   it('turns value text into a number only when the number means the same to the node', () => {
     const texts = fc.oneof(

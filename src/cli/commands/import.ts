@@ -9,7 +9,8 @@
 // runs on a terminal; the summary goes to stderr at the end. Exit 0 when
 // every point was stored, 1 when any was rejected.
 import type { Point, TsraftClient } from '../../client/index.js';
-import { TsraftError } from '../../errors.js';
+import { access, constants } from 'node:fs/promises';
+import { TsraftError, rethrowIfBug } from '../../errors.js';
 import { connectFromArgs, integerOption, parseCommandArgs, parseTagList, stringOption, usageError, write, type CommandIo } from './client-args.js';
 import { IMPORT_FORMATS, detectFormat, openInput, recordsOf, type CsvDefaults, type ImportFormat } from './import-formats.js';
 import { ProgressBar, formatCount } from './progress.js';
@@ -121,6 +122,17 @@ export async function runImport(args: string[], io: CommandIo): Promise<number> 
   const concurrency = integerOption(stringOption(values, 'concurrency'), 'concurrency', 4, 1, 64);
   const maxErrors = integerOption(stringOption(values, 'max-errors'), 'max-errors', 1_000, 0, 10_000_000);
 
+  // A missing or unreadable file is named before any connection is made.
+  for (const file of files) {
+    if (file === '-') continue;
+    try {
+      await access(file, constants.R_OK);
+    } catch (error) {
+      rethrowIfBug(error);
+      const code = (error as NodeJS.ErrnoException).code;
+      throw new TsraftError('TSR_ERR_INVALID_ARGUMENT', `cannot read ${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (error as Error).message}`, { details: { file } });
+    }
+  }
   const client = await connectFromArgs(values, io);
   const progress = new ProgressBar(io.stderr, io.stderrIsTty);
   const importer = new Importer(client, io, progress, batchSize, concurrency, maxErrors);

@@ -4,6 +4,7 @@
 // seconds or milliseconds, or `now`. Prints what was stored; exit 1 when the
 // point was rejected (the reason is printed).
 import type { Point } from '../../client/index.js';
+import { validatePoint } from '../../tsdb/validate.js';
 import { connectFromArgs, parseCommandArgs, parseTagList, usageError, write, type CommandIo } from './client-args.js';
 
 export const PUT_USAGE = 'tsraft put METRIC TIMESTAMP|now VALUE TAGK=TAGV... [--endpoint URL] [--token T]';
@@ -18,6 +19,13 @@ export async function runPut(args: string[], io: CommandIo): Promise<number> {
     value,
     tags: parseTagList(tagItems, 'tag'),
   };
+  // The node checks the point again; checking here first names a typo
+  // without needing a reachable cluster.
+  const check = validatePoint(point);
+  if (!check.ok) {
+    await write(io.stderr, `rejected: ${check.error.message} [${check.error.code}]\n`);
+    return 1;
+  }
   const client = await connectFromArgs(values, io);
   try {
     const result = await client.put(point);

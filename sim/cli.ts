@@ -200,6 +200,8 @@ async function main(): Promise<void> {
   let ran = 0;
   const failedSeeds: number[] = [];
   let lastHash = '';
+  const totals: Record<(typeof SUMMED_COUNTERS)[number], number> = Object.fromEntries(SUMMED_COUNTERS.map((c) => [c, 0])) as Record<(typeof SUMMED_COUNTERS)[number], number>;
+  let maxInFlight = 0;
   const stream = resultsInSeedOrder(cli);
   for await (const r of stream.results) {
     const seed = r.seed;
@@ -208,6 +210,8 @@ async function main(): Promise<void> {
     acked += r.acked_writes;
     lost += r.lost_writes;
     reads += r.reads_checked;
+    for (const c of SUMMED_COUNTERS) totals[c] += r[c];
+    maxInFlight = Math.max(maxInFlight, r.max_in_flight);
     simSeconds += r.sim_seconds;
     runWallSeconds += r.wall_seconds;
     lastHash = r.trace_hash;
@@ -237,6 +241,8 @@ async function main(): Promise<void> {
     acked_writes: acked,
     lost_writes: lost,
     reads_checked: reads,
+    ...totals,
+    max_in_flight: maxInFlight,
     sim_seconds: Math.round(simSeconds * 1000) / 1000,
     wall_seconds: Math.round(wallSeconds * 1000) / 1000,
     speedup: runWallSeconds > 0 ? Math.round((simSeconds / runWallSeconds) * 10) / 10 : null,
@@ -250,5 +256,8 @@ async function main(): Promise<void> {
   process.stdout.write(`${JSON.stringify(summary)}\n`);
   process.exitCode = failed > 0 ? 1 : 0;
 }
+
+/** Per-seed counters the summary line adds up (pipelining and the query path). */
+const SUMMED_COUNTERS = ['linearizable_reads', 'stale_reads', 'pipelined_writes', 'write_retries', 'out_of_order_writes', 'duplicate_writes', 'expired_writes'] as const;
 
 await main();

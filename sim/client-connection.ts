@@ -20,6 +20,17 @@ import type { SimNode } from './node.js';
 /** Series handles one connection may declare (the node's bound). */
 const MAX_SERIES_HANDLES = DEFAULT_CLIENT_API_LIMITS.maxSeriesHandles;
 const PUT = BUILT_IN_OPERATIONS.get('put')!;
+const QUERY = BUILT_IN_OPERATIONS.get('query')!;
+
+/** One result group of the `query` operation, as it travels (ws-operations resultsForWire). */
+export interface WireQueryResult {
+  metric: string;
+  tags: Record<string, string>;
+  aggregateTags: string[];
+  queryIndex: number;
+  timestamps: number[];
+  values: Array<number | bigint | null>;
+}
 
 export class SimConnection {
   /** The node process this connection reached. */
@@ -30,10 +41,10 @@ export class SimConnection {
   private readonly context: OperationContext;
 
   constructor(readonly node: SimNode) {
-    assert(node.service !== null && node.clock !== null, `connection to ${node.id}, which runs no process`);
+    assert(node.clientService !== null && node.clock !== null, `connection to ${node.id}, which runs no process`);
     this.incarnation = node.incarnation;
     this.context = {
-      service: node.service,
+      service: node.clientService,
       clock: node.clock,
       limits: DEFAULT_CLIENT_API_LIMITS,
       access: 'read-write',
@@ -90,5 +101,12 @@ export class SimConnection {
     assert(this.open, `a request on a closed connection to ${this.node.id}`);
     if (request.seriesHandles !== undefined) this.context.seriesHandles.declare(request.seriesHandles, request.seriesKeys);
     return PUT(request, this.context) as Promise<PutResult>;
+  }
+
+  /** Node end: the real `query` operation (parse the OpenTSDB m-query, the
+   *  service's read barrier for its consistency, the query engine). */
+  query(request: Record<string, unknown>): Promise<{ results: WireQueryResult[] }> {
+    assert(this.open, `a query on a closed connection to ${this.node.id}`);
+    return QUERY(request, this.context) as Promise<{ results: WireQueryResult[] }>;
   }
 }

@@ -1,6 +1,6 @@
-// The client history: every write and linearizable read the workload issued,
-// with its invocation and response times (virtual ms, one global clock), as
-// the linearizability checker needs it. Values are unique per point written
+// The client history: every write and read the workload issued, with its
+// invocation and response times (virtual ms, one global clock), as the
+// linearizability checker needs it. Reads are linearizable or stale. Values are unique per point written
 // (writeId · 8 + position), so a value read names the write that produced it.
 import { seriesKeyOf } from '../src/tsdb/validate.js';
 import type { SeededPrng } from '../src/util/prng.js';
@@ -12,6 +12,7 @@ const HOSTS = ['a', 'b', 'c'] as const;
 export const TIMESTAMPS_PER_SERIES = 12;
 export const FIRST_TIMESTAMP_MS = SIM_EPOCH_MS - 3_600_000;
 export const TIMESTAMP_STEP_MS = 10_000;
+export const LAST_TIMESTAMP_MS = FIRST_TIMESTAMP_MS + (TIMESTAMPS_PER_SERIES - 1) * TIMESTAMP_STEP_MS;
 export const MAX_POINTS_PER_WRITE = 4;
 /** value = writeId · VALUE_STRIDE + position in the write. */
 export const VALUE_STRIDE = 8;
@@ -36,17 +37,21 @@ export interface WriteOp {
   ackMs: number | null;
   outcome: WriteOutcome;
   attempts: number;
+  /** Writes of its session outstanding when it was issued, itself included
+   *  (> 1: pipelined behind earlier sequences). */
+  inFlightAtIssue: number;
 }
+
+export type ReadConsistency = 'linearizable' | 'stale';
 
 export interface ReadOp {
   readId: number;
   clientId: string;
   node: string;
   metric: string;
+  consistency: ReadConsistency;
   invokeMs: number;
   respondMs: number;
-  /** Applied index of the node when it served the read. */
-  servedAtIndex: number;
   /** seriesKey → [timestampMs, value] pairs, sorted by time. */
   result: Record<string, Array<[number, number]>>;
 }
@@ -57,8 +62,8 @@ export class History {
   failedReads = 0;
   private readonly byClientSeq = new Map<string, WriteOp>();
 
-  newWrite(clientId: string, sequence: number, points: SimPoint[], invokeMs: number): WriteOp {
-    const op: WriteOp = { writeId: this.writes.length + 1, clientId, sequence, points, invokeMs, ackMs: null, outcome: 'pending', attempts: 0 };
+  newWrite(clientId: string, sequence: number, points: SimPoint[], invokeMs: number, inFlightAtIssue = 1): WriteOp {
+    const op: WriteOp = { writeId: this.writes.length + 1, clientId, sequence, points, invokeMs, ackMs: null, outcome: 'pending', attempts: 0, inFlightAtIssue };
     this.writes.push(op);
     this.byClientSeq.set(`${clientId}#${sequence}`, op);
     return op;

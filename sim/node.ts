@@ -17,7 +17,7 @@ import { NodeClock, gated, type EventGate } from './clock.js';
 import type { SimNetwork } from './network.js';
 import type { Scheduler } from './scheduler.js';
 import type { Trace } from './trace.js';
-import { SimTsdbStateMachine, misresolvingView, type WritePathBugs } from './write-path-bugs.js';
+import { SimTsdbStateMachine, misresolvingView, staleQueryView, type WritePathBugs } from './write-path-bugs.js';
 
 /** Replica and Raft settings of every simulated node: small snapshots and
  *  appends, so that snapshots, chunking and compaction happen in every run. */
@@ -25,7 +25,10 @@ export const SIM_TICK_MS = 50;
 export const SIM_ELECTION_TICKS = 10;
 /** Short blocks: the workload's two minutes of timestamps span several, so
  *  blocks are sealed, written, evicted, read back and reopened by late writes. */
-export const SIM_STATE_MACHINE = { blockSpanMs: 20_000 };
+/** Few cached results per client session, so pipelining clients reach the
+ *  bound (a write stuck behind a fault while later ones are answered) and
+ *  sessions forget results: TSR_ERR_SESSION_EXPIRED happens. */
+export const SIM_STATE_MACHINE = { blockSpanMs: 20_000, maxResultsPerSession: 8 };
 /** Bytes of written sealed blocks a simulated node keeps in memory. */
 const SIM_RESIDENT_BLOCK_BYTES = 128;
 /** An install reads the snapshot file in chunks this small, as the leader sends it. */
@@ -95,6 +98,9 @@ export class SimNode {
   /** The process's client API service (the production one; followers
    *  answer NOT_LEADER instead of forwarding, and the client follows it). */
   service: ReplicatedTsdbService | null = null;
+  /** The service as clients' connections reach it (the same, or with a
+   *  planted query-path bug). */
+  clientService: ReplicatedTsdbService | null = null;
   clock: NodeClock | null = null;
   incarnation = 0;
   pausedUntilMs = 0;
@@ -198,6 +204,7 @@ export class SimNode {
           clock.setTimer(0, fn);
         },
       });
+      this.clientService = this.ctx.writePathBugs.queryAsStale ? staleQueryView(this.service) : this.service;
       await replica.start();
       if (this.incarnation === incarnation && replica.state === 'running') this.unverified = false;
     } catch (error) {
@@ -313,6 +320,7 @@ export class SimNode {
     this.replica = null;
     this.service?.close();
     this.service = null;
+    this.clientService = null;
     this.sm = null;
     this.clock = null;
     this.pausedUntilMs = 0;

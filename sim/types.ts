@@ -4,7 +4,18 @@ export const FAULT_PROFILES = ['all', 'none', 'network', 'crash', 'disk', 'clock
 export type FaultProfile = (typeof FAULT_PROFILES)[number];
 
 /** Planted bugs (`--inject-bug`): each must be caught by a checker. */
-export const BUG_NAMES = ['vote-twice', 'commit-old-term', 'ack-before-sync', 'stale-read', 'install-meta-first', 'coalesced-session-lost', 'wrong-series-id'] as const;
+export const BUG_NAMES = [
+  'vote-twice',
+  'commit-old-term',
+  'ack-before-sync',
+  'stale-read',
+  'install-meta-first',
+  'coalesced-session-lost',
+  'wrong-series-id',
+  'session-forgets-pipelined',
+  'session-in-order',
+  'query-as-stale',
+] as const;
 export type BugName = (typeof BUG_NAMES)[number];
 
 export const SCENARIO_NAMES = [
@@ -83,7 +94,10 @@ export interface SeedResult {
   acked_writes: number;
   lost_writes: number;
   unknown_writes: number;
+  /** Reads through the query path, checked against the commit order: all, linearizable, stale. */
   reads_checked: number;
+  linearizable_reads: number;
+  stale_reads: number;
   failed_ops: number;
   leaders: number;
   faults_injected: number;
@@ -104,6 +118,17 @@ export interface SeedResult {
   stale_series: number;
   retention_passes: number;
   series_removed: number;
+  /** Pipelining and sessions: writes whose firstUnacked was below their
+   *  sequence (from the log), the most writes one client had in flight, write
+   *  attempts after the first, writes applied or answered after a higher
+   *  sequence of their client took effect, retries answered as duplicates,
+   *  writes refused with TSR_ERR_SESSION_EXPIRED. */
+  pipelined_writes: number;
+  max_in_flight: number;
+  write_retries: number;
+  out_of_order_writes: number;
+  duplicate_writes: number;
+  expired_writes: number;
   sim_seconds: number;
   wall_seconds: number;
   events: number;

@@ -1,25 +1,42 @@
-// The clients. Each writes batches of points and runs linearizable reads at
-// any node (followers serve reads too), one operation at a time, as a real
-// client library would: a per-attempt timeout, following NOT_LEADER hints,
-// backing off on NO_LEADER, and retrying a write whose outcome is unknown
-// with the same client id and sequence number (the state machine's sessions
-// make the retry exactly-once).
+// The clients. Each writes batches of points and reads a metric at any node
+// (followers serve reads too), as a real client library would: a
+// per-attempt timeout, following NOT_LEADER hints, backing off on
+// NO_LEADER, and retrying a write whose outcome is unknown with the same
+// client id and sequence number (the state machine's sessions make the
+// retry exactly-once).
+//
+// Pipelining (as src/client/client.ts): a client keeps up to its pipeline
+// depth (1–4, drawn per client from the seed) writes in flight on one
+// session, each with its own sequence number and `firstUnacked` = the
+// lowest sequence of the session without an answer (1 until the session
+// has had one successful answer). A write that ends, acknowledged or given
+// up, stops holding `firstUnacked` back, so the cluster forgets its result.
+// Writes are issued in bursts of up to the depth, sent in one instant, so
+// retries of an earlier sequence regularly arrive after later sequences
+// were applied. Each write keeps the session it was issued under for all
+// its retries (the client library instead re-reads the client's current id:
+// see docs/simulator.md, "Limits").
 //
 // A write is a put request on the client's connection to the node
 // (client-connection.ts): the node runs the production write path on it
 // (ws-operations put → ReplicatedTsdbService → encodePut, series by id →
-// WriteCoalescer → propose; stale_series → again by key). Clients start
-// their operations on a shared grid of virtual time and requests travel a
-// fixed time, so the writes of several clients often reach the leader in the
+// WriteCoalescer → propose; stale_series → again by key). A read is the
+// `query` operation on that connection (an OpenTSDB m-query, `none`
+// aggregator: every series alone, over all the workload's timestamps) →
+// ReplicatedTsdbService.query → the read barrier (linearizable, or stale:
+// the node's state at once) → the query engine. Clients start their
+// operations on a shared grid of virtual time and requests travel a fixed
+// time, so the writes of several clients often reach the leader in the
 // same instant and are coalesced into one `writes` entry.
-import { isTsraftError, rethrowIfBug, TsraftError } from '../src/errors.js';
+import { assert, isTsraftError, rethrowIfBug, TsraftError } from '../src/errors.js';
 import type { PutResult } from '../src/api/service.js';
 import type { NodeId } from '../src/raft/types.js';
-import { MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS, seriesKeyOf } from '../src/tsdb/validate.js';
+import { Backoff } from '../src/transport/backoff.js';
+import { seriesKeyOf } from '../src/tsdb/validate.js';
 import type { SeededPrng } from '../src/util/prng.js';
 import type { Violations } from './checkers/violations.js';
-import { SimConnection } from './client-connection.js';
-import { History, METRICS, type WriteOp } from './history.js';
+import { SimConnection, type WireQueryResult } from './client-connection.js';
+import { FIRST_TIMESTAMP_MS, History, LAST_TIMESTAMP_MS, METRICS, type ReadConsistency, type WriteOp } from './history.js';
 import type { SimNode } from './node.js';
 import type { Scheduler } from './scheduler.js';
 import type { Trace } from './trace.js';
@@ -28,6 +45,9 @@ import type { Trace } from './trace.js';
 export const ATTEMPT_TIMEOUT_MS = 2_000;
 /** A write is given up (outcome unknown) after this long. */
 export const WRITE_DEADLINE_MS = 20_000;
+/** The client library's retry backoff (ConnectOptions min/maxBackoffMs defaults). */
+const WRITE_MIN_BACKOFF_MS = 25;
+const WRITE_MAX_BACKOFF_MS = 1_000;
 /** Fraction of operations that are writes. */
 const WRITE_FRACTION = 0.55;
 /** Clients start operations on this grid of virtual time (as collectors
@@ -53,122 +73,228 @@ export interface WorkloadWorld {
 
 type Attempt<T> = { ok: true; value: T } | { ok: false; error: unknown };
 
+/** Most writes one client keeps in flight on its session. */
+export const MAX_PIPELINE_DEPTH = 4;
+/** A client waits this long for a burst's answers before going on with
+ *  writes still in flight, virtual ms. */
+const BURST_WAIT_MS = 1_000;
+/** Fraction of reads asked for with consistency 'stale'. */
+const STALE_READ_FRACTION = 0.15;
+
+/** One exactly-once session of a client (the client library's id, next
+ *  sequence, outstanding sequences and "has had an answer"). */
+interface ClientSession {
+  readonly clientId: string;
+  nextSequence: number;
+  /** Sequences issued and not yet ended (acknowledged or given up). */
+  readonly outstanding: Set<number>;
+  /** A put of this session was answered with success: `firstUnacked` may
+   *  leave 1 (the session exists in the cluster). */
+  established: boolean;
+}
+
+/** What a client did (SeedResult counters). */
+export interface ClientStats {
+  /** Writes issued while another of their session's was outstanding. */
+  pipelinedWrites: number;
+  /** Most writes of one session outstanding at once. */
+  maxInFlight: number;
+  /** Attempts of a write after its first (same client id and sequence). */
+  writeRetries: number;
+  /** Answers TSR_ERR_SESSION_EXPIRED. */
+  sessionsExpired: number;
+}
+
 export class SimClient {
-  private sequence = 0;
   private leaderGuess: NodeId | null = null;
-  /** The client's session id: its name, then a new one after a session expired. */
-  clientId: string;
+  private session: ClientSession;
   private sessionsStarted = 1;
   /** One connection per node, for as long as the node's process lives. */
   private readonly connections = new Map<NodeId, SimConnection>();
-  /** The client's current operation has finished (or it never started one). */
-  idle = true;
+  /** Writes this client keeps in flight at most (the application's concurrency). */
+  readonly pipelineDepth: number;
+  private writesInFlight = 0;
+  private slotWaiters: Array<() => void> = [];
+  /** The run loop is inside an operation (a read, or waiting for a write slot). */
+  private busy = false;
   failedOps = 0;
+  readonly stats: ClientStats = { pipelinedWrites: 0, maxInFlight: 0, writeRetries: 0, sessionsExpired: 0 };
 
   constructor(
     private readonly world: WorkloadWorld,
     readonly name: string,
     private readonly prng: SeededPrng,
+    pipelineDepth = 1 + prng.nextInt(MAX_PIPELINE_DEPTH),
   ) {
-    this.clientId = name;
+    assert(pipelineDepth >= 1 && pipelineDepth <= MAX_PIPELINE_DEPTH, `pipeline depth ${pipelineDepth}`);
+    this.pipelineDepth = pipelineDepth;
+    this.session = newClientSession(name);
+  }
+
+  /** The client's current session id (a new one after a session expired). */
+  get clientId(): string {
+    return this.session.clientId;
+  }
+
+  /** No operation of this client is running and no write is in flight. */
+  get idle(): boolean {
+    return !this.busy && this.writesInFlight === 0;
   }
 
   async run(): Promise<void> {
     const w = this.world;
     const s = w.scheduler;
+    // Paced by operations: after a burst of n writes the client thinks n times as long.
+    let lastOps = 1;
     while (w.issuing && w.opsRemaining > 0) {
-      const wakeMs = Math.round((s.nowMs + w.thinkMs * (0.5 + this.prng.nextFloat())) / OPERATION_GRID_MS) * OPERATION_GRID_MS;
+      const wakeMs = Math.round((s.nowMs + w.thinkMs * lastOps * (0.5 + this.prng.nextFloat())) / OPERATION_GRID_MS) * OPERATION_GRID_MS;
       await s.sleep(wakeMs - s.nowMs);
       if (!w.issuing || w.opsRemaining <= 0) break;
-      w.opsRemaining--;
-      this.idle = false;
-      if (this.prng.chance(WRITE_FRACTION)) await this.write();
-      else await this.read();
-      this.idle = true;
-    }
-  }
-
-  /** Write a fresh batch of points; resolves once acknowledged or given up. */
-  async write(): Promise<WriteOp> {
-    const w = this.world;
-    const sequence = ++this.sequence;
-    const points = History.generatePoints(this.prng, w.history.writes.length + 1);
-    const op = w.history.newWrite(this.clientId, sequence, points, w.scheduler.nowMs);
-    const session = { clientId: this.clientId, sequence, firstUnackedSequence: sequence };
-    const deadline = op.invokeMs + WRITE_DEADLINE_MS;
-    w.trace.record('client', `${this.clientId} write#${op.writeId} seq=${sequence} n=${points.length}`);
-    while (w.scheduler.nowMs < deadline) {
-      const node = this.pickNode(true);
-      if (node === null) {
-        await w.scheduler.sleep(100);
-        continue;
-      }
-      op.attempts++;
-      let attempt: Attempt<PutResult>;
-      if (node.running) {
-        const connection = this.connectionTo(node);
-        const request = connection.putRequest(points, session);
-        attempt = await this.attempt(node, () => connection.serve(request));
+      this.busy = true;
+      if (this.prng.chance(WRITE_FRACTION)) {
+        // A burst of puts sent together (a collector flushing several
+        // batches), each one operation of the budget.
+        const burst = 1 + this.prng.nextInt(this.pipelineDepth);
+        const sent: Array<Promise<WriteOp>> = [];
+        for (let b = 0; b < burst && w.issuing && w.opsRemaining > 0; b++) {
+          if (this.writesInFlight >= this.pipelineDepth) await this.writeSlotFreed();
+          if (b > 0 && s.nowMs > wakeMs) break; // the burst's instant passed while waiting
+          w.opsRemaining--;
+          sent.push(this.write());
+        }
+        // The flush waits for its answers, up to a bound: a write held up by
+        // a fault stays in flight (it holds firstUnacked back) while the
+        // client goes on with later sequences.
+        await Promise.race([Promise.all(sent), s.sleep(BURST_WAIT_MS)]);
+        lastOps = Math.max(1, sent.length);
       } else {
-        // The leader named by a NOT_LEADER answer is down: connecting fails.
-        await w.scheduler.sleep(REQUEST_TRAVEL_MS);
-        attempt = { ok: false, error: CONNECTION_REFUSED };
+        w.opsRemaining--;
+        await this.read();
+        lastOps = 1;
       }
-      if (attempt.ok) {
-        op.outcome = 'ok';
-        op.ackMs = w.scheduler.nowMs;
-        this.leaderGuess = node.id;
-        this.checkStored(op, attempt.value);
-        w.trace.record('client', `${this.clientId} write#${op.writeId} ok via ${node.id}${attempt.value.duplicate ? ' dup' : ''}`);
-        return op;
-      }
-      if (isTsraftError(attempt.error) && attempt.error.code === 'TSR_ERR_SESSION_EXPIRED') {
-        // The session no longer knows whether this write was applied: its
-        // outcome stays unknown, and the client starts a new session.
-        op.outcome = 'unknown';
-        this.failedOps++;
-        this.newSession();
-        w.trace.record('client', `${op.clientId} write#${op.writeId} session expired`);
-        return op;
-      }
-      await this.afterFailure(attempt.error, node);
+      this.busy = false;
     }
-    op.outcome = 'unknown';
-    this.failedOps++;
-    w.trace.record('client', `${this.clientId} write#${op.writeId} gave up`);
-    return op;
   }
 
-  /** One linearizable read of a metric at some node; returns whether it was served. */
-  async read(at?: SimNode): Promise<boolean> {
+  private writeSlotFreed(): Promise<void> {
+    return new Promise((resolve) => this.slotWaiters.push(resolve));
+  }
+
+  /** Write a fresh batch of points on the current session; resolves once
+   *  acknowledged or given up. Other writes may be in flight. */
+  async write(): Promise<WriteOp> {
+    this.writesInFlight++;
+    try {
+      return await this.writeOn(this.session);
+    } finally {
+      this.writesInFlight--;
+      this.slotWaiters.shift()?.();
+    }
+  }
+
+  private async writeOn(session: ClientSession): Promise<WriteOp> {
+    const w = this.world;
+    const sequence = session.nextSequence++;
+    session.outstanding.add(sequence);
+    const inFlight = session.outstanding.size;
+    if (inFlight > 1) this.stats.pipelinedWrites++;
+    this.stats.maxInFlight = Math.max(this.stats.maxInFlight, inFlight);
+    const points = History.generatePoints(this.prng, w.history.writes.length + 1);
+    const op = w.history.newWrite(session.clientId, sequence, points, w.scheduler.nowMs, inFlight);
+    const deadline = op.invokeMs + WRITE_DEADLINE_MS;
+    // The client library's backoff between a request's retries (jittered, doubling).
+    const backoff = new Backoff(this.prng, WRITE_MIN_BACKOFF_MS, WRITE_MAX_BACKOFF_MS);
+    w.trace.record('client', `${session.clientId} write#${op.writeId} seq=${sequence} n=${points.length} inflight=${inFlight}`);
+    try {
+      while (w.scheduler.nowMs < deadline) {
+        const node = this.pickNode(true);
+        if (node === null) {
+          await w.scheduler.sleep(100);
+          continue;
+        }
+        op.attempts++;
+        if (op.attempts > 1) this.stats.writeRetries++;
+        let attempt: Attempt<PutResult>;
+        if (node.running) {
+          const connection = this.connectionTo(node);
+          // As the client library: computed for each attempt, right before it leaves.
+          const firstUnackedSequence = session.established ? smallest(session.outstanding) : 1;
+          assert(firstUnackedSequence <= sequence, `firstUnacked ${firstUnackedSequence} beyond sequence ${sequence}`);
+          const request = connection.putRequest(points, { clientId: session.clientId, sequence, firstUnackedSequence });
+          attempt = await this.attempt(node, () => connection.serve(request));
+        } else {
+          // The leader named by a NOT_LEADER answer is down: connecting fails.
+          await w.scheduler.sleep(REQUEST_TRAVEL_MS);
+          attempt = { ok: false, error: CONNECTION_REFUSED };
+        }
+        if (attempt.ok) {
+          op.outcome = 'ok';
+          op.ackMs = w.scheduler.nowMs;
+          session.established = true;
+          this.leaderGuess = node.id;
+          this.checkStored(op, attempt.value);
+          w.trace.record('client', `${session.clientId} write#${op.writeId} ok via ${node.id}${attempt.value.duplicate ? ' dup' : ''}`);
+          return op;
+        }
+        if (isTsraftError(attempt.error) && attempt.error.code === 'TSR_ERR_SESSION_EXPIRED') {
+          // The session no longer knows whether this write was applied: its
+          // outcome stays unknown. A session the cluster forgot is replaced
+          // by a new client id (for the writes issued from now on); a
+          // forgotten result leaves the session as it is (as the library).
+          op.outcome = 'unknown';
+          this.failedOps++;
+          this.stats.sessionsExpired++;
+          const reason = (attempt.error.details as { reason?: string }).reason;
+          if (reason === 'unknown_session' && session === this.session) this.newSession();
+          w.trace.record('client', `${op.clientId} write#${op.writeId} session expired (${reason})`);
+          return op;
+        }
+        await this.afterFailure(attempt.error, node, backoff);
+      }
+      op.outcome = 'unknown';
+      this.failedOps++;
+      w.trace.record('client', `${op.clientId} write#${op.writeId} gave up`);
+      return op;
+    } finally {
+      session.outstanding.delete(sequence);
+    }
+  }
+
+  /** One read of a metric at some node through the `query` operation;
+   *  returns whether it was served. Linearizable unless `consistency` or
+   *  the draw says stale. */
+  async read(at?: SimNode, consistency?: ReadConsistency): Promise<boolean> {
     const w = this.world;
     const metric = METRICS[this.prng.nextInt(METRICS.length)]!;
+    const asked: ReadConsistency = consistency ?? (this.prng.chance(STALE_READ_FRACTION) ? 'stale' : 'linearizable');
     const node = at ?? this.pickNode(false);
     if (node === null) return false;
     const invokeMs = w.scheduler.nowMs;
-    // The state is read in the barrier's continuation, at the node, before the answer travels back.
-    const attempt = await this.attempt(node, () => node.replica!.readBarrier().then((index) => ({ index, result: readMetric(node, metric) })));
+    const request = { op: 'query', m: `none:${metric}`, start: FIRST_TIMESTAMP_MS, end: LAST_TIMESTAMP_MS, consistency: asked };
+    // The query runs at the node (barrier, then the engine on its state) before the answer travels back.
+    const attempt = await this.attempt(node, () => this.connectionTo(node).query(request));
     if (!attempt.ok) {
       w.history.failedReads++;
       await this.afterFailure(attempt.error, node);
       return false;
     }
-    w.history.addRead({ clientId: this.clientId, node: node.id, metric, invokeMs, respondMs: w.scheduler.nowMs, servedAtIndex: attempt.value.index, result: attempt.value.result });
+    const result = resultOfQuery(metric, attempt.value.results, (message) => w.violations.report('linearizability', `read of ${metric} on ${node.id}: ${message}`));
+    w.history.addRead({ clientId: this.clientId, node: node.id, metric, consistency: asked, invokeMs, respondMs: w.scheduler.nowMs, result });
     return true;
   }
 
-  /** Every point of an acknowledged write is stored (they are all valid). */
+  /** Every point of an acknowledged write is stored (they are all valid);
+   *  a duplicate's answer is the first application's result. */
   private checkStored(op: WriteOp, result: PutResult): void {
     if (result.success === op.points.length && result.failed === 0) return;
-    this.world.violations.report('durability', `write ${op.writeId} (${op.clientId}#${op.sequence}) was acknowledged with ${result.success} of ${op.points.length} points stored`, {
+    this.world.violations.report('durability', `write ${op.writeId} (${op.clientId}#${op.sequence}) was acknowledged${result.duplicate ? ' as a duplicate' : ''} with ${result.success} of ${op.points.length} points stored`, {
       writeId: op.writeId,
       errors: result.errors.slice(0, 3),
     });
   }
 
   private newSession(): void {
-    this.clientId = `${this.name}.${++this.sessionsStarted}`;
-    this.sequence = 0;
+    this.session = newClientSession(`${this.name}.${++this.sessionsStarted}`);
   }
 
   /** The open connection to `node`'s process (a new one after it restarted). */
@@ -194,7 +320,10 @@ export class SimClient {
     return running[this.prng.nextInt(running.length)]!;
   }
 
-  private async afterFailure(error: unknown, node: SimNode): Promise<void> {
+  /** After a failed attempt: forget or follow the leader, and back off
+   *  (`backoff`: the write's, as the client library; a read's: 50–200 ms). */
+  private async afterFailure(error: unknown, node: SimNode, backoff?: Backoff): Promise<void> {
+    const backoffMs = (): number => backoff?.nextDelayMs() ?? 50 + this.prng.nextInt(150);
     rethrowIfBug(error);
     const s = this.world.scheduler;
     if (error === CLIENT_TIMEOUT) {
@@ -208,19 +337,20 @@ export class SimClient {
         this.leaderGuess = leader !== node.id ? leader : null;
         // With a hint, go there at once; without one (an election is under
         // way) back off, as NO_LEADER (the client library does the same).
-        if (this.leaderGuess === null) await s.sleep(50 + this.prng.nextInt(150));
+        if (this.leaderGuess === null) await s.sleep(backoffMs());
         return;
       }
       case 'TSR_ERR_NO_LEADER':
       case 'TSR_ERR_TRANSFER_IN_PROGRESS':
       case 'TSR_ERR_PROPOSAL_BACKPRESSURE':
       case 'TSR_ERR_TOO_MANY_PENDING_READS':
+      case 'TSR_ERR_STATE_RESTORING':
       case 'TSR_ERR_READ_INDEX_FAILED':
       case 'TSR_ERR_SHUTTING_DOWN':
       case 'TSR_ERR_LEADERSHIP_LOST':
       case 'TSR_ERR_TIMEOUT':
         this.leaderGuess = null;
-        await s.sleep(50 + this.prng.nextInt(150));
+        await s.sleep(backoffMs());
         return;
       default:
         this.world.violations.report('liveness', `client ${this.clientId} got an unexpected error from ${node.id}: ${error.code} ${error.message}`, { code: error.code });
@@ -270,15 +400,38 @@ export class SimClient {
 const CLIENT_TIMEOUT = new TsraftError('TSR_ERR_TIMEOUT', 'client-side attempt timeout');
 const CONNECTION_REFUSED = new TsraftError('TSR_ERR_SHUTTING_DOWN', 'connection refused: the node is down');
 
-/** The points of every series of `metric` in the node's state machine now. */
-function readMetric(node: SimNode, metric: string): Record<string, Array<[number, number]>> {
-  const sm = node.sm!.machine;
+function newClientSession(clientId: string): ClientSession {
+  return { clientId, nextSequence: 1, outstanding: new Set(), established: false };
+}
+
+/** The smallest of a non-empty set. */
+function smallest(values: ReadonlySet<number>): number {
+  let min = Infinity;
+  for (const v of values) if (v < min) min = v;
+  return min;
+}
+
+/** The `query` answer as the history keeps reads: series key → [ts, value]
+ *  pairs. With the `none` aggregator every result group is one series, its
+ *  tags all of the series' tags; anything else is reported. */
+function resultOfQuery(metric: string, groups: readonly WireQueryResult[], report: (message: string) => void): Record<string, Array<[number, number]>> {
   const result: Record<string, Array<[number, number]>> = {};
-  for (const info of sm.seriesOfMetric(metric)) {
-    const cols = sm.readPoints(info.id, MIN_TIMESTAMP_MS, MAX_TIMESTAMP_MS);
+  for (const g of groups) {
+    const key = seriesKeyOf(g.metric, g.tags);
+    if (g.metric !== metric || g.aggregateTags.length > 0 || key in result || g.timestamps.length !== g.values.length) {
+      report(`the answer holds a group that is not one series of ${metric} (${key}, aggregate tags ${g.aggregateTags.join(',')})`);
+      continue;
+    }
     const pairs: Array<[number, number]> = [];
-    for (let i = 0; i < cols.length; i++) pairs.push([cols.timestampsMs[i]!, cols.values[i]!]);
-    if (pairs.length > 0) result[seriesKeyOf(info.metric, info.tags)] = pairs;
+    for (let i = 0; i < g.timestamps.length; i++) {
+      const v = g.values[i];
+      if (typeof v !== 'number' && typeof v !== 'bigint') {
+        report(`series ${key} has the value ${String(v)} at ${g.timestamps[i]}, not a point`);
+        continue;
+      }
+      pairs.push([g.timestamps[i]!, Number(v)]);
+    }
+    if (pairs.length > 0) result[key] = pairs;
   }
   return result;
 }

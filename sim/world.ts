@@ -8,7 +8,7 @@ import type { ConfigState, NodeId } from '../src/raft/types.js';
 import { MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS, seriesKeyOf } from '../src/tsdb/validate.js';
 import { SeededPrng } from '../src/util/prng.js';
 import { buildCommitOrder, emptyStats, modelStateAt, pointKey, type WritePathStats } from './checkers/commit-order.js';
-import { checkDurability, checkLinearizability } from './checkers/linearizability.js';
+import { checkDurability, checkLinearizability, type ReadsChecked } from './checkers/linearizability.js';
 import { checkLogMatching, readDiskLog } from './checkers/log-matching.js';
 import { OnlineCheckers } from './checkers/online.js';
 import { PersistenceChecker } from './checkers/persistence.js';
@@ -98,7 +98,13 @@ export class World {
       raftKnobs: { voteTwice: bug === 'vote-twice', commitOldTerm: bug === 'commit-old-term' },
       raftOverrides: this.scenario?.raft ?? {},
       replicaKnobs: { ackBeforeSync: bug === 'ack-before-sync', staleRead: bug === 'stale-read', installMetaFirst: bug === 'install-meta-first' },
-      writePathBugs: { coalescedSessionLost: bug === 'coalesced-session-lost', wrongSeriesId: bug === 'wrong-series-id' },
+      writePathBugs: {
+        coalescedSessionLost: bug === 'coalesced-session-lost',
+        wrongSeriesId: bug === 'wrong-series-id',
+        sessionForgetsPipelined: bug === 'session-forgets-pipelined',
+        sessionInOrder: bug === 'session-in-order',
+        queryAsStale: bug === 'query-as-stale',
+      },
       onFatal: (node: SimNode, error: unknown) => this.onFatal(node, error),
       // A disk with injected corruption proves nothing about what was durable.
       onCrash: (node: SimNode, torn: boolean) => this.persistence.onCrash(node.id, node.disk, torn || node.corruptionInjected),
@@ -239,7 +245,7 @@ export class World {
     if (!converged && !this.violations.any) this.violations.report('liveness', `members did not converge on one applied index: ${this.appliedSummary()}`);
     let read: boolean | null = null;
     const leader = this.operator.leader()?.node;
-    void probe.read(leader).then((ok) => (read = ok));
+    void probe.read(leader, 'linearizable').then((ok) => (read = ok));
     await this.waitUntil(() => read !== null, 5_000);
     if (read !== true && !this.violations.any) this.violations.report('liveness', 'a linearizable read at the leader after the faults stopped failed');
   }
@@ -309,7 +315,7 @@ export class World {
         this.violations.report('state-machine-safety', `${seen.id} and ${n.id} both applied ${index} entries but their states differ (${seen.hash} vs ${hash})`, { index });
       }
     }
-    const order = buildCommitOrder(this.history, this.checkers.applied, this.violations, SIM_STATE_MACHINE.blockSpanMs);
+    const order = buildCommitOrder(this.history, this.checkers.applied, this.violations, SIM_STATE_MACHINE.blockSpanMs, SIM_STATE_MACHINE.maxResultsPerSession);
     this.writePath = order.stats;
     this.lostWrites = checkDurability(this.history, order, this.violations);
     this.readsChecked = checkLinearizability(this.history, order, this.violations);
@@ -335,7 +341,7 @@ export class World {
   }
 
   lostWrites = 0;
-  readsChecked = 0;
+  readsChecked: ReadsChecked = { linearizable: 0, stale: 0 };
   writePath: WritePathStats = emptyStats();
   private newLeaderCallbacks: Array<(node: SimNode) => void> = [];
 
@@ -359,7 +365,9 @@ export class World {
       acked_writes: writes.filter((w) => w.outcome === 'ok' && w.clientId !== 'probe').length,
       lost_writes: this.lostWrites,
       unknown_writes: writes.filter((w) => w.outcome !== 'ok').length,
-      reads_checked: this.readsChecked,
+      reads_checked: this.readsChecked.linearizable + this.readsChecked.stale,
+      linearizable_reads: this.readsChecked.linearizable,
+      stale_reads: this.readsChecked.stale,
       failed_ops: this.clients.reduce((sum, c) => sum + c.failedOps, 0) + this.history.failedReads,
       leaders: this.checkers.leaderOfTerm.size,
       faults_injected: this.faults.injected,
@@ -374,6 +382,12 @@ export class World {
       stale_series: this.writePath.staleSeries,
       retention_passes: this.writePath.retentionPasses,
       series_removed: this.writePath.seriesRemoved,
+      pipelined_writes: this.writePath.pipelinedWrites,
+      max_in_flight: Math.max(0, ...this.clients.map((c) => c.stats.maxInFlight)),
+      write_retries: this.clients.reduce((sum, c) => sum + c.stats.writeRetries, 0),
+      out_of_order_writes: this.writePath.outOfOrderWrites,
+      duplicate_writes: this.writePath.duplicateWrites,
+      expired_writes: this.writePath.expiredWrites,
       sim_seconds: round3(this.scheduler.nowMs / 1000),
       wall_seconds: round3((performance.now() - wallStart) / 1000),
       events: this.scheduler.eventsRun,

@@ -12,6 +12,16 @@
 // any replica, and knows when a write must apply as stale_series (it names
 // an id retention removed) and when it must not.
 //
+// The client sessions (exactly-once, src/tsdb/sessions.ts) are modelled the
+// same way, from the writes' client id, sequence and firstUnacked alone: a
+// session is created by a write with firstUnacked 1, forgets the results
+// below each write's firstUnacked and keeps at most maxResultsPerSession
+// (the smallest goes). So the model knows for every write whether it must
+// be applied, answered as a duplicate of its first application, or refused
+// (TSR_ERR_SESSION_EXPIRED), and the log must agree: pipelined sequences
+// applied out of order, and retries arriving after later sequences, are
+// checked one by one.
+//
 // Each effective write becomes, per point, a change of that point's value at
 // the entry's index; each retention pass a removal (value null) of the points
 // it dropped. Values are unique per point written, so a value names its write.
@@ -38,6 +48,16 @@ export interface WritePathStats {
   staleSeries: number;
   retentionPasses: number;
   seriesRemoved: number;
+  /** Session writes whose firstUnacked was below their sequence (pipelined:
+   *  earlier sequences of the client were still unanswered). */
+  pipelinedWrites: number;
+  /** Session writes applied (or answered as a duplicate) after a higher
+   *  sequence of their client had taken effect. */
+  outOfOrderWrites: number;
+  /** Retries answered from the session, not applied again. */
+  duplicateWrites: number;
+  /** Writes refused with TSR_ERR_SESSION_EXPIRED. */
+  expiredWrites: number;
 }
 
 export interface CommitOrder {
@@ -55,7 +75,19 @@ export function pointKey(seriesKey: string, timestampMs: number): string {
 }
 
 export function emptyStats(): WritePathStats {
-  return { writeEntries: 0, coalescedEntries: 0, coalescedWrites: 0, byIdBatches: 0, staleSeries: 0, retentionPasses: 0, seriesRemoved: 0 };
+  return {
+    writeEntries: 0,
+    coalescedEntries: 0,
+    coalescedWrites: 0,
+    byIdBatches: 0,
+    staleSeries: 0,
+    retentionPasses: 0,
+    seriesRemoved: 0,
+    pipelinedWrites: 0,
+    outOfOrderWrites: 0,
+    duplicateWrites: 0,
+    expiredWrites: 0,
+  };
 }
 
 /** The series every replica holds after a log prefix: ids and live points. */
@@ -88,13 +120,65 @@ class SeriesModel {
   }
 }
 
+/** What a client session must do with a write (sessions.ts's decision). */
+type SessionVerdict = 'apply' | 'duplicate' | 'expired';
+
+/** The sessions every replica holds after a log prefix: per client id, the
+ *  sequences whose results are kept and the highest forgotten one. */
+export class SessionModel {
+  private readonly sessions = new Map<string, { forgottenThrough: number; kept: Set<number>; highestEffective: number }>();
+
+  constructor(private readonly maxResultsPerSession: number) {
+    assert(maxResultsPerSession >= 1, 'a session keeps at least one result');
+  }
+
+  /** The decision for `sequence` (and the model's update before it). */
+  decide(clientId: string, sequence: number, firstUnacked: number): SessionVerdict {
+    let session = this.sessions.get(clientId);
+    if (session === undefined) {
+      if (firstUnacked !== 1) return 'expired';
+      session = { forgottenThrough: 0, kept: new Set(), highestEffective: 0 };
+      this.sessions.set(clientId, session);
+    }
+    if (firstUnacked - 1 > session.forgottenThrough) {
+      session.forgottenThrough = firstUnacked - 1;
+      for (const seq of session.kept) if (seq < firstUnacked) session.kept.delete(seq);
+    }
+    if (session.kept.has(sequence)) return 'duplicate';
+    if (sequence <= session.forgottenThrough) return 'expired';
+    return 'apply';
+  }
+
+  /** `sequence` was applied: its result is kept (the smallest goes beyond the bound). */
+  record(clientId: string, sequence: number): void {
+    const session = this.sessions.get(clientId);
+    assert(session !== undefined && !session.kept.has(sequence), `model: ${clientId}#${sequence} recorded without a decision`);
+    session.kept.add(sequence);
+    session.highestEffective = Math.max(session.highestEffective, sequence);
+    if (session.kept.size > this.maxResultsPerSession) {
+      let smallest = Infinity;
+      for (const seq of session.kept) if (seq < smallest) smallest = seq;
+      session.kept.delete(smallest);
+      session.forgottenThrough = Math.max(session.forgottenThrough, smallest);
+    }
+  }
+
+  /** The highest sequence of `clientId` that took effect so far (0: none). */
+  highestEffective(clientId: string): number {
+    return this.sessions.get(clientId)?.highestEffective ?? 0;
+  }
+}
+
+const VERDICT_OF_KIND: Record<WriteApplyKind, SessionVerdict | null> = { effective: 'apply', duplicate: 'duplicate', refused: 'expired', stale_series: null };
+
 /** Map the applied log onto the history; report writes nobody issued, that
  *  differ from what the client sent, that took effect twice, or whose
  *  stale_series outcome the model contradicts. `blockSpanMs`: the state
  *  machine's (retention drops whole blocks). */
-export function buildCommitOrder(history: History, applied: ReadonlyMap<number, AppliedEntry>, violations: Violations, blockSpanMs: number): CommitOrder {
+export function buildCommitOrder(history: History, applied: ReadonlyMap<number, AppliedEntry>, violations: Violations, blockSpanMs: number, maxResultsPerSession: number): CommitOrder {
   const order: CommitOrder = { indexOfWrite: new Map(), changesOfKey: new Map(), keysOfMetric: new Map(), stats: emptyStats() };
   const model = new SeriesModel();
+  const sessions = new SessionModel(maxResultsPerSession);
   const metricOf = new Map<string, string>();
   const change = (key: string, ts: number, index: number, value: number | null): void => {
     const pk = pointKey(key, ts);
@@ -131,12 +215,44 @@ export function buildCommitOrder(history: History, applied: ReadonlyMap<number, 
       violations.report('linearizability', `log index ${index} holds ${writes.length} writes but applied ${kinds.length} results`, { index });
       continue;
     }
-    for (let i = 0; i < writes.length; i++) applyWrite(history, order, model, violations, index, writes[i]!, kinds[i]!, change);
+    for (let i = 0; i < writes.length; i++) {
+      if (!checkSession(sessions, order.stats, violations, index, writes[i]!, kinds[i]!)) continue;
+      applyWrite(history, order, model, violations, index, writes[i]!, kinds[i]!, change);
+    }
   }
   return order;
 }
 
 type ChangeFn = (key: string, ts: number, index: number, value: number | null) => void;
+
+/** The write's session decision in the log against the model's; updates
+ *  the model. Returns false when they disagree (reported). A write without
+ *  a client id, or applied as stale_series (refused before its session is
+ *  consulted), passes. */
+function checkSession(sessions: SessionModel, stats: WritePathStats, violations: Violations, index: number, write: CoalescedWrite, kind: WriteApplyKind): boolean {
+  const expected = VERDICT_OF_KIND[kind];
+  if (write.clientId === '' || expected === null) return true;
+  const name = `${write.clientId}#${write.sequence}`;
+  if (write.firstUnackedSequence < write.sequence) stats.pipelinedWrites++;
+  if (kind !== 'refused' && sessions.highestEffective(write.clientId) > write.sequence) stats.outOfOrderWrites++;
+  if (kind === 'duplicate') stats.duplicateWrites++;
+  if (kind === 'refused') stats.expiredWrites++;
+  const verdict = sessions.decide(write.clientId, write.sequence, write.firstUnackedSequence);
+  if (verdict === 'apply') sessions.record(write.clientId, write.sequence);
+  if (verdict === expected) return true;
+  const must =
+    verdict === 'apply'
+      ? 'must be applied (no result of it is kept)'
+      : verdict === 'duplicate'
+        ? 'must be answered with the result of its first application (the session keeps it)'
+        : 'must be refused (its session forgot the result)';
+  violations.report('linearizability', `write ${name} (firstUnacked ${write.firstUnackedSequence}) at log index ${index} was ${kind === 'effective' ? 'applied' : kind === 'duplicate' ? 'answered as a duplicate' : 'refused (session expired)'}, but ${must}`, {
+    index,
+    clientId: write.clientId,
+    sequence: write.sequence,
+  });
+  return kind === 'effective';
+}
 
 function applyWrite(history: History, order: CommitOrder, model: SeriesModel, violations: Violations, index: number, write: CoalescedWrite, kind: WriteApplyKind, change: ChangeFn): void {
   const name = `${write.clientId}#${write.sequence}`;

@@ -39,7 +39,11 @@ function world(): { history: History; order: CommitOrder; write: (invokeMs: numb
 }
 
 function read(history: History, invokeMs: number, respondMs: number, value: number | null): void {
-  history.addRead({ clientId: 'r', node: 'n1', metric: 'sim.cpu', invokeMs, respondMs, servedAtIndex: 0, result: value === null ? {} : { [SERIES]: [[TS, value]] } });
+  history.addRead({ clientId: 'r', node: 'n1', metric: 'sim.cpu', consistency: 'linearizable', invokeMs, respondMs, result: value === null ? {} : { [SERIES]: [[TS, value]] } });
+}
+
+function staleRead(history: History, invokeMs: number, respondMs: number, value: number | null): void {
+  history.addRead({ clientId: 'r', node: 'n1', metric: 'sim.cpu', consistency: 'stale', invokeMs, respondMs, result: value === null ? {} : { [SERIES]: [[TS, value]] } });
 }
 
 function check(history: History, order: CommitOrder): string[] {
@@ -155,6 +159,30 @@ function removeAt(order: CommitOrder, index: number): void {
   list.sort((a, b) => a.index - b.index);
 }
 
+describe('stale reads (some log prefix, no recency)', () => {
+  it('accepts a stale read of a value overwritten before it began, or of nothing yet', () => {
+    const { history, order, write } = world();
+    const w1 = write(0, 10, 5);
+    write(20, 30, 6);
+    staleRead(history, 40, 50, w1.points[0]!.value);
+    staleRead(history, 60, 70, null);
+    expect(check(history, order)).toEqual([]);
+  });
+
+  it('flags a stale read of a write that never committed', () => {
+    const { history, order, write } = world();
+    const w1 = write(0, null, null);
+    staleRead(history, 40, 50, w1.points[0]!.value);
+    expect(check(history, order)).toEqual([expect.stringContaining('never committed')]);
+  });
+
+  it('flags a stale read of a value no client wrote', () => {
+    const { history, order } = world();
+    staleRead(history, 40, 50, 7 * VALUE_STRIDE + 3);
+    expect(check(history, order)).toEqual([expect.stringContaining('a value no client wrote')]);
+  });
+});
+
 describe('commit order (the log replayed against the history and the series model)', () => {
   type Point = [seriesKey: string, seriesId: number, timestampMs: number];
 
@@ -186,7 +214,7 @@ describe('commit order (the log replayed against the history and the series mode
 
   function build(history: History, applied: Map<number, AppliedEntry>): { order: CommitOrder; messages: string[] } {
     const v = new Violations(() => 0);
-    const order = buildCommitOrder(history, applied, v, SPAN);
+    const order = buildCommitOrder(history, applied, v, SPAN, 32);
     return { order, messages: v.list.map((x) => x.message) };
   }
 
@@ -238,7 +266,79 @@ describe('commit order (the log replayed against the history and the series mode
     const applied = new Map<number, AppliedEntry>();
     writeEntry(history, applied, 1, 'c1', [[A, -1, TS]], 'effective');
     applied.set(2, { ...applied.get(1)!, index: 2 });
-    expect(build(history, applied).messages).toEqual([expect.stringContaining('took effect twice')]);
+    expect(build(history, applied).messages).toEqual([expect.stringContaining('must be answered with the result of its first application'), expect.stringContaining('took effect twice')]);
+  });
+});
+
+describe('client sessions in the commit order (pipelined sequences, firstUnacked, the results bound)', () => {
+  const A = 'sim.cpu{host=a}';
+
+  /** A `write` entry at `index` of (clientId, sequence, firstUnacked), applied as `kind`; a new write in the history unless it retries one. */
+  function sessionEntry(history: History, applied: Map<number, AppliedEntry>, index: number, clientId: string, sequence: number, firstUnacked: number, kind: WriteApplyKind): void {
+    const op = history.writeOf(clientId, sequence) ?? history.newWrite(clientId, sequence, [{ metric: 'sim.cpu', seriesKey: A, tags: {}, timestampMs: TS, value: (history.writes.length + 1) * VALUE_STRIDE }], 0);
+    const builder = new WriteBatchBuilder();
+    builder.addPointOf(builder.seriesIndexOf(A, -1), TS, op.points[0]!.value, true, null);
+    const data = encodeCommand({ type: 'write', clientId, sequence, firstUnackedSequence: firstUnacked, leaderTimeMs: 1, batch: builder.encode() });
+    applied.set(index, { index, term: 1, kind: 'normal', digest: `${index}`, writes: [kind], data, firstNode: 'n1' });
+  }
+
+  function build(history: History, applied: Map<number, AppliedEntry>, maxResults = 32): { order: CommitOrder; messages: string[] } {
+    const v = new Violations(() => 0);
+    const order = buildCommitOrder(history, applied, v, 20_000, maxResults);
+    return { order, messages: v.list.map((x) => x.message) };
+  }
+
+  it('accepts pipelined sequences applied out of order and a retry answered after a later sequence', () => {
+    const history = new History();
+    const applied = new Map<number, AppliedEntry>();
+    sessionEntry(history, applied, 1, 'c', 2, 1, 'effective'); // seq 1 still in flight: 2 goes first
+    sessionEntry(history, applied, 2, 'c', 1, 1, 'effective');
+    sessionEntry(history, applied, 3, 'c', 3, 2, 'effective');
+    sessionEntry(history, applied, 4, 'c', 2, 2, 'duplicate'); // a retry of 2, its answer was lost
+    const { order, messages } = build(history, applied);
+    expect(messages).toEqual([]);
+    expect(order.stats).toMatchObject({ pipelinedWrites: 2, outOfOrderWrites: 2, duplicateWrites: 1, expiredWrites: 0 });
+  });
+
+  it('flags a pipelined retry applied again after a later sequence (its result must be kept)', () => {
+    const history = new History();
+    const applied = new Map<number, AppliedEntry>();
+    sessionEntry(history, applied, 1, 'c', 1, 1, 'effective');
+    sessionEntry(history, applied, 2, 'c', 2, 1, 'effective');
+    sessionEntry(history, applied, 3, 'c', 1, 1, 'effective');
+    expect(build(history, applied).messages).toEqual([expect.stringContaining('c#1 (firstUnacked 1) at log index 3 was applied, but must be answered'), expect.stringContaining('took effect twice')]);
+  });
+
+  it('flags a sequence answered as a duplicate that never took effect', () => {
+    const history = new History();
+    const applied = new Map<number, AppliedEntry>();
+    sessionEntry(history, applied, 1, 'c', 2, 1, 'effective');
+    sessionEntry(history, applied, 2, 'c', 1, 1, 'duplicate');
+    expect(build(history, applied).messages).toEqual([expect.stringContaining('c#1 (firstUnacked 1) at log index 2 was answered as a duplicate, but must be applied')]);
+  });
+
+  it('expects a refusal once firstUnacked or the results bound dropped a result, and not before', () => {
+    const history = new History();
+    const applied = new Map<number, AppliedEntry>();
+    sessionEntry(history, applied, 1, 'c', 1, 1, 'effective');
+    sessionEntry(history, applied, 2, 'c', 2, 2, 'effective'); // forgets 1
+    sessionEntry(history, applied, 3, 'c', 1, 1, 'refused');
+    sessionEntry(history, applied, 4, 'c', 3, 3, 'effective');
+    sessionEntry(history, applied, 5, 'c', 4, 3, 'effective'); // bound 1: 3 goes
+    sessionEntry(history, applied, 6, 'c', 3, 3, 'refused');
+    sessionEntry(history, applied, 7, 'c', 4, 3, 'duplicate');
+    sessionEntry(history, applied, 8, 'c', 4, 3, 'refused'); // the model still keeps 4
+    const { order, messages } = build(history, applied, 1);
+    expect(messages).toEqual([expect.stringContaining('c#4 (firstUnacked 3) at log index 8 was refused (session expired), but must be answered')]);
+    expect(order.stats.expiredWrites).toBe(3);
+  });
+
+  it('expects a refusal for an unknown session that does not start at firstUnacked 1', () => {
+    const history = new History();
+    const applied = new Map<number, AppliedEntry>();
+    sessionEntry(history, applied, 1, 'c', 5, 4, 'refused');
+    sessionEntry(history, applied, 2, 'd', 5, 4, 'effective');
+    expect(build(history, applied).messages).toEqual([expect.stringContaining('d#5 (firstUnacked 4) at log index 2 was applied, but must be refused')]);
   });
 });
 

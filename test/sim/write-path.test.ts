@@ -5,7 +5,7 @@ import type { ApplyResult } from '../../src/tsdb/state-machine.js';
 import { TimeSeriesStateMachine } from '../../src/tsdb/state-machine.js';
 import { WRITE_BATCH_VERSION, WRITE_BATCH_VERSION_SERIES_IDS, WriteBatchBuilder } from '../../src/tsdb/write-batch.js';
 import { Scheduler } from '../../sim/scheduler.js';
-import { DEFAULT_OPTIONS } from '../../sim/types.js';
+import { DEFAULT_OPTIONS, type SeedResult } from '../../sim/types.js';
 import { World } from '../../sim/world.js';
 
 function batchOf(seriesKey: string, timestampMs: number, value: number): Uint8Array {
@@ -20,13 +20,15 @@ interface LogCounts {
   writesInCoalescedEntries: number;
   /** Coalesced entries holding writes of more than one client. */
   multiClientEntries: number;
+  /** Coalesced entries holding several writes of one client (a pipelined burst). */
+  pipelinedBurstEntries: number;
   batchVersions: Map<number, number>;
 }
 
-async function runAndCount(seed: number, nodes: 3 | 5 = 3): Promise<{ counts: LogCounts; ok: boolean; staleSeries: number }> {
+async function runAndCount(seed: number, nodes: 3 | 5 = 3): Promise<{ counts: LogCounts; ok: boolean; staleSeries: number; result: SeedResult }> {
   const world = new World({ ...DEFAULT_OPTIONS, seed, nodes });
   const result = await world.run();
-  const counts: LogCounts = { entries: new Map(), writesInCoalescedEntries: 0, multiClientEntries: 0, batchVersions: new Map() };
+  const counts: LogCounts = { entries: new Map(), writesInCoalescedEntries: 0, multiClientEntries: 0, pipelinedBurstEntries: 0, batchVersions: new Map() };
   const bump = <K>(m: Map<K, number>, k: K): void => void m.set(k, (m.get(k) ?? 0) + 1);
   for (const entry of world.checkers.applied.values()) {
     if (entry.data === null) continue;
@@ -36,11 +38,13 @@ async function runAndCount(seed: number, nodes: 3 | 5 = 3): Promise<{ counts: Lo
     const writes = cmd.type === 'write' ? [cmd] : cmd.writes;
     if (cmd.type === 'writes') {
       counts.writesInCoalescedEntries += writes.length;
-      if (new Set(writes.map((w) => w.clientId)).size > 1) counts.multiClientEntries++;
+      const clients = new Set(writes.map((w) => w.clientId));
+      if (clients.size > 1) counts.multiClientEntries++;
+      if (clients.size < writes.length) counts.pipelinedBurstEntries++;
     }
     for (const w of writes) bump(counts.batchVersions, w.batch[0]!);
   }
-  return { counts, ok: result.ok, staleSeries: result.stale_series };
+  return { counts, ok: result.ok, staleSeries: result.stale_series, result };
 }
 
 describe('the production write path under the simulator', () => {
@@ -67,9 +71,19 @@ describe('the production write path under the simulator', () => {
     expect(first.type === 'writes' && first.writes.map((w) => w.clientId)).toEqual(['a', 'b', 'c']);
   });
 
-  it("a run's log holds coalesced `writes` entries of several clients, by-id (version 2) batches and retention passes, and writes applied as stale_series", async () => {
+  it("a run's log holds coalesced `writes` entries of several clients, by-id (version 2) batches and retention passes, and writes applied as stale_series; clients pipeline and read through the query path", async () => {
+    let duplicates = 0;
     for (const [seed, nodes] of [[1, 3], [2, 3], [3, 5]] as const) {
-      const { counts, ok, staleSeries } = await runAndCount(seed, nodes);
+      const { counts, ok, staleSeries, result } = await runAndCount(seed, nodes);
+      // Pipelining: sessions see firstUnacked below the sequence, several writes of one
+      // client in one entry, and sequences applied after a higher one of their client.
+      expect(result.max_in_flight).toBeGreaterThanOrEqual(2);
+      expect(result.pipelined_writes).toBeGreaterThan(0);
+      expect(counts.pipelinedBurstEntries).toBeGreaterThan(0);
+      expect(result.out_of_order_writes).toBeGreaterThan(0);
+      duplicates += result.duplicate_writes;
+      expect(result.linearizable_reads).toBeGreaterThan(0);
+      expect(result.stale_reads).toBeGreaterThan(0);
       expect(ok).toBe(true);
       const writeEntries = counts.entries.get('write') ?? 0;
       const coalesced = counts.entries.get('writes') ?? 0;
@@ -83,6 +97,8 @@ describe('the production write path under the simulator', () => {
       expect(counts.entries.get('retention') ?? 0).toBeGreaterThan(0);
       expect(staleSeries).toBeGreaterThan(0);
     }
+    // Retries answered from the session instead of applied again.
+    expect(duplicates).toBeGreaterThan(0);
   });
 
   // Found by the simulator once its clients' puts were coalesced: both

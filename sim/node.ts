@@ -28,7 +28,7 @@ export const SIM_ELECTION_TICKS = 10;
 /** Few cached results per client session, so pipelining clients reach the
  *  bound (a write stuck behind a fault while later ones are answered) and
  *  sessions forget results: TSR_ERR_SESSION_EXPIRED happens. */
-export const SIM_STATE_MACHINE = { blockSpanMs: 20_000, maxResultsPerSession: 8 };
+export const SIM_STATE_MACHINE = { blockSpanMs: 20_000, maxResultsPerSession: 4 };
 /** Bytes of written sealed blocks a simulated node keeps in memory. */
 const SIM_RESIDENT_BLOCK_BYTES = 128;
 /** An install reads the snapshot file in chunks this small, as the leader sends it. */

@@ -17,7 +17,7 @@ import { NodeClock, gated, type EventGate } from './clock.js';
 import type { SimNetwork } from './network.js';
 import type { Scheduler } from './scheduler.js';
 import type { Trace } from './trace.js';
-import { SimTsdbStateMachine, misresolvingView, staleQueryView, type WritePathBugs } from './write-path-bugs.js';
+import { SimTsdbStateMachine, buggyQueryView, misresolvingView, type WritePathBugs } from './write-path-bugs.js';
 
 /** Replica and Raft settings of every simulated node: small snapshots and
  *  appends, so that snapshots, chunking and compaction happen in every run. */
@@ -204,7 +204,8 @@ export class SimNode {
           clock.setTimer(0, fn);
         },
       });
-      this.clientService = this.ctx.writePathBugs.queryAsStale ? staleQueryView(this.service) : this.service;
+      const bugs = this.ctx.writePathBugs;
+      this.clientService = bugs.queryAsStale ? buggyQueryView(this.service, 'as-stale') : bugs.queryEndExclusive ? buggyQueryView(this.service, 'end-exclusive') : this.service;
       await replica.start();
       if (this.incarnation === incarnation && replica.state === 'running') this.unverified = false;
     } catch (error) {

@@ -15,6 +15,7 @@ export const BUG_NAMES = [
   'session-forgets-pipelined',
   'session-in-order',
   'query-as-stale',
+  'query-end-exclusive',
 ] as const;
 export type BugName = (typeof BUG_NAMES)[number];
 

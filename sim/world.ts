@@ -104,6 +104,7 @@ export class World {
         sessionForgetsPipelined: bug === 'session-forgets-pipelined',
         sessionInOrder: bug === 'session-in-order',
         queryAsStale: bug === 'query-as-stale',
+        queryEndExclusive: bug === 'query-end-exclusive',
       },
       onFatal: (node: SimNode, error: unknown) => this.onFatal(node, error),
       // A disk with injected corruption proves nothing about what was durable.

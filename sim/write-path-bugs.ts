@@ -23,6 +23,9 @@
 //   acknowledged and never applied.
 // - query-as-stale: the service's query path serves a linearizable query
 //   as stale (the consistency is dropped on the way to the read barrier).
+// - query-end-exclusive: the query path takes the query's end as exclusive
+//   (OpenTSDB's is inclusive): points at the end timestamp are left out of
+//   the answer.
 import type { ReplicatedTsdbService } from '../src/api/replicated-service.js';
 import type { ReadOptions } from '../src/api/service.js';
 import type { ReplicaTestingKnobs } from '../src/replica/types.js';
@@ -40,6 +43,7 @@ export interface WritePathBugs {
   sessionForgetsPipelined: boolean;
   sessionInOrder: boolean;
   queryAsStale: boolean;
+  queryEndExclusive: boolean;
 }
 
 /** The replica's state machine adapter, with the coalesced-session-lost bug when asked. */
@@ -92,12 +96,17 @@ function plantSessionBug(machine: TimeSeriesStateMachine, bug: 'forgets-pipeline
   };
 }
 
-/** The service as a connection's operations see it, with the query-as-stale
- *  bug: every query reads the node's state at once. */
-export function staleQueryView(service: ReplicatedTsdbService): ReplicatedTsdbService {
+/** The service as a connection's operations see it, with a query-path bug:
+ *  query-as-stale (every query reads the node's state at once) or
+ *  query-end-exclusive (the end bound leaves its own timestamp out). */
+export function buggyQueryView(service: ReplicatedTsdbService, bug: 'as-stale' | 'end-exclusive'): ReplicatedTsdbService {
+  const query =
+    bug === 'as-stale'
+      ? (q: TsdbQuery, options: ReadOptions) => service.query(q, { ...options, consistency: 'stale' })
+      : (q: TsdbQuery, options: ReadOptions) => service.query({ ...q, endMs: q.endMs - 1 }, options);
   return new Proxy(service, {
     get(target, property) {
-      if (property === 'query') return (query: TsdbQuery, options: ReadOptions) => target.query(query, { ...options, consistency: 'stale' });
+      if (property === 'query') return query;
       const value: unknown = Reflect.get(target, property, target);
       return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
     },

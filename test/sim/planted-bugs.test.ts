@@ -39,6 +39,8 @@ const CASES: Case[] = [
   { bug: 'session-in-order', faultKinds: ['pause-leader', 'crash-leader', 'partition-leader', 'net-chaos'], seeds: 5, checkers: ['durability', 'linearizability'] },
   // The query path serves linearizable queries as stale.
   { bug: 'query-as-stale', faultKinds: ['partition-leader'], seeds: 3, checkers: ['linearizability'] },
+  // The query path leaves the points at the query's end out: a read lacks a point that was present.
+  { bug: 'query-end-exclusive', faultKinds: ['partition-node'], seeds: 2, checkers: ['linearizability'] },
 ];
 
 describe('planted bugs are caught', () => {

@@ -110,11 +110,11 @@ export class TsraftClient {
   private leaderUrl: string | null = null;
   private closed = false;
   private readonly subscriptions = new Set<LiveSubscription>();
-  // Exactly-once session state (docs/tsdb-commands.md, "Sessions").
-  private clientIdValue: string;
-  private nextSequence = 1;
-  private readonly outstanding = new Set<number>();
-  private sessionEstablished = false;
+  // Exactly-once session state (docs/tsdb-commands.md, "Sessions"). A put
+  // keeps the session and sequence it was first sent with for every retry:
+  // a renewal (the cluster forgot the session) starts a new session object
+  // and never changes the identity of puts already in flight.
+  private session: ClientSession;
 
   constructor(endpoints: readonly string[], options: ConnectOptions = {}) {
     if (endpoints.length === 0) throw new TsraftError('TSR_ERR_INVALID_ARGUMENT', 'connect needs at least one endpoint', { details: { field: 'endpoints' } });
@@ -129,13 +129,13 @@ export class TsraftClient {
       maxBufferedPoints: options.maxBufferedPoints ?? 100_000,
     };
     this.clock = options.clock ?? systemClock;
-    this.clientIdValue = options.clientId ?? randomUUID();
+    this.session = newSession(options.clientId ?? randomUUID());
     this.prng = new SeededPrng((Math.random() * 0x1_0000_0000) >>> 0);
   }
 
   /** This client's exactly-once identity (changes only if the cluster forgot the session). */
   get clientId(): string {
-    return this.clientIdValue;
+    return this.session.clientId;
   }
 
   /** The node reads and subscriptions go to. */
@@ -276,15 +276,16 @@ export class TsraftClient {
   /** put() for bulk loaders that already hold points in columns (each
    *  series once, then an index, timestamp and value per point). */
   async putColumns(columns: PutColumns, options: RequestOptions = {}): Promise<PutResult> {
-    let sequence = this.nextSequence++;
-    this.outstanding.add(sequence);
+    let session = this.session;
+    let sequence = session.nextSequence++;
+    session.outstanding.add(sequence);
     const wire = wireColumns(columns);
     try {
       return await this.withRetries('write', options.timeoutMs ?? this.options.timeoutMs, async (conn, remainingMs, attemptNumber) => {
-        assert(this.outstanding.has(sequence), `sequence ${sequence} is not outstanding`);
-        const firstUnacked = this.sessionEstablished ? smallest(this.outstanding) : 1;
+        assert(session.outstanding.has(sequence), `sequence ${sequence} is not outstanding`);
+        const firstUnacked = session.established ? smallest(session.outstanding) : 1;
         assert(firstUnacked <= sequence, 'firstUnacked beyond the sequence');
-        const send = (): Promise<unknown> => conn.request({ op: 'put', ...wire, ...seriesFieldsOn(conn, columns), clientId: this.clientIdValue, seq: sequence, firstUnacked }, remainingMs);
+        const send = (): Promise<unknown> => conn.request({ op: 'put', ...wire, ...seriesFieldsOn(conn, columns), clientId: session.clientId, seq: sequence, firstUnacked }, remainingMs);
         try {
           let result: PutResult;
           try {
@@ -296,30 +297,29 @@ export class TsraftClient {
             conn.forgetSeriesHandles();
             result = (await send()) as PutResult;
           }
-          this.sessionEstablished = true;
+          session.established = true;
           return result;
         } catch (error) {
           if (error instanceof TsraftError && error.code === 'TSR_ERR_SESSION_EXPIRED' && attemptNumber === 0 && error.details.reason === 'unknown_session') {
             // The cluster evicted our session and did not apply this first
-            // attempt: continue under a new identity, then retry.
-            this.outstanding.delete(sequence);
-            this.renewSession();
-            sequence = this.nextSequence++;
-            this.outstanding.add(sequence);
+            // attempt: continue under a new identity (the one another put
+            // already renewed to, if any), then retry. Other puts of the old
+            // session keep its identity: one already applied is never sent
+            // again under a new id, and a later one of theirs that meets the
+            // evicted session fails as its outcome is unknown.
+            session.outstanding.delete(sequence);
+            if (this.session === session) this.session = newSession(randomUUID());
+            session = this.session;
+            sequence = session.nextSequence++;
+            session.outstanding.add(sequence);
             throw new TsraftError('TSR_ERR_CONNECTION_LOST', 'session renewed; retrying', { details: {} });
           }
           throw error;
         }
       });
     } finally {
-      this.outstanding.delete(sequence);
+      session.outstanding.delete(sequence);
     }
-  }
-
-  private renewSession(): void {
-    this.clientIdValue = randomUUID();
-    this.nextSequence = 1;
-    this.sessionEstablished = false;
   }
 
   /** An OpenTSDB query: `m` string(s) like 'sum:1m-avg:sys.cpu.user{host=*}'
@@ -435,6 +435,19 @@ function seriesFieldsOn(conn: Connection, columns: PutColumns): Record<string, u
 }
 
 /** The smallest of a set of numbers, without spreading it into an argument list. */
+/** One exactly-once identity: its id, the next sequence, the sequences not yet answered. */
+interface ClientSession {
+  readonly clientId: string;
+  nextSequence: number;
+  readonly outstanding: Set<number>;
+  /** A put of this session succeeded, so firstUnacked may move past 1. */
+  established: boolean;
+}
+
+function newSession(clientId: string): ClientSession {
+  return { clientId, nextSequence: 1, outstanding: new Set(), established: false };
+}
+
 function smallest(values: ReadonlySet<number>): number {
   let min = Infinity;
   for (const v of values) if (v < min) min = v;

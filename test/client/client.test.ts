@@ -182,6 +182,47 @@ describe('the TypeScript client', () => {
     expect(refusals).toBe(-1);
   });
 
+  it('renews a forgotten session for the put that met it, while puts already in flight keep their own identity', async () => {
+    const inner = await api();
+    const calls: Array<{ host: string; clientId: string; sequence: number }> = [];
+    let expired = false;
+    let refusedB = false;
+    const forgetful = await api({
+      service: wrap(inner.service, async (input, options, next) => {
+        // Put a carries the value 1, put b the value 2 (the client sends columns).
+        const value = input.kind === 'columns' ? Number(input.columns.values[0]) : Number(input.points[0]?.value);
+        const host = value === 1 ? 'a' : value === 2 ? 'b' : '?';
+        calls.push({ host, clientId: options!.session!.clientId, sequence: options!.session!.sequence });
+        if (host === 'a' && !expired) {
+          expired = true;
+          throw new TsraftError('TSR_ERR_SESSION_EXPIRED', 'the cluster forgot this session', { details: { reason: 'unknown_session' } });
+        }
+        if (host === 'b' && !refusedB) {
+          // Put b's first attempt fails (retryably) only after put a renewed the session.
+          while (!expired) await new Promise((r) => setTimeout(r, 2));
+          refusedB = true;
+          throw new TsraftError('TSR_ERR_NO_LEADER', 'election in progress');
+        }
+        return next();
+      }),
+    });
+    const c = await client(forgetful.baseUrl, { minBackoffMs: 5, maxBackoffMs: 10 });
+    const firstId = c.clientId;
+    const [a, b] = await Promise.all([c.put(cpu('a', NOW, 1)), c.put(cpu('b', NOW, 2))]);
+    expect([a.success, b.success]).toEqual([1, 1]);
+    const ofB = calls.filter((x) => x.host === 'b');
+    const ofA = calls.filter((x) => x.host === 'a');
+    // b is retried with the identity it was first sent with, never under the renewed one.
+    expect(ofB.length).toBe(2);
+    expect(new Set(ofB.map((x) => `${x.clientId}#${x.sequence}`)).size).toBe(1);
+    expect(ofB[0]!.clientId).toBe(firstId);
+    // a continues under a new identity from sequence 1.
+    expect(ofA[0]!.clientId).toBe(firstId);
+    expect(ofA[1]!.clientId).not.toBe(firstId);
+    expect(ofA[1]!.sequence).toBe(1);
+    expect(c.clientId).toBe(ofA[1]!.clientId);
+  });
+
   it('gives up on a request at its deadline with TSR_ERR_TIMEOUT', async () => {
     const never = new Promise<never>(() => undefined);
     const inner = await api();

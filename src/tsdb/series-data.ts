@@ -707,9 +707,15 @@ export class SeriesData {
     } else {
       head = new HeadBlock(blockStart);
     }
-    let i = this.open.length;
-    while (i > 0 && this.open[i - 1]!.startMs > blockStart) i--;
-    this.open.splice(i, 0, head);
+    if (this.open.length === 0) {
+      // Most series have one open block: a literal holds exactly it (an
+      // insert into an empty array reserves room for 16).
+      this.open = [head];
+    } else {
+      let i = this.open.length;
+      while (i > 0 && this.open[i - 1]!.startMs > blockStart) i--;
+      this.open.splice(i, 0, head);
+    }
     this.openBlocksChanged();
     return head;
   }
@@ -1046,7 +1052,15 @@ export class SeriesData {
       data.sealedPointCount += meta.pointCount;
       data.sealedBytes += meta.byteLength;
     }
+    data.trimArrays();
     return data;
+  }
+
+  /** Arrays built by push reserve room for 16 or more; a series loaded at
+   *  start-up keeps exact-size copies (memory per series at high cardinality). */
+  private trimArrays(): void {
+    this.open = this.open.slice();
+    this.sealed = this.sealed.slice();
   }
 
   // ---------------------------------------------------------------------------
@@ -1159,6 +1173,7 @@ export class SeriesData {
     }
     if (data.open.length > data.maxOpenBlocks) throw corruptSegment('series snapshot has more open blocks than allowed', { openBlocks: data.open.length });
     if (r.remaining !== 0) throw corruptSegment('series snapshot has trailing bytes', { trailingBytes: r.remaining });
+    data.trimArrays();
     return data;
   }
 }

@@ -8,6 +8,9 @@
 //
 // One connection per leader URL, opened on first use, at most
 // MAX_FORWARD_CONNECTIONS (leaders change rarely; old ones are closed).
+// The connections are the client library's (src/client/connection.ts)
+// unless the options give another opener: the simulator carries them over
+// its simulated network (sim/forwarding.ts).
 import { TsraftError, rethrowIfBug } from '../errors.js';
 import { Connection } from '../client/connection.js';
 import { toWebSocketUrl } from '../client/endpoints.js';
@@ -16,6 +19,19 @@ import type { PointsInput, PutResult, WriteSession } from './service.js';
 
 const MAX_FORWARD_CONNECTIONS = 4;
 
+/** What the forwarder needs of a connection to the leader (Connection's subset). */
+export interface ForwardConnection {
+  /** Sends one request; resolves with its `result`, rejects with its typed
+   *  error (TSR_ERR_TIMEOUT after `timeoutMs`: the outcome is unknown). */
+  request(message: Record<string, unknown>, timeoutMs: number): Promise<unknown>;
+  close(): void;
+  /** Called once when the connection ends (at once when it already has). */
+  addCloseListener(listener: (error: TsraftError) => void): void;
+}
+
+/** Opens a connection to the node at a WebSocket URL and waits for its hello. */
+export type ForwardConnectionOpener = (url: string, options: { connectTimeoutMs: number; maxInFlight: number; token?: string }) => Promise<ForwardConnection>;
+
 export interface LeaderForwarderOptions {
   clock: Clock;
   /** Token presented to the leader (a read-write one when tokens are required). */
@@ -23,29 +39,30 @@ export interface LeaderForwarderOptions {
   connectTimeoutMs: number;
   /** Forwarded requests waiting per leader connection. */
   maxInFlight: number;
+  /** Opens the connections to leaders; default the client library's Connection.open. */
+  openConnection?: ForwardConnectionOpener;
 }
 
 export class LeaderForwarder {
-  private readonly connections = new Map<string, Promise<Connection>>();
+  private readonly connections = new Map<string, Promise<ForwardConnection>>();
   private closed = false;
 
   constructor(private readonly options: LeaderForwarderOptions) {}
 
-  private connection(url: string): Promise<Connection> {
+  private connection(url: string): Promise<ForwardConnection> {
     const existing = this.connections.get(url);
     if (existing !== undefined) return existing;
     if (this.connections.size >= MAX_FORWARD_CONNECTIONS) {
-      const [oldUrl, old] = this.connections.entries().next().value as [string, Promise<Connection>];
+      const [oldUrl, old] = this.connections.entries().next().value as [string, Promise<ForwardConnection>];
       this.connections.delete(oldUrl);
       old.then((c) => c.close(), () => undefined);
     }
-    const opening = Connection.open({
-      url,
-      token: this.options.token,
-      clock: this.options.clock,
-      connectTimeoutMs: this.options.connectTimeoutMs,
-      maxInFlight: this.options.maxInFlight,
-    }).then(
+    const { token, connectTimeoutMs, maxInFlight } = this.options;
+    const opened =
+      this.options.openConnection !== undefined
+        ? this.options.openConnection(url, token === undefined ? { connectTimeoutMs, maxInFlight } : { token, connectTimeoutMs, maxInFlight })
+        : Connection.open({ url, token, clock: this.options.clock, connectTimeoutMs, maxInFlight });
+    const opening: Promise<ForwardConnection> = opened.then(
       (conn) => {
         conn.addCloseListener(() => {
           if (this.connections.get(url) === opening) this.connections.delete(url);
@@ -77,7 +94,7 @@ export class LeaderForwarder {
       message.seq = session.sequence;
       message.firstUnacked = session.firstUnackedSequence;
     }
-    let conn: Connection;
+    let conn: ForwardConnection;
     try {
       conn = await this.connection(toWebSocketUrl(leaderClientUrl));
     } catch (error) {

@@ -22,7 +22,7 @@ import { executeQuery, type QueryLimits, type QueryResultGroup, type TsdbQuery }
 import type { LookupQuery } from '../tsdb/series-index.js';
 import type { ApplyResult, TimeSeriesStateMachine, WriteApplyResult } from '../tsdb/state-machine.js';
 import { findLastPoints } from './last-point.js';
-import { LeaderForwarder } from './leader-forwarder.js';
+import { LeaderForwarder, type ForwardConnectionOpener } from './leader-forwarder.js';
 import { seriesExistsIn } from './local-service.js';
 import { DEFAULT_PUT_LIMITS, SeriesCache, batchToPropose, encodePut, putResultOf, type EncodedPut, type PutLimits } from './put-encoder.js';
 import {
@@ -79,6 +79,9 @@ export interface ReplicatedTsdbServiceOptions {
   forwardTimeoutMs?: number;
   /** Forwarded puts waiting on the leader connection; default 1,024. */
   maxForwardedInFlight?: number;
+  /** Opens the connections forwarded puts travel on; default a WebSocket
+   *  (the client library's Connection). The simulator passes its network. */
+  openForwardConnection?: ForwardConnectionOpener;
   /** Puts coalesced into one log entry (write-coalescer.ts); default 1,024. */
   maxWritesPerEntry?: number;
   /** Batch bytes coalesced into one log entry; default 64 KiB (and ≤ putLimits.maxBatchBytes). */
@@ -113,7 +116,13 @@ export class ReplicatedTsdbService implements TsdbService {
     this.forwarder =
       options.forwardWrites === false
         ? null
-        : new LeaderForwarder({ clock: options.clock, token: options.forwardToken, connectTimeoutMs: 3_000, maxInFlight: options.maxForwardedInFlight ?? 1024 });
+        : new LeaderForwarder({
+            clock: options.clock,
+            token: options.forwardToken,
+            connectTimeoutMs: 3_000,
+            maxInFlight: options.maxForwardedInFlight ?? 1024,
+            openConnection: options.openForwardConnection,
+          });
   }
 
   private putLimitsOf(options: ReplicatedTsdbServiceOptions): PutLimits {

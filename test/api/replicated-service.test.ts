@@ -10,6 +10,7 @@ import { decodeCommand, encodeCommand } from '../../src/tsdb/command.js';
 import { decodeWriteBatch } from '../../src/tsdb/write-batch.js';
 import { parseQueryParams } from '../../src/tsdb/query/index.js';
 import { TestClock, startApi, type ApiHarness } from './harness.js';
+import { Connection } from '../../src/client/connection.js';
 
 class ApplyingReplica implements ReplicaHandle {
   readonly sm: TimeSeriesStateMachine;
@@ -103,6 +104,36 @@ describe('ReplicatedTsdbService', () => {
     expect(first).toMatchObject({ success: 1, duplicate: false });
     expect(retry).toMatchObject({ success: 1, duplicate: true });
     expect(leaderReplica.sm.stats().pointCount).toBe(1);
+  });
+
+  it('forwards over the connections its injected opener gives, one per leader, with the frame marked forwarded', async () => {
+    const leaderReplica = new ApplyingReplica();
+    const api = await startApi({ service: service(leaderReplica, () => status({})) });
+    apis.push(api);
+    const opened: string[] = [];
+    const sent: Array<Record<string, unknown>> = [];
+    const clock = new TestClock();
+    const follower = new ReplicatedTsdbService({
+      replica: new ApplyingReplica(),
+      stateMachine: () => leaderReplica.sm,
+      status: () => status({ id: 'n2', role: 'follower', leader: 'n1', leaderClientUrl: api.baseUrl }),
+      clock,
+      openForwardConnection: async (url, options) => {
+        opened.push(url);
+        const conn = await Connection.open({ url, clock, ...options });
+        return {
+          request: (message, timeoutMs) => (sent.push(message), conn.request(message, timeoutMs)),
+          close: () => conn.close(),
+          addCloseListener: (listener) => conn.addCloseListener(listener),
+        };
+      },
+    });
+    services.push(follower);
+    const session = { clientId: 'client-8', sequence: 1, firstUnackedSequence: 1 };
+    await expect(follower.put({ kind: 'objects', points: [point] }, { session })).resolves.toMatchObject({ success: 1, duplicate: false });
+    await expect(follower.put({ kind: 'objects', points: [{ ...point, value: 2 }] }, { session: { ...session, sequence: 2 } })).resolves.toMatchObject({ success: 1 });
+    expect(opened).toHaveLength(1);
+    expect(sent[0]).toMatchObject({ op: 'put', forwarded: true, clientId: 'client-8', seq: 1, firstUnacked: 1 });
   });
 
   it('passes the consistency of a read to the read barrier', async () => {

@@ -257,7 +257,20 @@ async function main(): Promise<void> {
   process.exitCode = failed > 0 ? 1 : 0;
 }
 
-/** Per-seed counters the summary line adds up (pipelining and the query path). */
-const SUMMED_COUNTERS = ['linearizable_reads', 'stale_reads', 'pipelined_writes', 'write_retries', 'out_of_order_writes', 'duplicate_writes', 'expired_writes'] as const;
+/** Per-seed counters the summary line adds up (pipelining, the query path, forwarding). */
+const SUMMED_COUNTERS = [
+  'linearizable_reads',
+  'stale_reads',
+  'pipelined_writes',
+  'write_retries',
+  'out_of_order_writes',
+  'duplicate_writes',
+  'expired_writes',
+  'anywhere_writes',
+  'forwarded_puts',
+  'forwarded_not_leader',
+  'forward_timeouts',
+  'forward_in_flight_refused',
+] as const;
 
 await main();

@@ -46,6 +46,9 @@ export interface NetworkStats {
   messagesDelivered: number;
   /** Messages the frame codec failed to decode (our own valid messages: a codec bug). */
   messagesMalformed: number;
+  /** Client-protocol frames between nodes (forwarded puts and their answers). */
+  clientFramesSent: number;
+  clientFramesDropped: number;
 }
 
 class SimEndpoint implements Transport {
@@ -86,7 +89,7 @@ export class SimNetwork {
   onSend: ((m: Message) => void) | null = null;
   /** Called after each message is handed to its receiver (checkers hook in here). */
   afterDeliver: ((to: NodeId, m: Message) => void) | null = null;
-  readonly stats: NetworkStats = { framesSent: 0, framesDelivered: 0, framesDropped: 0, framesDuplicated: 0, messagesDelivered: 0, messagesMalformed: 0 };
+  readonly stats: NetworkStats = { framesSent: 0, framesDelivered: 0, framesDropped: 0, framesDuplicated: 0, messagesDelivered: 0, messagesMalformed: 0, clientFramesSent: 0, clientFramesDropped: 0 };
   /** Links that lose everything: "from>to". */
   private readonly cuts = new Set<string>();
   private readonly endpoints = new Map<NodeId, SimEndpoint>();
@@ -175,6 +178,27 @@ export class SimNetwork {
         this.scheduler.after(this.delay(), () => this.deliver(sender, to, frame, sentAtMs));
       }
     }
+  }
+
+  /** One client-protocol frame (a forwarded put or its answer, on a
+   *  WebSocket between two nodes) from `from` to `to`: lost on a cut link,
+   *  by the drop rate, or when the sender's disk was wiped meanwhile;
+   *  otherwise `arrive` runs after the network's delay (no duplicates: a
+   *  WebSocket runs on TCP). The caller checks the processes at both ends. */
+  carry(from: NodeId, to: NodeId, arrive: () => void): void {
+    this.stats.clientFramesSent++;
+    if (this.isCut(from, to) || this.prng.chance(this.faults.dropRate)) {
+      this.stats.clientFramesDropped++;
+      return;
+    }
+    const diskEpoch = this.diskEpochs.get(from) ?? 0;
+    this.scheduler.after(this.delay(), () => {
+      if (this.isCut(from, to) || (this.diskEpochs.get(from) ?? 0) !== diskEpoch) {
+        this.stats.clientFramesDropped++;
+        return;
+      }
+      arrive();
+    });
   }
 
   private delay(): number {

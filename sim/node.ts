@@ -14,6 +14,7 @@ import { MemoryDisk, MemoryRaftLogStore, MemorySnapshotStore } from '../src/stor
 import type { ApplyResult } from '../src/tsdb/state-machine.js';
 import type { SeededPrng } from '../src/util/prng.js';
 import { NodeClock, gated, type EventGate } from './clock.js';
+import { SIM_FORWARD_TIMEOUT_MS, SIM_MAX_FORWARDED_IN_FLIGHT, forwardConnectionOpener, type ForwardingWorld } from './forwarding.js';
 import type { SimNetwork } from './network.js';
 import type { Scheduler } from './scheduler.js';
 import type { Trace } from './trace.js';
@@ -81,6 +82,8 @@ export interface NodeContext {
   replicaKnobs: ReplicaTestingKnobs;
   /** Planted bugs in the write path (write-path-bugs.ts). */
   writePathBugs: WritePathBugs;
+  /** Carries followers' forwarded puts to the leader (forwarding.ts). */
+  forwarding: ForwardingWorld;
   /** A replica stopped on a fatal error (the world decides whether it was expected). */
   onFatal(node: SimNode, error: unknown): void;
   /** The node lost power (its disk now holds only durable writes). */
@@ -96,12 +99,14 @@ export class SimNode {
   replica: Replica<ApplyResult> | null = null;
   sm: SimTsdbStateMachine | null = null;
   /** The process's client API service (the production one; followers
-   *  answer NOT_LEADER instead of forwarding, and the client follows it). */
+   *  forward puts to the leader over the simulated network, forwarding.ts). */
   service: ReplicatedTsdbService | null = null;
   /** The service as clients' connections reach it (the same, or with a
    *  planted query-path bug). */
   clientService: ReplicatedTsdbService | null = null;
   clock: NodeClock | null = null;
+  /** The current process's event gate (null without a process). */
+  gate: EventGate | null = null;
   incarnation = 0;
   pausedUntilMs = 0;
   diskLatency: DiskLatency = { ...NORMAL_DISK };
@@ -149,6 +154,7 @@ export class SimNode {
     const clock = new NodeClock(this.ctx.scheduler, gate);
     clock.setRate(this.clockRate);
     this.clock = clock;
+    this.gate = gate;
     const transport = this.ctx.network.attach(this.id, gate);
     this.ctx.trace.record('boot', `${this.id} #${incarnation}${bootstrap !== null ? ' bootstrap' : ''}`);
     // The state machine keeps its own copy on the node's disk, as a real
@@ -197,7 +203,10 @@ export class SimNode {
         status: () => serviceStatusOf(replica),
         isLeader: () => replica.isLeader,
         clock,
-        forwardWrites: false,
+        forwardWrites: true,
+        forwardTimeoutMs: SIM_FORWARD_TIMEOUT_MS,
+        maxForwardedInFlight: SIM_MAX_FORWARDED_IN_FLIGHT,
+        openForwardConnection: forwardConnectionOpener(this.ctx.forwarding, { node: this, incarnation, gate }),
         // The turn ends after every event already due at this virtual instant
         // (the puts that arrived together), and waits while the node is paused.
         deferFlush: (fn) => {
@@ -324,6 +333,7 @@ export class SimNode {
     this.clientService = null;
     this.sm = null;
     this.clock = null;
+    this.gate = null;
     this.pausedUntilMs = 0;
     this.crashOnNextWrite = null;
     this.ctx.network.detach(this.id);
@@ -355,14 +365,16 @@ export class SimNode {
 /** The fields of /status the service reads, from the replica's status. */
 function serviceStatusOf(replica: Replica<ApplyResult>): ServiceStatus {
   const s = replica.status();
+  // A node's client URL is its peer URL in the simulator (forwarding.ts resolves it).
+  const leaderUrl = s.leader === null ? null : (s.members.find((m) => m.id === s.leader)?.url ?? null);
   return {
     id: s.id,
     role: s.learner ? 'learner' : s.role,
     leader: s.leader,
-    leaderClientUrl: null,
+    leaderClientUrl: leaderUrl,
     term: s.term,
     commitIndex: s.commitIndex,
     appliedIndex: s.appliedIndex,
-    members: s.members.map((m) => ({ id: m.id, url: m.url, role: m.role, clientUrl: null, match: s.progress[m.id]?.match ?? null })),
+    members: s.members.map((m) => ({ id: m.id, url: m.url, role: m.role, clientUrl: m.url, match: s.progress[m.id]?.match ?? null })),
   };
 }

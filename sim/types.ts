@@ -16,6 +16,8 @@ export const BUG_NAMES = [
   'session-in-order',
   'query-as-stale',
   'query-end-exclusive',
+  'forward-without-session',
+  'forward-ack-early',
 ] as const;
 export type BugName = (typeof BUG_NAMES)[number];
 
@@ -130,6 +132,16 @@ export interface SeedResult {
   out_of_order_writes: number;
   duplicate_writes: number;
   expired_writes: number;
+  /** Follower forwarding (sim/forwarding.ts): puts forwarded by followers,
+   *  those answered NOT_LEADER (the node forwarded to no longer led), those
+   *  that reached the forwarding deadline (outcome unknown to the client),
+   *  those refused by the connection's in-flight bound; writes issued by
+   *  clients that send writes to any node. */
+  forwarded_puts: number;
+  forwarded_not_leader: number;
+  forward_timeouts: number;
+  forward_in_flight_refused: number;
+  anywhere_writes: number;
   sim_seconds: number;
   wall_seconds: number;
   events: number;

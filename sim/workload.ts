@@ -11,6 +11,12 @@
 // lowest sequence of the session without an answer (1 until the session
 // has had one successful answer). A write that ends, acknowledged or given
 // up, stops holding `firstUnacked` back, so the cluster forgets its result.
+// Half the clients (drawn per client from the seed) send every write
+// attempt to a random running node instead of the leader they heard of,
+// as a client behind a load balancer does: a follower forwards it to the
+// leader (sim/forwarding.ts), so forwarded puts of several clients share
+// the follower's connection and the leader's `writes` entries.
+//
 // Writes are issued in bursts of up to the depth, sent in one instant, so
 // retries of an earlier sequence regularly arrive after later sequences
 // were applied. Each write keeps the session it was issued under for all
@@ -80,6 +86,8 @@ export const MAX_PIPELINE_DEPTH = 4;
 const BURST_WAIT_MS = 1_000;
 /** Fraction of reads asked for with consistency 'stale'. */
 const STALE_READ_FRACTION = 0.15;
+/** Fraction of clients that send writes to any node (followers forward them). */
+const WRITES_ANYWHERE_FRACTION = 0.5;
 
 /** One exactly-once session of a client (the client library's id, next
  *  sequence, outstanding sequences and "has had an answer"). */
@@ -103,6 +111,8 @@ export interface ClientStats {
   writeRetries: number;
   /** Answers TSR_ERR_SESSION_EXPIRED. */
   sessionsExpired: number;
+  /** Writes issued by a client that sends writes to any node. */
+  anywhereWrites: number;
 }
 
 export class SimClient {
@@ -113,12 +123,14 @@ export class SimClient {
   private readonly connections = new Map<NodeId, SimConnection>();
   /** Writes this client keeps in flight at most (the application's concurrency). */
   readonly pipelineDepth: number;
+  /** Writes go to a random running node, not to the leader heard of. */
+  readonly writesAnywhere: boolean;
   private writesInFlight = 0;
   private slotWaiters: Array<() => void> = [];
   /** The run loop is inside an operation (a read, or waiting for a write slot). */
   private busy = false;
   failedOps = 0;
-  readonly stats: ClientStats = { pipelinedWrites: 0, maxInFlight: 0, writeRetries: 0, sessionsExpired: 0 };
+  readonly stats: ClientStats = { pipelinedWrites: 0, maxInFlight: 0, writeRetries: 0, sessionsExpired: 0, anywhereWrites: 0 };
 
   constructor(
     private readonly world: WorkloadWorld,
@@ -128,6 +140,7 @@ export class SimClient {
   ) {
     assert(pipelineDepth >= 1 && pipelineDepth <= MAX_PIPELINE_DEPTH, `pipeline depth ${pipelineDepth}`);
     this.pipelineDepth = pipelineDepth;
+    this.writesAnywhere = prng.chance(WRITES_ANYWHERE_FRACTION);
     this.session = newClientSession(name);
   }
 
@@ -201,13 +214,14 @@ export class SimClient {
     this.stats.maxInFlight = Math.max(this.stats.maxInFlight, inFlight);
     const points = History.generatePoints(this.prng, w.history.writes.length + 1);
     const op = w.history.newWrite(session.clientId, sequence, points, w.scheduler.nowMs, inFlight);
+    if (this.writesAnywhere) this.stats.anywhereWrites++;
     const deadline = op.invokeMs + WRITE_DEADLINE_MS;
     // The client library's backoff between a request's retries (jittered, doubling).
     const backoff = new Backoff(this.prng, WRITE_MIN_BACKOFF_MS, WRITE_MAX_BACKOFF_MS);
     w.trace.record('client', `${session.clientId} write#${op.writeId} seq=${sequence} n=${points.length} inflight=${inFlight}`);
     try {
       while (w.scheduler.nowMs < deadline) {
-        const node = this.pickNode(true);
+        const node = this.pickNode(!this.writesAnywhere);
         if (node === null) {
           await w.scheduler.sleep(100);
           continue;
@@ -349,6 +363,10 @@ export class SimClient {
       case 'TSR_ERR_SHUTTING_DOWN':
       case 'TSR_ERR_LEADERSHIP_LOST':
       case 'TSR_ERR_TIMEOUT':
+      // A follower's forwarding connection to the leader broke or was full
+      // (the outcome is unknown: retried with the same session).
+      case 'TSR_ERR_CONNECTION_LOST':
+      case 'TSR_ERR_TOO_MANY_IN_FLIGHT':
         this.leaderGuess = null;
         await s.sleep(backoffMs());
         return;

@@ -13,6 +13,7 @@ import { checkLogMatching, readDiskLog } from './checkers/log-matching.js';
 import { OnlineCheckers } from './checkers/online.js';
 import { PersistenceChecker } from './checkers/persistence.js';
 import { Violations } from './checkers/violations.js';
+import { clientUrlOf, emptyForwardingStats, type ForwardingWorld } from './forwarding.js';
 import { FaultInjector, PROFILE_FAULTS, type FaultKind, FAULT_KINDS } from './faults.js';
 import { History, METRICS } from './history.js';
 import { SimNetwork } from './network.js';
@@ -50,6 +51,7 @@ export class World {
   readonly retention: RetentionDriver | null;
   readonly scenario: Scenario | null;
   readonly clients: SimClient[] = [];
+  readonly forwardingStats = emptyForwardingStats();
   opsRemaining: number;
   issuing = true;
   thinkMs: number;
@@ -89,6 +91,14 @@ export class World {
       for (const cb of callbacks) cb(this.node(to)!);
     };
     const bug = options.injectBug;
+    const forwarding: ForwardingWorld = {
+      scheduler: this.scheduler,
+      network: this.network,
+      trace: this.trace,
+      stats: this.forwardingStats,
+      bugs: { forwardWithoutSession: bug === 'forward-without-session', forwardAckEarly: bug === 'forward-ack-early' },
+      nodeAtUrl: (url) => this.nodes.find((n) => clientUrlOf(n) === url),
+    };
     const context = {
       scheduler: this.scheduler,
       network: this.network,
@@ -106,6 +116,7 @@ export class World {
         queryAsStale: bug === 'query-as-stale',
         queryEndExclusive: bug === 'query-end-exclusive',
       },
+      forwarding,
       onFatal: (node: SimNode, error: unknown) => this.onFatal(node, error),
       // A disk with injected corruption proves nothing about what was durable.
       onCrash: (node: SimNode, torn: boolean) => this.persistence.onCrash(node.id, node.disk, torn || node.corruptionInjected),
@@ -389,6 +400,11 @@ export class World {
       out_of_order_writes: this.writePath.outOfOrderWrites,
       duplicate_writes: this.writePath.duplicateWrites,
       expired_writes: this.writePath.expiredWrites,
+      forwarded_puts: this.forwardingStats.forwardedPuts,
+      forwarded_not_leader: this.forwardingStats.forwardedNotLeader,
+      forward_timeouts: this.forwardingStats.forwardTimeouts,
+      forward_in_flight_refused: this.forwardingStats.forwardInFlightRefused,
+      anywhere_writes: this.clients.reduce((sum, c) => sum + c.stats.anywhereWrites, 0),
       sim_seconds: round3(this.scheduler.nowMs / 1000),
       wall_seconds: round3((performance.now() - wallStart) / 1000),
       events: this.scheduler.eventsRun,

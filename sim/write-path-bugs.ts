@@ -26,6 +26,12 @@
 // - query-end-exclusive: the query path takes the query's end as exclusive
 //   (OpenTSDB's is inclusive): points at the end timestamp are left out of
 //   the answer.
+// - forward-without-session and forward-ack-early are planted in the
+//   follower's forwarding connection (forwarding.ts): the follower forwards
+//   a put without its session fields (the leader applies it as a write of no
+//   client, and a retry applies it again), or answers the client success as
+//   soon as the forwarded put has left, before the leader answered (a put
+//   lost on the way, or refused NOT_LEADER, is acknowledged and never applied).
 import type { ReplicatedTsdbService } from '../src/api/replicated-service.js';
 import type { ReadOptions } from '../src/api/service.js';
 import type { ReplicaTestingKnobs } from '../src/replica/types.js';

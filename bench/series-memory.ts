@@ -86,7 +86,7 @@ function main(): void {
     '| ---: | ---: | ---: | ---: |',
     ...rows.map((r) => `| ${r.pointsPerSeries} | **${r.bytesPerSeries.median.toFixed(0)}** (${r.bytesPerSeries.min.toFixed(0)}–${r.bytesPerSeries.max.toFixed(0)}) | ${r.heapBytesPerSeries.median.toFixed(0)} | ${r.arrayBufferBytesPerSeries.median.toFixed(0)} |`),
     '',
-    'Open blocks hold their points uncompressed (8-byte timestamp, 8-byte value, 1-byte integer flag, in arrays that double from 8 points); sealed blocks are compressed and may leave memory (docs/storage.md). Before open blocks started at 8 points (they started at 64), the per-series sets of unwritten and removed blocks were made lazy, one-element arrays were made exact (a tag value only one series has; the open-block list) and the series index kept id → series in arrays instead of Maps, the same runs gave 3,147 / 3,148 / 3,148 / 10,748 bytes per series for 1 / 8 / 40 / 360 points on this machine.',
+    'Open blocks hold their points uncompressed (8-byte timestamp, 8-byte value, 1-byte integer flag, in arrays that double from 8 points); sealed blocks are compressed and may leave memory (docs/storage.md). Before open blocks started at 8 points (they started at 64), the per-series sets of unwritten and removed blocks were made lazy, one-element arrays were made exact (a tag value only one series has; the open-block list) and the series index and state machine kept id → series in arrays instead of Maps, the same runs gave 3,147 / 3,148 / 3,148 / 10,748 bytes per series for 1 / 8 / 40 / 360 points on this machine.',
     '',
     'Reproduce: `npx tsc -p tsconfig.json && node dist/bench/series-memory.js`.',
   ];

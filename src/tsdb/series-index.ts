@@ -7,6 +7,7 @@
 // output except where the Map's order is the id order (ids only grow, and a
 // restore inserts in id order); names for suggest are sorted explicitly.
 import { assert } from '../errors.js';
+import { IdTable } from './id-table.js';
 import type { SeriesInfo, Tags } from './types.js';
 
 export type SuggestType = 'metrics' | 'tagk' | 'tagv';
@@ -95,41 +96,6 @@ function lowerBound(ids: readonly number[], id: number): number {
     else hi = mid;
   }
   return lo;
-}
-
-/** Values by series id in a plain array: ids are dense and handed out in
- *  increasing order, so a slot costs 8 bytes where a Map entry costs ~50
- *  (memory per series at high cardinality). Removed ids leave undefined. */
-class IdTable<T> {
-  private readonly slots: Array<T | undefined> = [];
-  private count = 0;
-
-  get size(): number {
-    return this.count;
-  }
-
-  get(id: number): T | undefined {
-    return this.slots[id];
-  }
-
-  set(id: number, value: T): void {
-    assert(Number.isSafeInteger(id) && id >= 0 && value !== undefined, `IdTable.set: bad id ${id}`);
-    // Filling up to `id` keeps the array packed (no holes): removed series' ids are the only gaps.
-    while (this.slots.length < id) this.slots.push(undefined);
-    if (this.slots[id] === undefined) this.count++;
-    this.slots[id] = value;
-  }
-
-  delete(id: number): void {
-    if (this.slots[id] === undefined) return;
-    this.slots[id] = undefined;
-    this.count--;
-  }
-
-  /** Values in id order. */
-  *values(): IterableIterator<T> {
-    for (const value of this.slots) if (value !== undefined) yield value;
-  }
 }
 
 export class SeriesIndex {

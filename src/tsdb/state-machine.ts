@@ -16,6 +16,7 @@ import { ByteReader, ByteWriter, fnv1a64Hex } from './byte-io.js';
 import { MAX_CLIENT_ID_BYTES, decodeCommand, type CoalescedWrite, type RetentionCommand } from './command.js';
 import { BackupScheduleState, type BackupRecordResult, type BackupScheduleSnapshot } from './backup-schedule.js';
 import { computeStateDigest, type StateDigest } from './digest.js';
+import { IdTable } from './id-table.js';
 import { emptyColumns, type PointColumns } from './points.js';
 import { DEFAULT_BLOCK_SPAN_MS, DEFAULT_MAX_POINTS_PER_BLOCK, SeriesData, type SealedBlockRecord, type SeriesCheckpointDelta, type WrittenBlockMeta } from './series-data.js';
 import { SeriesIndex, type LookupQuery, type LookupResult, type SuggestType } from './series-index.js';
@@ -205,7 +206,8 @@ export class TimeSeriesStateMachine implements SeriesSource {
   private optionsValue: Readonly<TimeSeriesStateMachineOptions>;
   private index: SeriesIndex;
   /** series id → its blocks; keys mirror the index. */
-  private data = new Map<number, SeriesData>();
+  /** Series data by id (ids are dense: an array, not a Map; see IdTable). */
+  private data = new IdTable<SeriesData>();
   private sessions: ClientSessions;
   /** Scheduled backups coordinated through the log (backup-schedule.ts). */
   private backupSchedule = new BackupScheduleState();
@@ -722,7 +724,7 @@ export class TimeSeriesStateMachine implements SeriesSource {
   replacePersisted(parts: PersistedStateParts): void {
     const loaded = TimeSeriesStateMachine.fromPersisted(parts, this.local);
     this.adopt(loaded);
-    this.data = new Map();
+    this.data = new IdTable();
     for (const [id, series] of loaded.data) this.attachSeries(id, series);
     this.checkpointGeneration = loaded.checkpointGeneration;
     this.coveredIndexValue = loaded.coveredIndexValue;
@@ -865,7 +867,7 @@ export class TimeSeriesStateMachine implements SeriesSource {
   restore(bytes: Uint8Array): void {
     const restored = TimeSeriesStateMachine.restore(bytes);
     this.adopt(restored);
-    this.data = new Map();
+    this.data = new IdTable();
     for (const [id, series] of restored.data) this.attachSeries(id, series);
     // Everything stored describes the old state: the next checkpoint replaces it.
     this.needsFullCheckpoint = true;

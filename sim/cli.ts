@@ -271,6 +271,7 @@ const SUMMED_COUNTERS = [
   'forwarded_not_leader',
   'forward_timeouts',
   'forward_in_flight_refused',
+  'forwarded_together',
 ] as const;
 
 await main();

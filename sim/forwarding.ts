@@ -30,7 +30,7 @@ import type { PutResult } from '../src/api/service.js';
 import { BUILT_IN_OPERATIONS, type OperationContext } from '../src/api/ws-operations.js';
 import type { NodeId } from '../src/raft/types.js';
 import { gated, type EventGate } from './clock.js';
-import type { SimNetwork } from './network.js';
+import type { FrameStream, SimNetwork } from './network.js';
 import type { SimNode } from './node.js';
 import type { Scheduler } from './scheduler.js';
 import type { Trace } from './trace.js';
@@ -55,13 +55,17 @@ export interface ForwardingStats {
   forwardTimeouts: number;
   /** Forwarded puts refused by the connection's in-flight bound. */
   forwardInFlightRefused: number;
+  /** Forwarded puts that reached the leader in the same instant as another
+   *  client's on the same connection (so the leader's coalescer may put
+   *  them in one `writes` entry). */
+  forwardedTogether: number;
   /** Connections opened, and those that failed or broke. */
   forwardConnections: number;
   forwardConnectionsLost: number;
 }
 
 export function emptyForwardingStats(): ForwardingStats {
-  return { forwardedPuts: 0, forwardedNotLeader: 0, forwardTimeouts: 0, forwardInFlightRefused: 0, forwardConnections: 0, forwardConnectionsLost: 0 };
+  return { forwardedPuts: 0, forwardedNotLeader: 0, forwardTimeouts: 0, forwardInFlightRefused: 0, forwardedTogether: 0, forwardConnections: 0, forwardConnectionsLost: 0 };
 }
 
 /** Planted bugs in the follower's forwarding (write-path-bugs.ts describes them). */
@@ -175,6 +179,12 @@ class SimForwardConnection implements ForwardConnection {
   private readonly closeListeners: Array<(error: TsraftError) => void> = [];
   /** The leader's end: its handles and its `put` operation over its service. */
   private readonly leaderContext: OperationContext;
+  /** Frames to the leader and back: each direction in order. */
+  private readonly toLeader: FrameStream = { lastSentMs: -1, lastArrivalMs: 0 };
+  private readonly toFollower: FrameStream = { lastSentMs: -1, lastArrivalMs: 0 };
+  /** When the leader last began a forwarded put of this connection, and whose. */
+  private lastServedMs = -1;
+  private lastServedClientId: unknown = undefined;
 
   constructor(
     private readonly world: ForwardingWorld,
@@ -229,7 +239,7 @@ class SimForwardConnection implements ForwardConnection {
       });
       this.waiters.set(id, { resolve, reject, cancelTimer });
     });
-    this.world.network.carry(this.from, this.to, () => this.arriveAtLeader(frame));
+    this.world.network.carry(this.from, this.to, () => this.arriveAtLeader(frame), this.toLeader);
     if (bugs.forwardAckEarly) {
       // The planted bug: the follower answers success once the put has left.
       answer.catch(() => undefined);
@@ -241,13 +251,19 @@ class SimForwardConnection implements ForwardConnection {
   /** The leader's side: a reset from a restarted process, the `put` operation otherwise. */
   private arriveAtLeader(frame: Uint8Array): void {
     if (!alive(this.leader)) {
-      if (this.leader.node.life === 'up') this.world.network.carry(this.to, this.from, () => answerAt(this.follower, this.world.scheduler, () => this.onClosed(connectionLost(this.url, 'reset by peer'))));
+      if (this.leader.node.life === 'up') {
+        this.world.network.carry(this.to, this.from, () => answerAt(this.follower, this.world.scheduler, () => this.onClosed(connectionLost(this.url, 'reset by peer'))), this.toFollower);
+      }
       return;
     }
     gated(this.world.scheduler, this.leader.gate, () => {
       const decoded = decodeBinaryFrame(frame);
       assert(decoded.ok, `a forwarded frame the leader cannot decode: ${decoded.ok ? '' : decoded.error.message}`);
       const request = decoded.message;
+      const now = this.world.scheduler.nowMs;
+      if (now === this.lastServedMs && request.clientId !== this.lastServedClientId) this.world.stats.forwardedTogether++;
+      this.lastServedMs = now;
+      this.lastServedClientId = request.clientId;
       PUT(request, this.leaderContext).then(
         (result) => this.answer({ id: request.id, ok: true, result }),
         (error: unknown) => this.answer({ id: request.id, ok: false, error: wireErrorOf(error) }),
@@ -259,7 +275,7 @@ class SimForwardConnection implements ForwardConnection {
   private answer(message: Record<string, unknown>): void {
     if (!alive(this.leader)) return;
     const frame = encodeBinaryFrame(message);
-    this.world.network.carry(this.to, this.from, () => answerAt(this.follower, this.world.scheduler, () => this.onAnswer(frame)));
+    this.world.network.carry(this.to, this.from, () => answerAt(this.follower, this.world.scheduler, () => this.onAnswer(frame)), this.toFollower);
   }
 
   private onAnswer(frame: Uint8Array): void {

@@ -51,6 +51,12 @@ export interface NetworkStats {
   clientFramesDropped: number;
 }
 
+/** One direction of a connection between two nodes (SimNetwork.carry). */
+export interface FrameStream {
+  lastSentMs: number;
+  lastArrivalMs: number;
+}
+
 class SimEndpoint implements Transport {
   handler: ((m: Message) => void) | null = null;
   closed = false;
@@ -184,15 +190,26 @@ export class SimNetwork {
    *  WebSocket between two nodes) from `from` to `to`: lost on a cut link,
    *  by the drop rate, or when the sender's disk was wiped meanwhile;
    *  otherwise `arrive` runs after the network's delay (no duplicates: a
-   *  WebSocket runs on TCP). The caller checks the processes at both ends. */
-  carry(from: NodeId, to: NodeId, arrive: () => void): void {
+   *  WebSocket runs on TCP). On one `stream` (a direction of one
+   *  connection) frames arrive in order, and frames sent in one instant
+   *  arrive together (they left in one write). The caller checks the
+   *  processes at both ends. */
+  carry(from: NodeId, to: NodeId, arrive: () => void, stream?: FrameStream): void {
     this.stats.clientFramesSent++;
     if (this.isCut(from, to) || this.prng.chance(this.faults.dropRate)) {
       this.stats.clientFramesDropped++;
       return;
     }
     const diskEpoch = this.diskEpochs.get(from) ?? 0;
-    this.scheduler.after(this.delay(), () => {
+    const now = this.scheduler.nowMs;
+    let arriveAtMs: number;
+    if (stream === undefined) arriveAtMs = now + this.delay();
+    else {
+      arriveAtMs = stream.lastSentMs === now ? stream.lastArrivalMs : Math.max(stream.lastArrivalMs, now + this.delay());
+      stream.lastSentMs = now;
+      stream.lastArrivalMs = arriveAtMs;
+    }
+    this.scheduler.at(arriveAtMs, () => {
       if (this.isCut(from, to) || (this.diskEpochs.get(from) ?? 0) !== diskEpoch) {
         this.stats.clientFramesDropped++;
         return;

@@ -141,6 +141,8 @@ export interface SeedResult {
   forwarded_not_leader: number;
   forward_timeouts: number;
   forward_in_flight_refused: number;
+  /** Forwarded puts that reached the leader in one instant with another client's on the same follower's connection. */
+  forwarded_together: number;
   anywhere_writes: number;
   sim_seconds: number;
   wall_seconds: number;

@@ -404,6 +404,7 @@ export class World {
       forwarded_not_leader: this.forwardingStats.forwardedNotLeader,
       forward_timeouts: this.forwardingStats.forwardTimeouts,
       forward_in_flight_refused: this.forwardingStats.forwardInFlightRefused,
+      forwarded_together: this.forwardingStats.forwardedTogether,
       anywhere_writes: this.clients.reduce((sum, c) => sum + c.stats.anywhereWrites, 0),
       sim_seconds: round3(this.scheduler.nowMs / 1000),
       wall_seconds: round3((performance.now() - wallStart) / 1000),

@@ -71,8 +71,10 @@ describe('the production write path under the simulator', () => {
     expect(first.type === 'writes' && first.writes.map((w) => w.clientId)).toEqual(['a', 'b', 'c']);
   });
 
-  it("a run's log holds coalesced `writes` entries of several clients, by-id (version 2) batches and retention passes, and writes applied as stale_series; clients pipeline and read through the query path", async () => {
+  it("a run's log holds coalesced `writes` entries of several clients, by-id (version 2) batches and retention passes, and writes applied as stale_series; clients pipeline, read through the query path, and send writes to followers, which forward them", async () => {
     let duplicates = 0;
+    let staleSeriesWrites = 0;
+    const forwarding = { anywhere: 0, forwarded: 0, notLeader: 0, timeouts: 0, together: 0 };
     for (const [seed, nodes] of [[1, 3], [2, 3], [3, 5]] as const) {
       const { counts, ok, staleSeries, result } = await runAndCount(seed, nodes);
       // Pipelining: sessions see firstUnacked below the sequence, several writes of one
@@ -95,10 +97,23 @@ describe('the production write path under the simulator', () => {
       const byId = counts.batchVersions.get(WRITE_BATCH_VERSION_SERIES_IDS) ?? 0;
       expect(byId).toBeGreaterThan(counts.batchVersions.get(WRITE_BATCH_VERSION) ?? 0);
       expect(counts.entries.get('retention') ?? 0).toBeGreaterThan(0);
-      expect(staleSeries).toBeGreaterThan(0);
+      staleSeriesWrites += staleSeries;
+      forwarding.anywhere += result.anywhere_writes;
+      forwarding.forwarded += result.forwarded_puts;
+      forwarding.notLeader += result.forwarded_not_leader;
+      forwarding.timeouts += result.forward_timeouts;
+      forwarding.together += result.forwarded_together;
     }
     // Retries answered from the session instead of applied again.
     expect(duplicates).toBeGreaterThan(0);
+    expect(staleSeriesWrites).toBeGreaterThan(0);
+    // Forwarding, regularly: most writes sent to any node reach a follower (2 in 3, 4 in 5)
+    // and are forwarded; some forwarded puts meet a node that lost leadership, some time out.
+    expect(forwarding.forwarded * 2).toBeGreaterThan(forwarding.anywhere);
+    expect(forwarding.notLeader).toBeGreaterThan(0);
+    expect(forwarding.timeouts).toBeGreaterThan(0);
+    // Several clients' puts forwarded by one follower reach the leader together (one coalescer turn).
+    expect(forwarding.together).toBeGreaterThan(0);
   });
 
   // Found by the simulator once its clients' puts were coalesced: both

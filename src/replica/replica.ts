@@ -23,7 +23,7 @@ import { AssertionError, TsraftError, assert, rethrowIfBug } from '../errors.js'
 import { bootstrapLog, EMPTY_CONFIG } from '../raft/bootstrap.js';
 import { applyConfigChange, decodeConfigChange } from '../raft/config-change.js';
 import { RaftNode } from '../raft/raft.js';
-import type { ConfigChange, ConfigState, Entry, Message, NodeId, Ready, SnapshotMeta, SoftState } from '../raft/types.js';
+import type { ConfigChange, ConfigState, Entry, HardState, Message, NodeId, Ready, SnapshotMeta, SoftState } from '../raft/types.js';
 import { maySendBeforePersist } from '../raft/types.js';
 import { sameSnapshot } from '../storage/snapshot-file-codec.js';
 import type { StoredRaftState } from '../storage/types.js';
@@ -109,6 +109,10 @@ export class Replica<R = unknown> {
    *  neither (only the commit index) needs no sync. */
   private savedTerm = 0;
   private savedVote: NodeId | null = null;
+  /** The newest hard state of Readies that moved only the commit index: not
+   *  written on its own (the commit index is volatile), but with the next
+   *  synced save and on stop. */
+  private unsavedHardState: HardState | null = null;
 
   private readonly proposals: PendingProposals<R | undefined>;
   private readonly reads: PendingReads;
@@ -201,7 +205,7 @@ export class Replica<R = unknown> {
     // A state machine persisted on its own may be ahead of the snapshot. It
     // applied committed entries only, and a checkpoint is taken only once the
     // entries it covers are durable in this log (maybePersist), so they are
-    // here; the commit index, saved without a sync, may lag behind it.
+    // here; the saved commit index may lag behind it.
     let hardState = stored.hardState;
     if (this.sm.appliedIndex > applied) {
       const lastIndex = stored.entries.length > 0 ? stored.entries[stored.entries.length - 1]!.index : (stored.snapshot?.index ?? 0);
@@ -211,8 +215,10 @@ export class Replica<R = unknown> {
         });
       }
       applied = this.sm.appliedIndex;
-      if (hardState.commit < applied) hardState = { ...hardState, commit: applied };
     }
+    // Everything applied or in the snapshot is committed; the saved commit
+    // index may lag behind it (commit-only Readies are not written).
+    if (hardState.commit < applied) hardState = { ...hardState, commit: applied };
     this.persistedIndex = applied;
     for (const e of stored.entries) {
       if (e.index > applied) break;
@@ -274,6 +280,11 @@ export class Replica<R = unknown> {
     if (this.isLive()) {
       try {
         await this.persisting;
+        if (this.unsavedHardState !== null) {
+          const hs = this.unsavedHardState;
+          this.unsavedHardState = null;
+          await this.options.logStore.save({ hardState: hs, entries: [], snapshot: null, sync: false });
+        }
         if (this.isLive() && this.options.persistence != null && this.appliedIndexValue > this.persistedIndex) {
           this.persistedIndex = this.appliedIndexValue;
           await this.options.persistence.persist();
@@ -599,19 +610,12 @@ export class Replica<R = unknown> {
     // (as etcd applies while its WAL syncs). An installed snapshot must be
     // durable and recorded in the log before the state machine is restored
     // from it, and the rest of the Ready applies on top of it.
+    // (A Ready that moves only the commit index writes nothing: see persist.)
     const applyNow = rd.snapshot === null;
-    let persisting: Promise<void>;
-    if (applyNow && !this.needsSync(rd)) {
-      // Nothing of this Ready must be durable (only the volatile commit index
-      // moved): apply and answer the clients before building the store write.
+    const persisting = this.persist(rd);
+    if (applyNow) {
+      persisting.catch(() => {}); // awaited below; never an unhandled rejection meanwhile
       this.applyReady(rd);
-      persisting = this.persist(rd);
-    } else {
-      persisting = this.persist(rd);
-      if (applyNow) {
-        persisting.catch(() => {}); // awaited below; never an unhandled rejection meanwhile
-        this.applyReady(rd);
-      }
     }
     await persisting;
     if (!this.isLive()) return false;
@@ -644,20 +648,24 @@ export class Replica<R = unknown> {
     for (const chunk of rd.snapshotChunks) await snapshotStore.writeIncomingChunk(chunk.meta, chunk.offset, chunk.data);
     if (rd.snapshot !== null) await snapshotStore.promoteIncoming(rd.snapshot);
     if (rd.hardState !== null || rd.entries.length > 0 || rd.snapshot !== null) {
-      const hs = rd.hardState;
       // Raft's commit index is volatile state (a restarted node learns it
-      // again from the leader): a Ready that moves only the commit index is
-      // written without an fsync and not waited for, so applying a committed
-      // entry costs no sync on the leader (docs/replica.md, "Sync policy").
-      const sync = this.needsSync(rd);
-      const saved = logStore.save({ hardState: hs, entries: rd.entries, snapshot: rd.snapshot, sync });
+      // again from the leader, and start-up raises it to what the state
+      // machine applied): a Ready that moves only the commit index is not
+      // written at all; its hard state goes with the next synced save, so
+      // applying a committed entry costs no store write (docs/replica.md,
+      // "Sync policy").
+      if (!this.needsSync(rd)) {
+        this.unsavedHardState = rd.hardState;
+        return;
+      }
+      const hs = rd.hardState ?? this.unsavedHardState;
+      this.unsavedHardState = null;
+      const saved = logStore.save({ hardState: hs, entries: rd.entries, snapshot: rd.snapshot, sync: true });
       if (hs !== null) {
         this.savedTerm = hs.term;
         this.savedVote = hs.vote;
       }
-      // The store runs saves in call order: the next synced save makes this one durable.
-      if (sync) await saved;
-      else saved.catch((error: unknown) => this.fail(error));
+      await saved;
     }
   }
 

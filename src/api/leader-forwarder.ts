@@ -108,7 +108,22 @@ export class LeaderForwarder {
       }
       throw error;
     }
-    return (await conn.request(message, timeoutMs)) as PutResult;
+    try {
+      return (await conn.request(message, timeoutMs)) as PutResult;
+    } catch (error) {
+      rethrowIfBug(error);
+      // This forwarder closed the connection under the put (it made room for
+      // a newer leader's, or the node is stopping): the leader may or may not
+      // have applied it. Say so as a retryable lost connection, not as the
+      // client library's "closed by the client".
+      if (error instanceof TsraftError && error.code === 'TSR_ERR_CLIENT_CLOSED') {
+        throw new TsraftError('TSR_ERR_CONNECTION_LOST', `the forwarding connection to the leader at ${leaderClientUrl} closed before the answer; the outcome is unknown (retry with the same client id and sequence)`, {
+          details: { leaderClientUrl },
+          cause: error,
+        });
+      }
+      throw error;
+    }
   }
 
   close(): void {

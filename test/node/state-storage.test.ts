@@ -79,11 +79,17 @@ async function storageStatus(c: TestCluster, id: string): Promise<StorageStatus[
   return (await getJson<StorageStatus>(`${c.url(id)}/status`)).body.storage;
 }
 
+/** Points of METRIC by a default (linearizable) query on node `id`. A node
+ *  just restarted may not know the leader yet (503, retryable: a client
+ *  retries), so those answers are asked again; any other status fails. */
 async function pointCount(c: TestCluster, id: string): Promise<number> {
   const query = `${c.url(id)}/api/query?start=${BASE_MS - 1}&end=${BASE_MS + 100_000_000}&m=sum:${METRIC}{host=*}&msResolution=true`;
-  const { status, body } = await getJson<Array<{ dps: Record<string, number> }>>(query, 10_000);
-  expect(status).toBe(200);
-  return body.reduce((sum, series) => sum + Object.keys(series.dps).length, 0);
+  return c.waitFor(`a query answered by ${id}`, 15_000, async () => {
+    const { status, body } = await getJson<Array<{ dps: Record<string, number> }>>(query, 10_000);
+    if (status === 503) return null;
+    expect(status, JSON.stringify(body)).toBe(200);
+    return body.reduce((sum, series) => sum + Object.keys(series.dps).length, 0);
+  });
 }
 
 describe('state machine data in LevelDB', () => {

@@ -254,7 +254,12 @@ export class TsraftClient {
           if (this.leaderUrl === url) this.leaderUrl = null;
           this.rotateHome(url);
         }
-        if (!this.isRetryable(error) || error.code === 'TSR_ERR_TIMEOUT') throw error;
+        if (!this.isRetryable(error)) throw error;
+        // A TIMEOUT is retried only while this request's deadline allows: an
+        // attempt's own timeout is the time left, so after it none is (and
+        // the check below throws); a node's TIMEOUT answer (its proposal or
+        // forwarded put timed out: outcome unknown) may come earlier, and a
+        // retry with the same session applies the write at most once.
         const delay = backoff.nextDelayMs();
         if (this.clock.nowMs() + delay >= deadline) throw error;
         await new Promise<void>((resolve) => this.clock.setTimer(delay, resolve));

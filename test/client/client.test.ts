@@ -223,6 +223,22 @@ describe('the TypeScript client', () => {
     expect(c.clientId).toBe(ofA[1]!.clientId);
   });
 
+  it('retries a put a node answered with TSR_ERR_TIMEOUT (outcome unknown) while its deadline allows, under the same session', async () => {
+    const inner = await api();
+    const attempts: Array<{ clientId: string; sequence: number }> = [];
+    const slow = await api({
+      service: wrap(inner.service, async (_input, options, next) => {
+        attempts.push({ clientId: options!.session!.clientId, sequence: options!.session!.sequence });
+        if (attempts.length === 1) throw new TsraftError('TSR_ERR_TIMEOUT', 'the forwarded put timed out at the follower', { details: {} });
+        return next();
+      }),
+    });
+    const c = await client(slow.baseUrl, { minBackoffMs: 5, maxBackoffMs: 10 });
+    expect((await c.put(cpu('a', NOW, 1))).success).toBe(1);
+    expect(attempts).toHaveLength(2);
+    expect(attempts[1]).toEqual(attempts[0]);
+  });
+
   it('gives up on a request at its deadline with TSR_ERR_TIMEOUT', async () => {
     const never = new Promise<never>(() => undefined);
     const inner = await api();

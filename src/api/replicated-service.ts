@@ -75,7 +75,10 @@ export interface ReplicatedTsdbServiceOptions {
   forwardWrites?: boolean;
   /** Token presented to the leader when forwarding (when tokens are required). */
   forwardToken?: string;
-  /** Deadline of one forwarded put, ms; default 10,000. */
+  /** Deadline of one forwarded put, ms; default 5,000: half the client
+   *  library's default request deadline, so a client whose forwarded put
+   *  timed out (outcome unknown) still has time to retry it, with the same
+   *  session, at most once applied. */
   forwardTimeoutMs?: number;
   /** Forwarded puts waiting on the leader connection; default 1,024. */
   maxForwardedInFlight?: number;
@@ -89,6 +92,9 @@ export interface ReplicatedTsdbServiceOptions {
   /** Ends the coalescer's turn (WriteCoalescerOptions.deferFlush); default process.nextTick. */
   deferFlush?: (fn: () => void) => void;
 }
+
+/** See ReplicatedTsdbServiceOptions.forwardTimeoutMs. */
+export const DEFAULT_FORWARD_TIMEOUT_MS = 5_000;
 
 export class ReplicatedTsdbService implements TsdbService {
   private readonly options: ReplicatedTsdbServiceOptions;
@@ -112,7 +118,7 @@ export class ReplicatedTsdbService implements TsdbService {
     this.putLimits = { ...DEFAULT_PUT_LIMITS, ...options.putLimits };
     this.seriesCache = new SeriesCache(options.seriesCacheEntries ?? 100_000);
     this.hub = new SubscriptionHub(options.subscriptions);
-    this.forwardTimeoutMs = options.forwardTimeoutMs ?? 10_000;
+    this.forwardTimeoutMs = options.forwardTimeoutMs ?? DEFAULT_FORWARD_TIMEOUT_MS;
     this.forwarder =
       options.forwardWrites === false
         ? null

@@ -23,6 +23,10 @@ export interface ClientApiLimits extends PutLimits {
   maxConnections: number;
   /** A request not answered by then gets TSR_ERR_TIMEOUT. Default 30 s. */
   requestTimeoutMs: number;
+  /** A put a follower forwarded to the leader and not answered by then gets
+   *  TSR_ERR_TIMEOUT (outcome unknown). Default 5 s: half the client
+   *  library's default deadline, so the client can still retry it. */
+  forwardTimeoutMs: number;
   /** Largest HTTP request body (after gzip decoding), bytes. Default 8 MiB. */
   maxHttpBodyBytes: number;
   /** Longest telnet line, bytes. Default 64 KiB. */
@@ -48,6 +52,7 @@ export const DEFAULT_CLIENT_API_LIMITS: Readonly<ClientApiLimits> = Object.freez
   maxSubscriptionBufferBytes: 16 * MiB,
   maxConnections: 1024,
   requestTimeoutMs: 30_000,
+  forwardTimeoutMs: 5_000,
   maxHttpBodyBytes: 8 * MiB,
   maxTelnetLineBytes: 64 * 1024,
   maxTelnetPendingPoints: 50_000,

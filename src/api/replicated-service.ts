@@ -24,6 +24,7 @@ import type { ApplyResult, TimeSeriesStateMachine, WriteApplyResult } from '../t
 import { findLastPoints } from './last-point.js';
 import { LeaderForwarder, type ForwardConnectionOpener } from './leader-forwarder.js';
 import { seriesExistsIn } from './local-service.js';
+import { DEFAULT_CLIENT_API_LIMITS } from './limits.js';
 import { DEFAULT_PUT_LIMITS, SeriesCache, batchToPropose, encodePut, putResultOf, type EncodedPut, type PutLimits } from './put-encoder.js';
 import {
   tsuidOf,
@@ -75,10 +76,11 @@ export interface ReplicatedTsdbServiceOptions {
   forwardWrites?: boolean;
   /** Token presented to the leader when forwarding (when tokens are required). */
   forwardToken?: string;
-  /** Deadline of one forwarded put, ms; default 5,000: half the client
+  /** Deadline of one forwarded put, ms; default
+   *  DEFAULT_CLIENT_API_LIMITS.forwardTimeoutMs (5 s: half the client
    *  library's default request deadline, so a client whose forwarded put
-   *  timed out (outcome unknown) still has time to retry it, with the same
-   *  session, at most once applied. */
+   *  timed out, outcome unknown, still has time to retry it with the same
+   *  session, applied at most once). */
   forwardTimeoutMs?: number;
   /** Forwarded puts waiting on the leader connection; default 1,024. */
   maxForwardedInFlight?: number;
@@ -92,9 +94,6 @@ export interface ReplicatedTsdbServiceOptions {
   /** Ends the coalescer's turn (WriteCoalescerOptions.deferFlush); default process.nextTick. */
   deferFlush?: (fn: () => void) => void;
 }
-
-/** See ReplicatedTsdbServiceOptions.forwardTimeoutMs. */
-export const DEFAULT_FORWARD_TIMEOUT_MS = 5_000;
 
 export class ReplicatedTsdbService implements TsdbService {
   private readonly options: ReplicatedTsdbServiceOptions;
@@ -118,7 +117,7 @@ export class ReplicatedTsdbService implements TsdbService {
     this.putLimits = { ...DEFAULT_PUT_LIMITS, ...options.putLimits };
     this.seriesCache = new SeriesCache(options.seriesCacheEntries ?? 100_000);
     this.hub = new SubscriptionHub(options.subscriptions);
-    this.forwardTimeoutMs = options.forwardTimeoutMs ?? DEFAULT_FORWARD_TIMEOUT_MS;
+    this.forwardTimeoutMs = options.forwardTimeoutMs ?? DEFAULT_CLIENT_API_LIMITS.forwardTimeoutMs;
     this.forwarder =
       options.forwardWrites === false
         ? null

@@ -30,6 +30,7 @@ export async function mountClientRoutes(server: HttpServer, node: TsraftNode): P
     clock: systemClock,
     putLimits: clientApi.limits,
     forwardToken,
+    forwardTimeoutMs: clientApi.limits.forwardTimeoutMs,
   });
   const metered = instrumentTsdbService(service, node.metrics.clientApi);
   mountClientApi(server, { service: metered, tokens: clientApi.tokens, limits: clientApi.limits, version: node.version });

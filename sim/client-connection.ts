@@ -1,6 +1,6 @@
 // One client's WebSocket connection to one node process, both ends in one
-// object: the client library's end (the series handles it declared, as
-// src/client/connection.ts seriesFields keeps them) and the node's end (its
+// object: the client library's end (the series handles it declared,
+// src/client/series-handles.ts as the library's connection uses it) and the node's end (its
 // SeriesHandleTable and the real `put` operation of src/api/ws-operations.ts
 // over the node's ReplicatedTsdbService). A connection lives as long as the
 // node's process: a restarted node is a new connection, with no handles.
@@ -14,6 +14,7 @@ import { DEFAULT_CLIENT_API_LIMITS } from '../src/api/limits.js';
 import { SeriesHandleTable } from '../src/api/series-handles.js';
 import type { PutResult, WriteSession } from '../src/api/service.js';
 import { BUILT_IN_OPERATIONS, type OperationContext } from '../src/api/ws-operations.js';
+import { DeclaredSeriesHandles } from '../src/client/series-handles.js';
 import type { SimPoint } from './history.js';
 import type { SimNode } from './node.js';
 
@@ -35,8 +36,8 @@ export interface WireQueryResult {
 export class SimConnection {
   /** The node process this connection reached. */
   readonly incarnation: number;
-  /** Client end: handle of each series key declared on this connection. */
-  private readonly handleOfSeries = new Map<string, number>();
+  /** Client end: the series handles declared on this connection. */
+  private readonly declared = new DeclaredSeriesHandles();
   /** Node end. */
   private readonly context: OperationContext;
 
@@ -76,23 +77,7 @@ export class SimConnection {
       values[i] = p.value;
     }
     const request: Record<string, unknown> = { op: 'put', seriesIndexes, timestamps, values, clientId: session.clientId, seq: session.sequence, firstUnacked: session.firstUnackedSequence };
-    const refs = keys.map((key) => this.handleOfSeries.get(key) ?? -1);
-    if (refs.every((h) => h >= 0)) {
-      request.seriesRefs = Uint32Array.from(refs);
-      return request;
-    }
-    const handles = new Int32Array(keys.length);
-    for (let k = 0; k < keys.length; k++) {
-      let handle = this.handleOfSeries.get(keys[k]!);
-      if (handle === undefined && this.handleOfSeries.size < MAX_SERIES_HANDLES) {
-        handle = this.handleOfSeries.size;
-        this.handleOfSeries.set(keys[k]!, handle);
-      }
-      handles[k] = handle ?? -1;
-    }
-    request.seriesKeys = keys;
-    request.seriesHandles = handles;
-    return request;
+    return { ...request, ...this.declared.fieldsFor(keys, MAX_SERIES_HANDLES) };
   }
 
   /** Node end: the request arrived (the connection declares its handles as

@@ -7,6 +7,7 @@ import WebSocket from 'ws';
 import { ERROR_CODES, TsraftError, assert, type ErrorCode } from '../errors.js';
 import { SUBPROTOCOL_CBOR, decodeBinaryFrame, decodeTextFrame, encodeBinaryFrame, type WireError } from '../api/protocol.js';
 import type { Clock } from '../util/clock.js';
+import { DeclaredSeriesHandles, type SeriesFields } from './series-handles.js';
 
 export interface Hello {
   protocol: number;
@@ -19,8 +20,7 @@ export interface Hello {
   limits: { maxFrameBytes: number; maxPointsPerPut: number; maxInFlightRequests: number; maxSubscriptions: number; maxSeriesHandles?: number };
 }
 
-/** How a put names its series on one connection (seriesFields). */
-export type SeriesFields = { seriesRefs: Uint32Array; seriesKeys?: undefined; seriesHandles?: undefined } | { seriesRefs?: undefined; seriesKeys: readonly string[]; seriesHandles?: Int32Array };
+export type { SeriesFields } from './series-handles.js';
 
 export interface PushHandler {
   onPoints(points: unknown[], logIndex: number): void;
@@ -68,9 +68,9 @@ export class Connection {
   private readonly closeListeners: Array<(error: TsraftError) => void> = [];
 
   private corked = false;
-  /** Handles this connection declared to the node, by series key (bounded by
-   *  the node's hello limits.maxSeriesHandles; never reused on another connection). */
-  private readonly handleOfSeries = new Map<string, number>();
+  /** Handles this connection declared to the node (bounded by the node's
+   *  hello limits.maxSeriesHandles; never reused on another connection). */
+  private readonly seriesHandles = new DeclaredSeriesHandles();
 
   private constructor(
     ws: WebSocket,
@@ -179,43 +179,19 @@ export class Connection {
     });
   }
 
-  /**
-   * The series fields of a put with canonical `keys` on this connection: the
-   * handles alone when every key was declared here before (a few bytes per
-   * series instead of its key; the node neither decodes nor hashes the key),
-   * else the keys with handles declared for those that have none yet, while
-   * the node's bound allows (-1: no handle). The node records a declaration
-   * when it reads the frame, so later puts may use it at once.
-   */
+  /** The series fields of a put with canonical `keys` on this connection
+   *  (DeclaredSeriesHandles.fieldsFor, with the node's bound). */
   seriesFields(keys: readonly string[]): SeriesFields {
     const max = this.helloValue?.limits.maxSeriesHandles;
     // A request refused before it is sent (request()'s own checks) must not
     // declare anything: call this right before request(), in the same turn.
     if (typeof max !== 'number' || !(max >= 1) || !this.canSendRequest()) return { seriesKeys: keys };
-    const refs = new Uint32Array(keys.length);
-    let k = 0;
-    for (; k < keys.length; k++) {
-      const handle = this.handleOfSeries.get(keys[k]!);
-      if (handle === undefined) break;
-      refs[k] = handle;
-    }
-    if (k === keys.length) return { seriesRefs: refs };
-    const handles = new Int32Array(keys.length);
-    for (let i = 0; i < keys.length; i++) {
-      let handle = this.handleOfSeries.get(keys[i]!);
-      if (handle === undefined && this.handleOfSeries.size < max) {
-        handle = this.handleOfSeries.size;
-        this.handleOfSeries.set(keys[i]!, handle);
-      }
-      handles[i] = handle ?? -1;
-    }
-    assert(this.handleOfSeries.size <= max, 'series handles beyond the node\'s bound');
-    return { seriesKeys: keys, seriesHandles: handles };
+    return this.seriesHandles.fieldsFor(keys, max);
   }
 
   /** Forgets every declared handle (the node lost one): keys are sent again. */
   forgetSeriesHandles(): void {
-    this.handleOfSeries.clear();
+    this.seriesHandles.forget();
   }
 
   private corkUntilTurnEnds(): void {

@@ -4,6 +4,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { rethrowIfBug } from '../errors.js';
+import { fileErrorReason } from '../util/file-errors.js';
 import type { NodeConfig } from './types.js';
 import { invalidConfig, secretProblem, validateNodeConfig } from './validate.js';
 
@@ -48,9 +49,6 @@ function readSmallFile(path: string, field: string, maxBytes: number): string {
   } catch (error) {
     rethrowIfBug(error);
     if ((error as { code?: string }).code === 'TSR_ERR_INVALID_CONFIG') throw error;
-    // Node's message already starts with the errno code ("ENOENT: no such file ...").
-    const code = (error as NodeJS.ErrnoException).code;
-    const reason = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (error as Error).message;
-    throw invalidConfig([{ field, problem: `cannot read ${path}: ${reason}` }], path);
+    throw invalidConfig([{ field, problem: `cannot read ${path}: ${fileErrorReason(error)}` }], path);
   }
 }

@@ -11,6 +11,7 @@
 import type { Point, TsraftClient } from '../../client/index.js';
 import { access, constants } from 'node:fs/promises';
 import { TsraftError, rethrowIfBug } from '../../errors.js';
+import { fileErrorReason } from '../../util/file-errors.js';
 import { connectFromArgs, integerOption, parseCommandArgs, parseTagList, stringOption, usageError, write, type CommandIo } from './client-args.js';
 import { IMPORT_FORMATS, detectFormat, openInput, recordsOf, type CsvDefaults, type ImportFormat } from './import-formats.js';
 import { ProgressBar, formatCount } from './progress.js';
@@ -129,8 +130,7 @@ export async function runImport(args: string[], io: CommandIo): Promise<number> 
       await access(file, constants.R_OK);
     } catch (error) {
       rethrowIfBug(error);
-      const code = (error as NodeJS.ErrnoException).code;
-      throw new TsraftError('TSR_ERR_INVALID_ARGUMENT', `cannot read ${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (error as Error).message}`, { details: { file } });
+      throw new TsraftError('TSR_ERR_INVALID_ARGUMENT', `cannot read ${file}: ${fileErrorReason(error)}`, { details: { file } });
     }
   }
   const client = await connectFromArgs(values, io);

@@ -40,7 +40,7 @@ import { MemoryDisk } from '../src/storage/memory-disk.js';
 import { LevelStateMachineStore, MemoryStateMachineStore } from '../src/storage/state-machine-store.js';
 import type { StateMachineStore } from '../src/storage/types.js';
 import { TimeSeriesStateMachine } from '../src/tsdb/state-machine.js';
-import { fmt, stats, writeResults, type Stats, argValue } from './lib.js';
+import { PeakMemory, argValue, fmt, memoryNow, requireGc, stats, writeResults, type Stats } from './lib.js';
 import { RESIDENT_BLOCK_BYTES, fill, openDb, prepare } from './snapshot-state.js';
 
 const MiB = 1024 * 1024;
@@ -96,11 +96,6 @@ async function leaderSnapshot(dir: string, series: number): Promise<Source> {
   return source;
 }
 
-function memoryNow(): { rss: number; heap: number } {
-  const m = process.memoryUsage();
-  return { rss: m.rss, heap: m.heapUsed + m.arrayBuffers };
-}
-
 /** Both paths once on a small state, so their code is compiled before the baseline. */
 async function warmUp(): Promise<void> {
   const leader = new TimeSeriesStateMachine();
@@ -127,8 +122,7 @@ async function warmUp(): Promise<void> {
 
 /** One install in this (fresh) process into an empty LevelDB; prints the Measurement as JSON. */
 async function measure(dir: string, mode: Mode, live: boolean): Promise<void> {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (gc === undefined) throw new Error('run the measure phase with --expose-gc');
+  const gc = requireGc('the measure phase');
   const source = JSON.parse(readFileSync(join(dir, 'source.json'), 'utf8')) as Source;
   const followerDir = join(dir, `follower-${mode}-${process.pid}`);
   const db = openDb(followerDir);
@@ -142,13 +136,9 @@ async function measure(dir: string, mode: Mode, live: boolean): Promise<void> {
 
   gc();
   gc();
-  const before = memoryNow();
-  let peak = { ...before };
-  const sample = (collect: boolean): void => {
-    if (collect) gc();
-    const now = memoryNow();
-    peak = { rss: Math.max(peak.rss, now.rss), heap: Math.max(peak.heap, now.heap) };
-  };
+  const memory = new PeakMemory(gc);
+  const { before } = memory;
+  const sample = (collect: boolean): void => memory.sample(collect);
   const sampler = setInterval(() => sample(live), live ? 25 : 2);
   const started = performance.now();
   if (mode === 'memory') {
@@ -192,8 +182,8 @@ async function measure(dir: string, mode: Mode, live: boolean): Promise<void> {
     live,
     installSeconds,
     rssBeforeBytes: before.rss,
-    peakRssGrowthBytes: Math.max(maxRssBytes, peak.rss) - before.rss,
-    sampledPeakHeapGrowthBytes: peak.heap - before.heap,
+    peakRssGrowthBytes: Math.max(maxRssBytes, memory.peak.rss) - before.rss,
+    sampledPeakHeapGrowthBytes: memory.peak.heap - before.heap,
     heldAfterBytes,
     sealedBlocksInMemory,
     stateHash,

@@ -74,3 +74,31 @@ export function argValue(name: string, fallback: string): string {
   const at = process.argv.indexOf(`--${name}`);
   return at >= 0 && at + 1 < process.argv.length ? process.argv[at + 1]! : fallback;
 }
+
+/** V8's gc(), for a process started with --expose-gc (memory benchmarks' children). */
+export function requireGc(who: string): () => void {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) throw new Error(`${who}: run the measuring process with --expose-gc`);
+  return gc;
+}
+
+/** Resident set size and live JavaScript memory (V8 heap + array buffers), bytes. */
+export function memoryNow(): { rss: number; heap: number } {
+  const m = process.memoryUsage();
+  return { rss: m.rss, heap: m.heapUsed + m.arrayBuffers };
+}
+
+/** The highest memoryNow() seen by sample() since construction (the baseline). */
+export class PeakMemory {
+  readonly before = memoryNow();
+  peak = { ...this.before };
+
+  constructor(private readonly gc: () => void) {}
+
+  /** Records the memory now; with `collect`, after a full GC (live memory only). */
+  sample(collect: boolean): void {
+    if (collect) this.gc();
+    const now = memoryNow();
+    this.peak = { rss: Math.max(this.peak.rss, now.rss), heap: Math.max(this.peak.heap, now.heap) };
+  }
+}

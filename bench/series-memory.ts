@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { encodeCommand } from '../src/tsdb/command.js';
 import { TimeSeriesStateMachine } from '../src/tsdb/state-machine.js';
 import { WriteBatchBuilder } from '../src/tsdb/write-batch.js';
-import { argValue, stats, writeResults, type Stats } from './lib.js';
+import { argValue, requireGc, stats, writeResults, type Stats } from './lib.js';
 
 const T0_MS = 1_700_000_000_000;
 const POINTS_PER_ENTRY = 5_000;
@@ -27,8 +27,7 @@ interface Row {
 }
 
 function liveBytes(): { heap: number; arrayBuffers: number } {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (gc === undefined) throw new Error('series-memory: the measuring child needs --expose-gc');
+  const gc = requireGc('series-memory');
   gc();
   gc();
   const usage = process.memoryUsage();

@@ -37,7 +37,7 @@ import type { SnapshotMeta } from '../src/raft/types.js';
 import { FileSnapshotStore, SNAPSHOT_FILE } from '../src/storage/file-snapshot-store.js';
 import { LevelStateMachineStore } from '../src/storage/state-machine-store.js';
 import { TimeSeriesStateMachine } from '../src/tsdb/state-machine.js';
-import { fmt, stats, writeResults, type Stats, argValue } from './lib.js';
+import { PeakMemory, argValue, fmt, requireGc, stats, writeResults, type Stats } from './lib.js';
 import { RESIDENT_BLOCK_BYTES, fill, openDb, prepare } from './snapshot-state.js';
 
 const MiB = 1024 * 1024;
@@ -75,11 +75,6 @@ async function warmUp(): Promise<void> {
   await adapter.writeSnapshot({ write: async () => {} });
 }
 
-function memoryNow(): { rss: number; heap: number } {
-  const m = process.memoryUsage();
-  return { rss: m.rss, heap: m.heapUsed + m.arrayBuffers };
-}
-
 /**
  * One snapshot in this (fresh) process; prints the Measurement as JSON.
  * Without `live`: timed, with the peak RSS (garbage included: V8 collects
@@ -92,8 +87,7 @@ function memoryNow(): { rss: number; heap: number } {
  * builds the pack).
  */
 async function measure(dir: string, mode: Mode, live: boolean, pageCacheMiB: number): Promise<void> {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (gc === undefined) throw new Error('run the measure phase with --expose-gc');
+  const gc = requireGc('the measure phase');
   const loadStarted = performance.now();
   const db = openDb(dir);
   await db.open();
@@ -109,13 +103,9 @@ async function measure(dir: string, mode: Mode, live: boolean, pageCacheMiB: num
 
   gc();
   gc();
-  const before = memoryNow();
-  let peak = { ...before };
-  const sample = (collect: boolean): void => {
-    if (collect) gc();
-    const now = memoryNow();
-    peak = { rss: Math.max(peak.rss, now.rss), heap: Math.max(peak.heap, now.heap) };
-  };
+  const memory = new PeakMemory(gc);
+  const { before } = memory;
+  const sample = (collect: boolean): void => memory.sample(collect);
   const sampler = live ? null : setInterval(() => sample(false), 2);
   const started = performance.now();
   let meta: SnapshotMeta;
@@ -171,8 +161,8 @@ async function measure(dir: string, mode: Mode, live: boolean, pageCacheMiB: num
     sizePassSeconds,
     rssBeforeBytes: before.rss,
     heapBeforeBytes: before.heap,
-    peakRssGrowthBytes: Math.max(maxRssBytes, peak.rss) - before.rss,
-    sampledPeakHeapGrowthBytes: peak.heap - before.heap,
+    peakRssGrowthBytes: Math.max(maxRssBytes, memory.peak.rss) - before.rss,
+    sampledPeakHeapGrowthBytes: memory.peak.heap - before.heap,
     fileBytes: file.length,
     fileSha256: createHash('sha256').update(file).digest('hex'),
     packBytes: meta.sizeBytes,

@@ -79,15 +79,19 @@ describe('the snapshot stream parser', () => {
   });
 });
 
+/** A state machine on a memory disk whose store holds `old`, written by a checkpoint (its sealed blocks evicted). */
+async function holding(old: TimeSeriesStateMachine): Promise<{ disk: MemoryDisk; sm: TimeSeriesStateMachine; store: MemoryStateMachineStore }> {
+  const disk = new MemoryDisk();
+  const { sm, store } = persisted(disk);
+  sm.restore(old.snapshot());
+  await new TsdbCheckpointer(() => sm, store).persist();
+  return { disk, sm, store };
+}
+
 describe('installing a snapshot into the store', () => {
   it('replaces what the store held with exactly the snapshot, blocks left in the store', async () => {
-    const disk = new MemoryDisk();
-    const { sm, store } = persisted(disk);
     // The store holds an older, different state first.
-    const old = sourceState(5, 9);
-    const checkpointer = new TsdbCheckpointer(() => sm, store);
-    sm.restore(old.snapshot());
-    await checkpointer.persist();
+    const { disk, sm, store } = await holding(sourceState(5, 9));
     const source = sourceState(8, 2);
     const result = await installSnapshotStream(sm, store, chunked(source.snapshot(), [333, 17, 4096]), source.appliedIndex);
     expect(result.seriesCount).toBe(8);
@@ -104,12 +108,8 @@ describe('installing a snapshot into the store', () => {
   });
 
   it('answers a read of an evicted block during the install with a retryable TSR_ERR_STATE_RESTORING, never with missing points', async () => {
-    const disk = new MemoryDisk();
-    const { sm, store } = persisted(disk);
     const old = sourceState(4, 3);
-    const checkpointer = new TsdbCheckpointer(() => sm, store);
-    sm.restore(old.snapshot());
-    await checkpointer.persist();
+    const { sm, store } = await holding(old);
     const everything = (id: number) => sm.readPoints(id, T0 - 1, T0 + 1_000_000);
     // Series 0 read now is in the decoded-block cache (still served, and right); series 1 is only in the store.
     expect(everything(0)).toEqual(old.readPoints(0, T0 - 1, T0 + 1_000_000));
@@ -138,11 +138,7 @@ describe('installing a snapshot into the store', () => {
   });
 
   it('leaves a marker when cut short; the next start clears the store', async () => {
-    const disk = new MemoryDisk();
-    const { sm, store } = persisted(disk);
-    const checkpointer = new TsdbCheckpointer(() => sm, store);
-    sm.restore(sourceState(3, 4).snapshot());
-    await checkpointer.persist();
+    const { disk, sm, store } = await holding(sourceState(3, 4));
     const source = sourceState(6, 5).snapshot();
     async function* cut(): AsyncGenerator<Uint8Array> {
       yield source.subarray(0, Math.floor(source.length / 2));
